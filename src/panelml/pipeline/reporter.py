@@ -1,0 +1,84 @@
+"""Reporter: how stages talk to the terminal (tables, notes, progress bars).
+
+Stages never print directly; they ask the run's reporter, so ``--quiet`` and
+tests can silence everything in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+T = TypeVar("T")
+
+
+class Reporter:
+    """Terminal output of a run; ``quiet=True`` prints only warnings."""
+
+    def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
+        self.console = console or Console(stderr=False, highlight=False)
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        """A short line of progress information."""
+        if not self.quiet:
+            self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        """A warning the user should see even in quiet mode."""
+        self.console.print(f"[yellow]warning:[/yellow] {message}")
+
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        caption: str | None = None,
+    ) -> None:
+        """Print a table; floats are shown with 4 significant decimals."""
+        if self.quiet:
+            return
+        table = Table(title=title, caption=caption, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(_cell(value) for value in row))
+        self.console.print(table)
+
+    def progress(
+        self, items: Iterable[T], description: str, total: int | None = None
+    ) -> Iterator[T]:
+        """Iterate over ``items`` with a progress bar (none when quiet)."""
+        if self.quiet or not self.console.is_terminal:
+            yield from items
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            for item in items:
+                yield item
+                bar.advance(task)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.4f}"
+    return str(value)
