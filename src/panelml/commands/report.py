@@ -1,0 +1,61 @@
+"""``panelml report RUN_DIR [--out PATH]``: re-render the report of an existing run.
+
+Reads the saved results, ``config.yaml`` and ``manifest.json`` of the run folder
+(nothing is recomputed, the data is not loaded) and writes ``report.html``,
+by default into the run folder itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
+from panelml.report.run_folder import REPORT_FILE, write_atomic
+
+EXIT_USER_ERROR = 2
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(help="a run folder: runs/<experiment>/<run_id>", show_default=False)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="where to write the report (default: RUN_DIR/report.html)"),
+    ] = None,
+) -> None:
+    """Re-render report.html from a finished run folder, without rerunning anything."""
+    try:
+        folder = load_run_folder(run_dir)
+    except RunFolderError as exc:
+        _stderr().print(f"error: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    for warning in folder.warnings:
+        _stderr().print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    target = out if out is not None else run_dir / REPORT_FILE
+    if target.is_dir():
+        target = target / REPORT_FILE
+    html = fill_run_record(render_report(folder.inputs), run_dir)
+    try:
+        write_atomic(target, html)
+    except OSError as exc:
+        _stderr().print(
+            f"error: cannot write the report to {escape(str(target))}: "
+            f"{escape(exc.strerror or str(exc))}; choose another --out"
+        )
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    typer.echo(str(target))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to ``app`` (the main ``panelml`` CLI)."""
+    app.command("report")(report)
