@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar, overload
 
+from panelml.pipeline.errors import UserError
+
 T = TypeVar("T")
 
 
-class RegistryError(LookupError):
+class RegistryError(UserError, LookupError):
     """A name could not be resolved, or a registration conflicts."""
 
 
@@ -161,9 +163,11 @@ hook_plugins: Registry[Any] = Registry("hook plugin", "panelml.hooks")
 
 def register_stage(cls: T) -> T:
     """Class decorator: register a :class:`~panelml.pipeline.stage.Stage` subclass."""
-    return stages.register(cls)
+    stages.register(cls)
+    return cls
 
 
 def register_hook(obj: T) -> T:
     """Decorator: register a hook plugin class (or object) by its ``name``."""
-    return hook_plugins.register(obj)
+    hook_plugins.register(obj)
+    return obj

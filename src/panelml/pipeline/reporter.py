@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,11 +34,11 @@ class Reporter:
     def info(self, message: str) -> None:
         """A short line of progress information."""
         if not self.quiet:
-            self.console.print(message)
+            self.console.print(escape(message))
 
     def warn(self, message: str) -> None:
         """A warning the user should see even in quiet mode."""
-        self.console.print(f"[yellow]warning:[/yellow] {message}")
+        self.console.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def table(
         self,
@@ -54,7 +55,7 @@ class Reporter:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(_cell(value) for value in row))
+            table.add_row(*(escape(_cell(value)) for value in row))
         self.console.print(table)
 
     def progress(

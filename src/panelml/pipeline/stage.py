@@ -64,6 +64,12 @@ class Stage(ABC, Generic[P]):
         name: the registry name used in the YAML.
         Params: the pydantic model of this stage's parameters.
         requires: names of results (stage names) this stage reads from ``ctx.results``.
+            Each must be produced by an earlier stage; when one of them was
+            skipped in a run, this stage is skipped too.
+        optional_requires: results this stage reads when present (for example a
+            report that shows training metrics if training ran). When such a
+            stage is in the pipeline it must run earlier; its fingerprint enters
+            this stage's cache key whenever it is present.
         result_type: the :class:`StageResult` subclass ``run`` returns (used to
             load cached results).
         version: bump it when the stage's logic changes; it enters the cache key.
@@ -72,6 +78,7 @@ class Stage(ABC, Generic[P]):
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]] = StageParams
     requires: ClassVar[tuple[str, ...]] = ()
+    optional_requires: ClassVar[tuple[str, ...]] = ()
     result_type: ClassVar[type[StageResult]]
     version: ClassVar[str] = "1"
 

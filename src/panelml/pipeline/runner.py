@@ -1,0 +1,468 @@
+"""Pipeline: checks the stage order, runs stages, caches, times and records a run.
+
+The public entry point is :meth:`Pipeline.run`. For each stage, in order:
+
+1. disabled in the config, an input skipped, or ``stage.skip(ctx)`` gives a
+   reason -> :class:`~panelml.pipeline.events.StageSkipped`;
+2. a cache entry for its :func:`~panelml.pipeline.cache.cache_key` exists (and
+   the stage is not forced) -> the result is loaded ->
+   :class:`~panelml.pipeline.events.StageCached`;
+3. otherwise :class:`~panelml.pipeline.events.StageStarted`, ``stage.run(ctx)``,
+   the result is stored in the cache and the run folder ->
+   :class:`~panelml.pipeline.events.StageCompleted`, or
+   :class:`~panelml.pipeline.events.StageFailed` and the stage's exception
+   propagates to the caller unchanged.
+
+Every result is saved into ``<run_dir>/<stage>/`` and then ``result.export(run_dir)``
+is called, for computed and cached results alike. The run folder also receives
+``manifest.json``, ``config.yaml`` and ``events.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from panelml.pipeline.cache import StageCache, cache_key
+from panelml.pipeline.context import RunContext
+from panelml.pipeline.errors import HookError, PipelineOrderError
+from panelml.pipeline.events import (
+    EventLog,
+    PipelineFinished,
+    PipelineStarted,
+    StageCached,
+    StageCompleted,
+    StageFailed,
+    StageSkipped,
+    StageStarted,
+)
+from panelml.pipeline.hashing import sha256_json
+from panelml.pipeline.hooks import HookManager
+from panelml.pipeline.stage import Stage, StageResult
+
+MANIFEST = "manifest.json"
+CONFIG_FILE = "config.yaml"
+EVENTS_FILE = "events.jsonl"
+
+_LIBRARIES = (
+    "numpy",
+    "polars",
+    "pyarrow",
+    "pydantic",
+    "scipy",
+    "lightgbm",
+    "scikit-learn",
+    "xgboost",
+    "catboost",
+    "torch",
+)
+
+
+def panelml_version() -> str:
+    """The installed panelml version (the package's ``__version__`` when not installed)."""
+    try:
+        return version("panelml")
+    except PackageNotFoundError:
+        # Not installed (a source checkout): the package's own __version__. The
+        # parent package is always imported already; importing it here would make
+        # the engine depend on everything panelml/__init__ re-exports.
+        return str(getattr(sys.modules.get("panelml"), "__version__", "unknown"))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of python, panelml and the installed numeric/ML libraries.
+
+    Read from package metadata, so nothing heavy is imported.
+    """
+    out = {"python": platform.python_version(), "panelml": panelml_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC ``YYYYmmdd-HHMMSS`` plus 6 random hex digits."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """A stage instance and whether the config enables it."""
+
+    stage: Stage[Any]
+    enabled: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.stage.name
+
+
+def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) -> None:
+    """Check, before any work, that each stage's inputs come from an earlier stage.
+
+    Raises :class:`PipelineOrderError` naming the stage, the missing input and
+    the fix. Disabled stages count as present (their dependants are skipped at
+    run time with a reason). Optional inputs must come earlier only when present.
+    """
+    items = [s.stage if isinstance(s, PlannedStage) else s for s in stages]
+    names = [s.name for s in items]
+    seen: set[str] = set()
+    for position, name in enumerate(names):
+        if name in seen:
+            raise PipelineOrderError(f"stage {name!r} appears twice in the pipeline; keep one")
+        seen.add(name)
+        item = items[position]
+        for needed, optional in [(r, False) for r in item.requires] + [
+            (r, True) for r in item.optional_requires
+        ]:
+            if needed in names[:position]:
+                continue
+            if needed in names:
+                raise PipelineOrderError(
+                    f"stage {name!r} requires {needed!r}, which runs after it; "
+                    f"move {needed!r} before {name!r}"
+                )
+            if not optional:
+                raise PipelineOrderError(
+                    f"stage {name!r} requires {needed!r}, which is not in the pipeline; "
+                    f"add {needed!r} before {name!r}"
+                )
+
+
+@dataclass
+class StageRecord:
+    """What happened to one stage in a run (one row of the manifest)."""
+
+    name: str
+    status: Literal["pending", "ran", "cached", "skipped", "failed"] = "pending"
+    seconds: float = 0.0
+    cache_key: str | None = None
+    fingerprint: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of a successful run: where it is, its manifest and its results."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    results: dict[str, StageResult] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest["run_id"])
+
+
+class Pipeline:
+    """An ordered list of stages, with optional hooks and cache.
+
+    Args:
+        stages: stage instances (or :class:`PlannedStage` to mark one disabled).
+        hooks: hook plugins to call; attached to the run's event bus for the run.
+        cache: the stage cache; ``None`` disables caching entirely.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[Stage[Any] | PlannedStage],
+        *,
+        hooks: HookManager | None = None,
+        cache: StageCache | None = None,
+    ) -> None:
+        self.stages = [s if isinstance(s, PlannedStage) else PlannedStage(s) for s in stages]
+        self.hooks = hooks
+        self.cache = cache
+        check_order(self.stages)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.stages]
+
+    def run(
+        self,
+        ctx: RunContext,
+        *,
+        force: Collection[str] | Literal["all"] = (),
+        config_snapshot: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        """Run every stage in order into ``ctx.run_dir``.
+
+        Args:
+            ctx: the run context; its ``events`` bus receives every event.
+            force: stage names to recompute even if cached, or ``"all"`` (the
+                ``--no-cache`` behaviour: nothing is read from the cache, fresh
+                results still refresh it).
+            config_snapshot: the fully resolved config, written to ``config.yaml``
+                and hashed into the manifest's ``config_hash``.
+
+        Returns the :class:`RunResult`. A failing stage's exception propagates
+        unchanged, after ``manifest.json`` is written with status ``failed``.
+        """
+        check_order(self.stages)
+        unknown = [] if force == "all" else [f for f in force if f not in self.names]
+        if unknown:
+            raise PipelineOrderError(
+                f"cannot force {', '.join(map(repr, unknown))}: not a stage of this pipeline "
+                f"({', '.join(self.names)})"
+            )
+        run_dir = ctx.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log = EventLog(run_dir / EVENTS_FILE)
+        unsubscribe_log = ctx.events.subscribe(log)
+        if self.hooks is not None:
+            self.hooks.attach(ctx.events, ctx.reporter)
+
+        records = {p.name: StageRecord(p.name) for p in self.stages}
+        fingerprints: dict[str, str] = {}
+        started = time.time()
+        manifest = self._manifest(ctx, records, started, config_snapshot)
+        if config_snapshot is not None:
+            _atomic_write(
+                run_dir / CONFIG_FILE,
+                yaml.safe_dump(dict(config_snapshot), sort_keys=False, allow_unicode=True),
+            )
+        _atomic_write(run_dir / MANIFEST, json.dumps(manifest, indent=2))
+
+        error: BaseException | None = None
+        try:
+            ctx.events.emit(
+                PipelineStarted(
+                    run_id=ctx.run_id,
+                    experiment=ctx.experiment,
+                    run_dir=str(run_dir),
+                    stages=tuple(self.names),
+                    context=ctx,
+                )
+            )
+            for position, planned in enumerate(self.stages, start=1):
+                self._run_stage(ctx, planned, position, records, fingerprints, force)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                self._finish(ctx, manifest, records, started, error)
+            finally:
+                if self.hooks is not None:
+                    self.hooks.detach()
+                unsubscribe_log()
+                log.close()
+        return RunResult(run_dir=run_dir, manifest=manifest, results=dict(ctx.results))
+
+    # -- one stage ---------------------------------------------------------------
+    def _run_stage(
+        self,
+        ctx: RunContext,
+        planned: PlannedStage,
+        position: int,
+        records: dict[str, StageRecord],
+        fingerprints: dict[str, str],
+        force: Collection[str] | Literal["all"],
+    ) -> None:
+        stage = planned.stage
+        name = stage.name
+        record = records[name]
+        prefix = f"[{position}/{len(self.stages)}] {name}"
+        t0 = time.perf_counter()
+        try:
+            reason = self._skip_reason(ctx, planned, records)
+            if reason is not None:
+                record.status, record.reason = "skipped", reason
+                ctx.reporter.info(f"{prefix}: skipped ({reason})")
+                ctx.events.emit(
+                    StageSkipped(run_id=ctx.run_id, stage=name, reason=reason, context=ctx)
+                )
+                return
+            key = self._key(ctx, stage, fingerprints)
+            record.cache_key = key
+            forced = force == "all" or name in force
+            if self.cache is not None and not forced:
+                hit = self.cache.load(name, key, stage.result_type)
+                if hit is not None:
+                    _copy_tree(hit.result_dir, ctx.run_dir / name)
+                    hit.result.export(ctx.run_dir)
+                    ctx.results[name] = hit.result
+                    fingerprints[name] = hit.fingerprint
+                    seconds = time.perf_counter() - t0
+                    record.status, record.seconds = "cached", seconds
+                    record.fingerprint = hit.fingerprint
+                    ctx.reporter.info(f"{prefix}: from cache ({seconds:.2f}s)")
+                    ctx.events.emit(
+                        StageCached(
+                            run_id=ctx.run_id,
+                            stage=name,
+                            seconds=seconds,
+                            cache_key=key,
+                            fingerprint=hit.fingerprint,
+                            result=hit.result,
+                            context=ctx,
+                        )
+                    )
+                    return
+            ctx.events.emit(StageStarted(run_id=ctx.run_id, stage=name, cache_key=key, context=ctx))
+            ctx.reporter.info(f"{prefix}: running")
+            result = stage.run(ctx)
+            if not isinstance(result, StageResult):
+                raise TypeError(
+                    f"stage {name!r} returned {type(result).__name__}, not a StageResult"
+                )
+            fingerprint = result.fingerprint()
+            if self.cache is not None:
+                entry = self.cache.store(name, key, result, fingerprint)
+                _copy_tree(entry / "result", ctx.run_dir / name)
+            else:
+                (ctx.run_dir / name).mkdir(parents=True, exist_ok=False)
+                result.save(ctx.run_dir / name)
+            result.export(ctx.run_dir)
+        except HookError:
+            record.status, record.seconds = "failed", time.perf_counter() - t0
+            record.error = "a hook failed (strict_hooks)"
+            raise
+        except BaseException as exc:
+            seconds = time.perf_counter() - t0
+            record.status, record.seconds, record.error = "failed", seconds, repr(exc)
+            try:
+                ctx.events.emit(
+                    StageFailed(
+                        run_id=ctx.run_id,
+                        stage=name,
+                        seconds=seconds,
+                        error=repr(exc),
+                        exception=exc,
+                        context=ctx,
+                    )
+                )
+            except HookError as hook_exc:
+                exc.add_note(f"panelml: additionally, {hook_exc}")
+            raise
+        ctx.results[name] = result
+        fingerprints[name] = fingerprint
+        seconds = time.perf_counter() - t0
+        record.status, record.seconds, record.fingerprint = "ran", seconds, fingerprint
+        ctx.reporter.info(f"{prefix}: done ({seconds:.2f}s)")
+        ctx.events.emit(
+            StageCompleted(
+                run_id=ctx.run_id,
+                stage=name,
+                seconds=seconds,
+                cache_key=key,
+                fingerprint=fingerprint,
+                result=result,
+                context=ctx,
+            )
+        )
+
+    def _skip_reason(
+        self, ctx: RunContext, planned: PlannedStage, records: dict[str, StageRecord]
+    ) -> str | None:
+        if not planned.enabled:
+            return "disabled in the config"
+        for needed in planned.stage.requires:
+            if needed not in ctx.results:
+                return f"requires {needed!r}, which was {records[needed].status}"
+        return planned.stage.skip(ctx)
+
+    def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
+        inputs = {
+            n: fingerprints[n]
+            for n in (*stage.requires, *stage.optional_requires)
+            if n in fingerprints
+        }
+        return cache_key(
+            stage=stage.name,
+            stage_version=str(stage.version),
+            params=stage.params.model_dump(mode="json"),
+            input_fingerprints=inputs,
+            data_fingerprint=ctx.data_fingerprint,
+            panelml_version=panelml_version(),
+        )
+
+    # -- the record --------------------------------------------------------------
+    def _manifest(
+        self,
+        ctx: RunContext,
+        records: dict[str, StageRecord],
+        started: float,
+        config_snapshot: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "run_id": ctx.run_id,
+            "experiment": ctx.experiment,
+            "status": "running",
+            "started": _iso(started),
+            "finished": None,
+            "seconds": None,
+            "seed": ctx.seed,
+            "data_fingerprint": ctx.data_fingerprint,
+            "config_hash": None if config_snapshot is None else sha256_json(config_snapshot),
+            "versions": library_versions(),
+            "stages": [vars(r) for r in records.values()],
+        }
+
+    def _finish(
+        self,
+        ctx: RunContext,
+        manifest: dict[str, Any],
+        records: dict[str, StageRecord],
+        started: float,
+        error: BaseException | None,
+    ) -> None:
+        finished = time.time()
+        manifest.update(
+            status="failed" if error is not None else "ok",
+            finished=_iso(finished),
+            seconds=round(finished - started, 6),
+            stages=[dict(vars(r)) for r in records.values()],
+        )
+        if error is not None:
+            manifest["error"] = repr(error)
+        _atomic_write(ctx.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+        event = PipelineFinished(
+            run_id=ctx.run_id,
+            status=manifest["status"],
+            seconds=manifest["seconds"],
+            error=None if error is None else repr(error),
+            context=ctx,
+        )
+        try:
+            ctx.events.emit(event)
+        except HookError as hook_exc:
+            if error is not None:
+                error.add_note(f"panelml: additionally, {hook_exc}")
+                return
+            manifest.update(status="failed", error=repr(hook_exc))
+            _atomic_write(ctx.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+            raise
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
