@@ -75,14 +75,13 @@ def make_ctx(run_dir: Path, run_id: str = "r1", data: Any = None, config: Any = 
 def test_registered_with_optional_inputs_only() -> None:
     assert registry.stages.get("report") is ReportStage
     assert ReportStage.requires == ()
-    assert ReportStage.optional_requires == (
+    assert ReportStage.uses == (
         "leakage_screen",
         "target_ranking",
         "feature_selection",
         "training",
         "stability",
     )
-    assert ReportStage.uses == ReportStage.optional_requires
     assert ReportParams().top_features == 15 and ReportParams().max_targets == 20
     with pytest.raises(ValueError):
         ReportParams(top_features=0)

@@ -37,6 +37,7 @@ def cache_key(
     input_fingerprints: Mapping[str, str],
     data_fingerprint: str,
     panelml_version: str,
+    settings: Mapping[str, Any] | None = None,
 ) -> str:
     """The cache key of one stage execution: everything its result may depend on.
 
@@ -47,13 +48,15 @@ def cache_key(
     - ``params``: the stage's resolved params (``Params.model_dump(mode="json")``,
       defaults included, so writing a default explicitly changes nothing);
     - ``inputs``: the fingerprints of the results it reads (its ``requires`` and
-      those of its ``optional_requires`` present in this run), by stage name;
+      those of its ``uses`` present in this run), by stage name;
     - ``data``: the data fingerprint;
-    - ``panelml``: the panelml version.
+    - ``panelml``: the panelml version;
+    - ``settings``: run-wide settings the result depends on: the master seed,
+      ``runtime.deterministic``, and the config sections the stage declares in
+      ``config_sections`` (such as ``validation``).
 
-    Nothing else enters: not the run id, the seed of other stages, the time, the
-    output folder. The run's master seed reaches a stage only through its params
-    or its inputs; a stage that uses ``ctx.seed`` should declare it via a param.
+    Nothing else enters: not the run id, the time, the output folder, the
+    params of other stages.
     """
     return sha256_json(
         {
@@ -63,6 +66,7 @@ def cache_key(
             "inputs": dict(input_fingerprints),
             "data": data_fingerprint,
             "panelml": panelml_version,
+            "settings": dict(settings or {}),
         }
     )
 

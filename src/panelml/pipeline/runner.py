@@ -132,7 +132,7 @@ def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) 
         seen.add(name)
         item = items[position]
         for needed, optional in [(r, False) for r in item.requires] + [
-            (r, True) for r in item.optional_requires
+            (r, True) for r in item.uses
         ]:
             if needed in names[:position]:
                 continue
@@ -297,7 +297,8 @@ class Pipeline:
             key = self._key(ctx, stage, fingerprints)
             record.cache_key = key
             forced = force == "all" or name in force
-            if self.cache is not None and not forced:
+            cacheable = self.cache is not None and stage.cacheable
+            if cacheable and self.cache is not None and not forced:
                 hit = self.cache.load(name, key, stage.result_type)
                 if hit is not None:
                     _copy_tree(hit.result_dir, ctx.run_dir / name)
@@ -328,7 +329,7 @@ class Pipeline:
                     f"stage {name!r} returned {type(result).__name__}, not a StageResult"
                 )
             fingerprint = result.fingerprint()
-            if self.cache is not None:
+            if cacheable and self.cache is not None:
                 entry = self.cache.store(name, key, result, fingerprint)
                 _copy_tree(entry / "result", ctx.run_dir / name)
             else:
@@ -384,11 +385,7 @@ class Pipeline:
         return planned.stage.skip(ctx)
 
     def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
-        inputs = {
-            n: fingerprints[n]
-            for n in (*stage.requires, *stage.optional_requires)
-            if n in fingerprints
-        }
+        inputs = {n: fingerprints[n] for n in (*stage.requires, *stage.uses) if n in fingerprints}
         return cache_key(
             stage=stage.name,
             stage_version=str(stage.version),
@@ -396,6 +393,7 @@ class Pipeline:
             input_fingerprints=inputs,
             data_fingerprint=ctx.data_fingerprint,
             panelml_version=panelml_version(),
+            settings=_settings(ctx, stage),
         )
 
     # -- the record --------------------------------------------------------------
@@ -454,6 +452,16 @@ class Pipeline:
             manifest.update(status="failed", error=repr(hook_exc))
             _atomic_write(ctx.run_dir / MANIFEST, json.dumps(manifest, indent=2))
             raise
+
+
+def _settings(ctx: RunContext, stage: Stage[Any]) -> dict[str, Any]:
+    """Run-wide settings in ``stage``'s cache key (see :func:`cache_key`)."""
+    settings: dict[str, Any] = {"seed": ctx.seed, "deterministic": ctx.deterministic}
+    for section in stage.config_sections:
+        value = getattr(ctx.config, section, None)
+        dump = getattr(value, "model_dump", None)
+        settings[section] = dump(mode="json") if callable(dump) else value
+    return settings
 
 
 def _atomic_write(path: Path, text: str) -> None:

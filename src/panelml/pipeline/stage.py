@@ -66,21 +66,28 @@ class Stage(ABC, Generic[P]):
         requires: names of results (stage names) this stage reads from ``ctx.results``.
             Each must be produced by an earlier stage; when one of them was
             skipped in a run, this stage is skipped too.
-        optional_requires: results this stage reads when present (for example a
+        uses: results this stage reads when present (for example a
             report that shows training metrics if training ran). When such a
             stage is in the pipeline it must run earlier; its fingerprint enters
             this stage's cache key whenever it is present.
         result_type: the :class:`StageResult` subclass ``run`` returns (used to
             load cached results).
         version: bump it when the stage's logic changes; it enters the cache key.
+        config_sections: top-level config sections the stage reads besides its
+            own params (for example ``("validation",)``); their resolved values
+            enter its cache key.
+        cacheable: ``False`` for stages whose output depends on state outside
+            the run (the ``stability`` stage reads earlier runs): never cached.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]] = StageParams
     requires: ClassVar[tuple[str, ...]] = ()
-    optional_requires: ClassVar[tuple[str, ...]] = ()
+    uses: ClassVar[tuple[str, ...]] = ()
     result_type: ClassVar[type[StageResult]]
     version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ()
+    cacheable: ClassVar[bool] = True
 
     def __init__(self, params: P) -> None:
         self.params: P = params

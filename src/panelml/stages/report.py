@@ -135,9 +135,7 @@ class ReportStage(Stage[ReportParams]):
     name = "report"
     Params = ReportParams
     requires: ClassVar[tuple[str, ...]] = ()
-    optional_requires: ClassVar[tuple[str, ...]] = REPORTED_STAGES
     uses: ClassVar[tuple[str, ...]] = REPORTED_STAGES
-    """Alias of ``optional_requires`` (the name docs/architecture.md uses)."""
     result_type = ReportResult
     version = "1"
 
