@@ -1,0 +1,172 @@
+"""The ground truth planted in a synthetic panel, as frozen records.
+
+A target's optimal forecast (its conditional mean given the legitimate features
+at time t) is ``sum(term.coefficient * g(term))`` over its ``terms``, with the
+standardised term functions
+
+* ``linear``:  ``x``
+* ``square``:  ``(x**2 - 1) / sqrt(2)``
+* ``product``: ``x1 * x2``
+
+evaluated on the feature columns of the frame (:meth:`GroundTruth.optimal_forecast`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+TermForm = Literal["linear", "square", "product"]
+TargetForm = Literal["linear", "nonlinear", "interaction", "none"]
+LeakKind = Literal["noisy_copy", "future_window", "short_shift"]
+
+
+def term_values(form: TermForm, columns: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """The standardised term function (mean 0, variance 1 on N(0, 1) inputs)."""
+    if form == "linear":
+        return columns[0]
+    if form == "square":
+        return (columns[0] ** 2 - 1.0) / math.sqrt(2.0)
+    return columns[0] * columns[1]
+
+
+@dataclass(frozen=True)
+class PlantedTerm:
+    """One additive piece of a target's signal.
+
+    ``per_bar`` multiplies g(features at t-1) in every bar's innovation;
+    ``coefficient`` multiplies g(features at t) in the optimal forecast of the
+    whole window; ``share`` is the piece's share of the forecast's variance.
+    """
+
+    form: TermForm
+    features: tuple[str, ...]
+    per_bar: float
+    coefficient: float
+    share: float
+
+
+@dataclass(frozen=True)
+class PlantedTarget:
+    """A target and what is knowable about it.
+
+    ``strength`` is the population cross-sectional Pearson correlation between the
+    optimal forecast and the target (for a binary target: with its continuous
+    latent). ``expected_rank_ic`` is the large-cross-section mean of the
+    per-timestamp Spearman correlation between the optimal forecast and the target
+    (as published: 0/1 for binary); ``expected_auc`` is set for binary targets.
+    """
+
+    name: str
+    horizon: int
+    kind: Literal["regression", "binary"]
+    form: TargetForm
+    strength: float
+    expected_rank_ic: float
+    signal_features: tuple[str, ...]
+    terms: tuple[PlantedTerm, ...] = ()
+    expected_auc: float | None = None
+
+    @property
+    def predictable(self) -> bool:
+        return self.strength > 0.0
+
+
+@dataclass(frozen=True)
+class PlantedLeak:
+    """A feature that carries information from after time t about ``target``.
+
+    * ``noisy_copy``: the target plus small noise;
+    * ``future_window``: the first bar of the target's window (t, t+1] plus noise;
+    * ``short_shift``: the target one bar later, y[t+1], which overlaps h-1 of
+      the h bars of y[t]'s window.
+    """
+
+    feature: str
+    target: str
+    kind: LeakKind
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Everything planted in a synthetic panel; see ``make_panel`` for the design."""
+
+    targets: dict[str, PlantedTarget]
+    leaks: tuple[PlantedLeak, ...]
+    signal_features: tuple[str, ...]
+    noise_features: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...] = ()
+    market_features: tuple[str, ...] = ()
+    persistence: dict[str, float] = field(default_factory=dict)
+    group_correlation: float = 0.0
+    noise_scale: float = 0.01
+    bar_interval: str = "1d"
+    seed: int = 0
+    n_symbols: int = 0
+    n_timestamps: int = 0
+
+    def predictable_targets(self) -> tuple[str, ...]:
+        """Targets with planted signal, strongest first (ties by name)."""
+        chosen = [t for t in self.targets.values() if t.predictable]
+        return tuple(t.name for t in sorted(chosen, key=lambda t: (-t.strength, t.name)))
+
+    def noise_targets(self) -> tuple[str, ...]:
+        """Targets with no signal in the legitimate features (strength 0)."""
+        return tuple(n for n, t in self.targets.items() if not t.predictable)
+
+    def leak_features(self) -> tuple[str, ...]:
+        return tuple(leak.feature for leak in self.leaks)
+
+    def leaks_for(self, target: str) -> tuple[PlantedLeak, ...]:
+        return tuple(leak for leak in self.leaks if leak.target == target)
+
+    def legitimate_features(self) -> tuple[str, ...]:
+        """Every feature that is not a leak (signal and noise), sorted."""
+        return tuple(sorted((*self.signal_features, *self.noise_features)))
+
+    def optimal_forecast(self, frame: pl.DataFrame, target: str) -> npt.NDArray[np.float64]:
+        """The optimal forecast of ``target`` for every row of ``frame`` (float64;
+        zeros for a noise target, NaN where a needed feature is missing)."""
+        planted = self.targets[target]
+        out = np.zeros(frame.height, dtype=np.float64)
+        for term in planted.terms:
+            columns = [frame[f].cast(pl.Float64).to_numpy() for f in term.features]
+            out += term.coefficient * term_values(term.form, columns)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroundTruth:
+        """Inverse of :meth:`to_dict` (for ``truth.json``)."""
+        targets = {
+            name: PlantedTarget(
+                **{
+                    **t,
+                    "signal_features": tuple(t["signal_features"]),
+                    "terms": tuple(
+                        PlantedTerm(**{**term, "features": tuple(term["features"])})
+                        for term in t["terms"]
+                    ),
+                }
+            )
+            for name, t in data["targets"].items()
+        }
+        return cls(
+            **{
+                **data,
+                "targets": targets,
+                "leaks": tuple(PlantedLeak(**leak) for leak in data["leaks"]),
+                "signal_features": tuple(data["signal_features"]),
+                "noise_features": tuple(data["noise_features"]),
+                "groups": tuple(tuple(g) for g in data["groups"]),
+                "market_features": tuple(data["market_features"]),
+            }
+        )
