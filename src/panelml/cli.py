@@ -202,6 +202,17 @@ def hooks(config: ConfigArg, set_: SetOpt = None) -> None:
     typer.echo(manager.describe())
 
 
+def _register_commands() -> None:
+    """Attach the commands that live in ``panelml.commands`` (one module each)."""
+    from panelml.commands import demo, features, report
+
+    for module in (demo, features, report):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point (``panelml``) and ``python -m panelml``."""
     return app(args=argv if argv is not None else sys.argv[1:], prog_name="panelml")
