@@ -7,16 +7,34 @@ A family object is created with a task and its params, then fitted:
     model.predict(X_new); model.importance("gain"); model.save(dir)
     same = LightGBMFamily.load(dir)   # identical predictions
 
+Params: ``default_params`` (fast defaults shared by both tasks), then
+``task_params[task]`` (task-specific defaults), then the user's params; user
+keys are passed straight to the library except the few keys a family documents
+as its own (``n_estimators``, ``early_stopping_rounds`` ...).
+
 Work reuse (the main speed lever when many targets and folds share one
 feature matrix): ``prepare`` bins/copies the full matrix once, and
-``fit_prepared`` fits on a subset of its rows with any label vector. For
-LightGBM/XGBoost this reuses the binned data (``Dataset.subset`` + label swap);
-the results equal a fresh ``fit`` on the same rows. ``fit_many`` fits one model
-per column of a label matrix; linear families solve them in one factorisation.
+``fit_prepared`` fits on a subset of its rows with any label vector.
+
+The equivalence guaranteed: ``fit_prepared(prepare(X, params), rows, y,
+eval_rows=e)`` predicts exactly like ``fit(X[rows], y[rows], eval_set=(X[e],
+y[e]))`` *when both use the same bin boundaries*. Families that do not bin
+(linear, sklearn trees, HistGradientBoosting) fit the very same arrays, so the
+two are always identical. LightGBM/XGBoost bin the full matrix once in
+``prepare``; a fresh ``fit`` bins only ``X[rows]``. The bins agree whenever
+every feature's boundaries do not depend on which rows are present (e.g. a
+feature with fewer distinct values than ``max_bin``, all present in ``rows``);
+otherwise the prepared fit equals a fresh fit built on the full matrix's
+bins (LightGBM ``Dataset(X[rows], reference=full)``, XGBoost
+``QuantileDMatrix(X[rows], ref=full)``). Rows are used in ascending order.
+
+``fit_many`` fits one model per column of a label matrix; linear families
+solve them in one factorisation.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,20 +47,36 @@ Task = Literal["regression", "binary"]
 FloatArray = npt.NDArray[np.floating[Any]]
 IndexArray = npt.NDArray[np.intp] | npt.NDArray[np.int64]
 
+META_FILE = "family.json"
+"""Name of the JSON record every family writes next to its native model file."""
+
+FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model family was used wrongly (bad input, unknown kind, bad folder)."""
+
 
 class PreparedData:
     """A feature matrix prepared once for many fits (default: the raw matrix).
 
     Families that bin (LightGBM, XGBoost) subclass this to hold their binned
-    structure; the default keeps a reference to ``X`` only.
+    structure; the default keeps a reference to ``X`` only. A prepared object
+    is reused by successive fits and is not safe to share between threads.
     """
 
     def __init__(self, X: npt.NDArray[np.float32]) -> None:
+        if X.ndim != 2:
+            raise ModelError(f"X must be a 2-D matrix, got shape {X.shape}")
         self.X = X
 
     @property
     def n_rows(self) -> int:
         return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
 
 
 class ModelFamily(ABC):
@@ -54,20 +88,30 @@ class ModelFamily(ABC):
         supports_early_stopping: whether ``eval_set`` is used to pick the number
             of iterations (then ``best_iteration`` is set after fit).
         default_params: fast, sensible defaults; user params override them.
+        task_params: task-specific defaults layered over ``default_params``.
     """
 
     name: ClassVar[str]
     importance_kinds: ClassVar[tuple[str, ...]] = ()
     supports_early_stopping: ClassVar[bool] = False
     default_params: ClassVar[Mapping[str, Any]] = {}
+    task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, task: Task = "regression", params: Mapping[str, Any] | None = None) -> None:
         if task not in ("regression", "binary"):
-            raise ValueError(f"task must be 'regression' or 'binary', got {task!r}")
+            raise ModelError(f"task must be 'regression' or 'binary', got {task!r}")
         self.task: Task = task
-        self.params: dict[str, Any] = {**self.default_params, **(params or {})}
+        self.params: dict[str, Any] = {**self.defaults_for(task), **(params or {})}
         self.best_iteration: int | None = None
         self.n_features_: int | None = None
+
+    @classmethod
+    def defaults_for(cls, task: Task) -> dict[str, Any]:
+        """The default params for ``task`` (before the user's params)."""
+        return {**cls.default_params, **cls.task_params.get(task, {})}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, params={self.params!r})"
 
     # -- core -----------------------------------------------------------------
     @abstractmethod
@@ -80,15 +124,27 @@ class ModelFamily(ABC):
         eval_set: tuple[FloatArray, FloatArray] | None = None,
         seed: int = 0,
     ) -> Self:
-        """Fit on (X, y); y holds no NaN. Binary targets are 0/1 floats."""
+        """Fit on (X, y); y holds no NaN. Binary targets are 0/1 floats.
+
+        ``eval_set`` is an early-stopping set; families without early
+        stopping ignore it. The same ``seed`` gives the same model.
+        """
 
     @abstractmethod
     def predict(self, X: FloatArray) -> npt.NDArray[np.float64]:
         """Predictions: values (regression) or P(y=1) (binary), float64."""
 
     @abstractmethod
-    def importance(self, kind: str | None = None) -> npt.NDArray[np.float64]:
-        """Non-negative importance per feature, shape (n_features,)."""
+    def importance(
+        self, kind: str | None = None, *, X: FloatArray | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Non-negative importance per feature, float64, shape (n_features,).
+
+        ``kind`` is one of ``importance_kinds`` (default: the first). Kinds
+        computed from data (``shap``) need ``X``, a sample of rows to explain.
+        An unknown kind, or any kind for a family that declares none, raises
+        :class:`ModelError` (a ``ValueError``).
+        """
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -104,7 +160,11 @@ class ModelFamily(ABC):
     def prepare(
         cls, X: npt.NDArray[np.float32], params: Mapping[str, Any] | None = None
     ) -> PreparedData:
-        """Prepare the full feature matrix once for many ``fit_prepared`` calls."""
+        """Prepare the full feature matrix once for many ``fit_prepared`` calls.
+
+        ``params`` are the family params the later fits will use (only the
+        binning-related ones matter).
+        """
         return PreparedData(X)
 
     def fit_prepared(
@@ -114,13 +174,23 @@ class ModelFamily(ABC):
         y: FloatArray,
         *,
         eval_rows: IndexArray | None = None,
+        sample_weight: FloatArray | None = None,
         seed: int = 0,
     ) -> Self:
-        """Fit on ``data`` restricted to ``rows``; ``y`` is the full-length label
-        vector (indexed by the same rows). ``eval_rows`` is the early-stopping set."""
+        """Fit on ``data`` restricted to ``rows`` (used in ascending order).
+
+        ``y`` (and ``sample_weight``) are full-length vectors indexed by the
+        same rows; ``eval_rows`` is the early-stopping set. See the module
+        docstring for the equivalence with :meth:`fit`.
+        """
+        rows = check_rows(rows, data.n_rows, "rows")
         X = data.X
-        eval_set = None if eval_rows is None else (X[eval_rows], y[eval_rows])
-        return self.fit(X[rows], y[rows], eval_set=eval_set, seed=seed)
+        eval_set = None
+        if eval_rows is not None:
+            eval_rows = check_rows(eval_rows, data.n_rows, "eval_rows")
+            eval_set = (X[eval_rows], y[eval_rows])
+        weight = None if sample_weight is None else sample_weight[rows]
+        return self.fit(X[rows], y[rows], sample_weight=weight, eval_set=eval_set, seed=seed)
 
     @classmethod
     def fit_many(
@@ -138,3 +208,95 @@ class ModelFamily(ABC):
             cls(task, params).fit(X, np.ascontiguousarray(Y[:, j]), seed=seed)
             for j in range(Y.shape[1])
         ]
+
+    # -- helpers for implementations ------------------------------------------
+    def _resolve_kind(self, kind: str | None) -> str:
+        """The importance kind to compute, or a clear error."""
+        if not self.importance_kinds:
+            raise ModelError(
+                f"model family {self.name!r} has no built-in importance; "
+                "use permutation importance instead"
+            )
+        if kind is None:
+            return self.importance_kinds[0]
+        if kind not in self.importance_kinds:
+            raise ModelError(
+                f"unknown importance kind {kind!r} for model family {self.name!r}; "
+                f"available: {', '.join(self.importance_kinds)}"
+            )
+        return kind
+
+    def _check_fit_inputs(
+        self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None
+    ) -> None:
+        """Validate shapes and labels before a fit and record ``n_features_``."""
+        if X.ndim != 2:
+            raise ModelError(f"X must be a 2-D matrix, got shape {X.shape}")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ModelError(f"y must be 1-D with {X.shape[0]} values, got shape {y.shape}")
+        if X.shape[0] == 0:
+            raise ModelError("cannot fit on zero rows")
+        self._check_labels(y)
+        if sample_weight is not None and sample_weight.shape != y.shape:
+            raise ModelError(f"sample_weight must have shape {y.shape}, got {sample_weight.shape}")
+        self.n_features_ = int(X.shape[1])
+
+    def _check_labels(self, y: FloatArray) -> None:
+        """Labels hold no NaN, and only 0/1 for a binary task."""
+        if np.isnan(y).any():
+            raise ModelError("y holds NaN; drop those rows before fitting")
+        if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
+            raise ModelError("a binary target must hold only 0 and 1")
+
+    def _check_predict_input(self, X: FloatArray) -> None:
+        """A clear error for predicting before fit or with the wrong columns."""
+        if self.n_features_ is None:
+            raise ModelError(f"model family {self.name!r} is not fitted; call fit first")
+        if X.ndim != 2 or X.shape[1] != self.n_features_:
+            raise ModelError(f"X must have {self.n_features_} feature columns, got shape {X.shape}")
+
+    def _write_meta(self, directory: Path, **extra: Any) -> None:
+        """Write ``family.json``: what :meth:`load` needs besides the model file."""
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "family": self.name,
+            "task": self.task,
+            "params": self.params,
+            "n_features": self.n_features_,
+            "best_iteration": self.best_iteration,
+            **extra,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+    @classmethod
+    def _read_meta(cls, directory: Path) -> tuple[Self, dict[str, Any]]:
+        """Read ``family.json`` and build an unfitted instance from it."""
+        path = Path(directory) / META_FILE
+        if not path.is_file():
+            raise ModelError(f"{path} is missing; is {directory} a saved {cls.name} model?")
+        meta: dict[str, Any] = json.loads(path.read_text())
+        if meta.get("family") != cls.name:
+            raise ModelError(f"{directory} holds a {meta.get('family')!r} model, not {cls.name!r}")
+        model = cls(meta["task"], meta["params"])
+        model.params = dict(meta["params"])
+        model.n_features_ = meta["n_features"]
+        model.best_iteration = meta["best_iteration"]
+        return model, meta
+
+
+def check_rows(rows: IndexArray, n_rows: int, what: str) -> npt.NDArray[np.intp]:
+    """``rows`` sorted ascending as intp, checked to be unique and in range."""
+    out = np.sort(np.asarray(rows).astype(np.intp, copy=False))
+    if out.ndim != 1 or out.size == 0:
+        raise ModelError(f"{what} must be a non-empty 1-D array of row indices")
+    if out[0] < 0 or out[-1] >= n_rows:
+        raise ModelError(f"{what} must lie in [0, {n_rows}); got {out[0]}..{out[-1]}")
+    if out.size > 1 and not (np.diff(out) > 0).all():
+        raise ModelError(f"{what} holds duplicate row indices")
+    return out
+
+
+def as_float64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A contiguous float64 copy-or-view (predictions are always float64)."""
+    return np.ascontiguousarray(a, dtype=np.float64)

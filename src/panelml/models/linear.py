@@ -1,0 +1,261 @@
+"""Penalised linear models: ``ridge``, ``lasso`` and ``elastic_net``.
+
+Why these preprocess: penalties only make sense on comparable scales, and
+linear models cannot take NaN. So every linear family
+
+- imputes NaN with the training column means (all-NaN columns impute 0),
+- standardises features with the training means and standard deviations
+  (constant columns keep scale 1),
+- for regression, also standardises the target, so ``alpha`` means the same
+  for a target in percent or in basis points.
+
+The means, scales and coefficients are stored with the model (JSON, floats
+written with ``repr`` so they round-trip exactly); prediction is done by
+panelml in float64 from them, so a loaded model predicts identically.
+
+Params (YAML ``params:``) are passed straight to the scikit-learn estimator of
+the task:
+
+============  =========================================  ================================
+family        regression (defaults)                      binary (defaults)
+============  =========================================  ================================
+ridge         ``Ridge`` (alpha=1.0)                      ``LogisticRegression`` (C=1.0,
+                                                         l1_ratio=0, lbfgs, max_iter=1000)
+lasso         ``Lasso`` (alpha=0.001, max_iter=2000)     ``LogisticRegression`` (C=1.0,
+                                                         l1_ratio=1, saga, max_iter=1000)
+elastic_net   ``ElasticNet`` (alpha=0.001, l1_ratio=0.5,  ``LogisticRegression`` (C=1.0,
+              max_iter=2000)                             l1_ratio=0.5, saga, max_iter=1000)
+============  =========================================  ================================
+
+``random_state`` is set from the fit seed. Importance kind: ``coef`` =
+|coefficient on the standardised features| (the effect of a one-standard-
+deviation move, in target units for regression and log-odds for binary).
+``fit_many`` standardises once and, for ridge regression, solves every target
+in one factorisation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.models._sklearn import column_means, impute
+from panelml.models.base import FloatArray, ModelError, ModelFamily, Task, as_float64
+from panelml.models.registry import register_model
+
+COEF_FILE = "coefficients.json"
+
+
+def _standardise(
+    X: FloatArray, means: npt.NDArray[np.float64], scales: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    Z = impute(X, means)
+    Z -= means
+    Z /= scales
+    return Z
+
+
+def _fit_standardise(
+    X: FloatArray,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(standardised X, means, scales) learnt from ``X``; constant columns keep scale 1."""
+    means = column_means(X)
+    Z = impute(X, means)
+    Z -= means
+    scales = np.asarray(Z.std(axis=0), dtype=np.float64)
+    scales[~(scales > 0)] = 1.0
+    Z /= scales
+    return Z, means, scales
+
+
+class LinearFamily(ModelFamily):
+    """Shared implementation; subclasses name the estimators (see the module docstring)."""
+
+    importance_kinds: ClassVar[tuple[str, ...]] = ("coef",)
+    supports_early_stopping: ClassVar[bool] = False
+    regression_estimator: ClassVar[str]
+
+    def __init__(self, task: Task = "regression", params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(task, params)
+        self.means_: npt.NDArray[np.float64] | None = None
+        self.scales_: npt.NDArray[np.float64] | None = None
+        self.coef_: npt.NDArray[np.float64] | None = None
+        self.intercept_: float = 0.0
+
+    # -- estimators ---------------------------------------------------------------
+    def _estimator(self, seed: int) -> Any:
+        from sklearn import linear_model
+
+        cls = (
+            getattr(linear_model, self.regression_estimator)
+            if self.task == "regression"
+            else linear_model.LogisticRegression
+        )
+        return cls(**{**self.params, "random_state": seed})
+
+    def _solve(
+        self, Z: npt.NDArray[np.float64], y: FloatArray, weight: FloatArray | None, seed: int
+    ) -> tuple[npt.NDArray[np.float64], float]:
+        """(coef, intercept) on standardised features, in target/log-odds units."""
+        est = self._estimator(seed)
+        if self.task == "binary":
+            est.fit(Z, y, sample_weight=weight)
+            return as_float64(est.coef_).ravel(), float(np.ravel(est.intercept_)[0])
+        y64 = np.asarray(y, dtype=np.float64)
+        y_mean, y_scale = float(y64.mean()), float(y64.std())
+        y_scale = y_scale if y_scale > 0 else 1.0
+        est.fit(Z, (y64 - y_mean) / y_scale, sample_weight=weight)
+        coef = as_float64(est.coef_).ravel() * y_scale
+        return coef, y_mean + y_scale * float(np.ravel(est.intercept_)[0])
+
+    # -- fit ----------------------------------------------------------------------
+    def fit(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        *,
+        sample_weight: FloatArray | None = None,
+        eval_set: tuple[FloatArray, FloatArray] | None = None,
+        seed: int = 0,
+    ) -> Self:
+        self._check_fit_inputs(X, y, sample_weight)
+        Z, means, scales = _fit_standardise(X)
+        self.means_, self.scales_ = means, scales
+        self.coef_, self.intercept_ = self._solve(Z, y, sample_weight, seed)
+        return self
+
+    @classmethod
+    def fit_many(
+        cls,
+        X: FloatArray,
+        Y: FloatArray,
+        *,
+        task: Task = "regression",
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> list[Self]:
+        """Standardise once, then one fit per column of ``Y`` (ridge regression:
+        a single multi-output solve). Equal to fitting each column alone."""
+        if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
+            raise ModelError(f"Y must be a (rows, targets) matrix with {X.shape[0]} rows")
+        fitted = [cls(task, params) for _ in range(Y.shape[1])]
+        for j, model in enumerate(fitted):
+            model._check_fit_inputs(X, np.ascontiguousarray(Y[:, j]))
+        Z, means, scales = _fit_standardise(X)
+        results = fitted[0]._solve_many(Z, Y, seed) if fitted else []
+        for model, (coef, intercept) in zip(fitted, results, strict=True):
+            model.means_, model.scales_ = means, scales
+            model.coef_, model.intercept_ = coef, intercept
+        return fitted
+
+    def _solve_many(
+        self, Z: npt.NDArray[np.float64], Y: FloatArray, seed: int
+    ) -> list[tuple[npt.NDArray[np.float64], float]]:
+        return [
+            self._solve(Z, np.ascontiguousarray(Y[:, j]), None, seed) for j in range(Y.shape[1])
+        ]
+
+    # -- use ----------------------------------------------------------------------
+    def decision_function(self, X: FloatArray) -> npt.NDArray[np.float64]:
+        """The linear score: the prediction (regression) or log-odds (binary)."""
+        self._check_predict_input(X)
+        assert self.means_ is not None and self.scales_ is not None and self.coef_ is not None
+        return _standardise(X, self.means_, self.scales_) @ self.coef_ + self.intercept_
+
+    def predict(self, X: FloatArray) -> npt.NDArray[np.float64]:
+        score = self.decision_function(X)
+        if self.task == "binary":
+            from scipy.special import expit
+
+            return as_float64(expit(score))
+        return as_float64(score)
+
+    def importance(
+        self, kind: str | None = None, *, X: FloatArray | None = None
+    ) -> npt.NDArray[np.float64]:
+        self._resolve_kind(kind)
+        if self.coef_ is None:
+            raise ModelError(f"the {self.name} model is not fitted; call fit first")
+        return np.abs(self.coef_)
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        if self.coef_ is None or self.means_ is None or self.scales_ is None:
+            raise ModelError(f"cannot save an unfitted {self.name} model")
+        directory = Path(directory)
+        self._write_meta(directory, model_file=COEF_FILE)
+        record = {
+            "means": [float(v) for v in self.means_],
+            "scales": [float(v) for v in self.scales_],
+            "coef": [float(v) for v in self.coef_],
+            "intercept": float(self.intercept_),
+        }
+        (directory / COEF_FILE).write_text(json.dumps(record))
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        model, _ = cls._read_meta(Path(directory))
+        record = json.loads((Path(directory) / COEF_FILE).read_text())
+        model.means_ = np.asarray(record["means"], dtype=np.float64)
+        model.scales_ = np.asarray(record["scales"], dtype=np.float64)
+        model.coef_ = np.asarray(record["coef"], dtype=np.float64)
+        model.intercept_ = float(record["intercept"])
+        return model
+
+
+@register_model
+class RidgeFamily(LinearFamily):
+    """L2-penalised linear / logistic regression."""
+
+    name: ClassVar[str] = "ridge"
+    regression_estimator: ClassVar[str] = "Ridge"
+    task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "regression": {"alpha": 1.0},
+        "binary": {"C": 1.0, "l1_ratio": 0.0, "solver": "lbfgs", "max_iter": 1000},
+    }
+
+    def _solve_many(
+        self, Z: npt.NDArray[np.float64], Y: FloatArray, seed: int
+    ) -> list[tuple[npt.NDArray[np.float64], float]]:
+        if self.task == "binary":
+            return super()._solve_many(Z, Y, seed)
+        Y64 = np.asarray(Y, dtype=np.float64)
+        y_mean = Y64.mean(axis=0)
+        y_scale = Y64.std(axis=0)
+        y_scale[~(y_scale > 0)] = 1.0
+        est = self._estimator(seed).fit(Z, (Y64 - y_mean) / y_scale)
+        coef = np.atleast_2d(as_float64(est.coef_))
+        intercept = np.ravel(as_float64(est.intercept_))
+        return [
+            (coef[j] * y_scale[j], float(y_mean[j] + y_scale[j] * intercept[j]))
+            for j in range(Y64.shape[1])
+        ]
+
+
+@register_model
+class LassoFamily(LinearFamily):
+    """L1-penalised linear / logistic regression (sparse coefficients)."""
+
+    name: ClassVar[str] = "lasso"
+    regression_estimator: ClassVar[str] = "Lasso"
+    task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "regression": {"alpha": 0.001, "max_iter": 2000},
+        "binary": {"C": 1.0, "l1_ratio": 1.0, "solver": "saga", "max_iter": 1000},
+    }
+
+
+@register_model
+class ElasticNetFamily(LinearFamily):
+    """Mixed L1/L2-penalised linear / logistic regression."""
+
+    name: ClassVar[str] = "elastic_net"
+    regression_estimator: ClassVar[str] = "ElasticNet"
+    task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "regression": {"alpha": 0.001, "l1_ratio": 0.5, "max_iter": 2000},
+        "binary": {"C": 1.0, "l1_ratio": 0.5, "solver": "saga", "max_iter": 1000},
+    }
