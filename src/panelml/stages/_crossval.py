@@ -1,0 +1,198 @@
+"""Cross-validated fitting shared by the ranking, selection and training stages.
+
+One place decides which rows a target is fitted and scored on, how its purged
+folds are planned (with the target's own horizon and the run's embargo), where
+the early-stopping block lies, and how prepared (binned-once) feature matrices
+are reused across targets and folds. Stages call these helpers instead of
+looping over splits themselves, so every stage validates the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.data.panel import Panel
+from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.validation.spec import ValidationConfig
+from panelml.validation.splitters import inner_validation_split, make_splitter, resolve_embargo
+from panelml.validation.timestamps import subsample_rows
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One outer split of a target's rows (all arrays are panel row indices).
+
+    ``train`` is every training row kept after purge and embargo; ``fit`` is the
+    part the model is fitted on and ``val`` the early-stopping block (``None``
+    when the family does not stop early): ``val`` lies strictly after every
+    ``fit`` row's label window (see ``inner_validation_split``). ``test`` is
+    the scored block.
+    """
+
+    index: int
+    train: IntArray
+    test: IntArray
+    fit: IntArray
+    val: IntArray | None
+
+
+def target_rows(
+    panel: Panel,
+    target: str,
+    *,
+    max_rows_per_timestamp: int | None = None,
+    timestamp_stride: int = 1,
+    seed: int = 0,
+) -> IntArray:
+    """Rows where ``target`` is known, optionally thinned for large panels.
+
+    Thinning keeps every ``timestamp_stride``-th timestamp and at most
+    ``max_rows_per_timestamp`` random (seeded) rows per timestamp.
+    """
+    known = np.flatnonzero(np.isfinite(panel.targets[target])).astype(np.int64)
+    if max_rows_per_timestamp is None and timestamp_stride == 1:
+        return known
+    kept = subsample_rows(
+        panel.timestamps[known],
+        max_rows_per_timestamp=max_rows_per_timestamp,
+        timestamp_stride=timestamp_stride,
+        seed=seed,
+    )
+    return known[kept]
+
+
+def plan_folds(
+    panel: Panel,
+    target: str,
+    validation: ValidationConfig,
+    rows: IntArray,
+    *,
+    early_stopping: bool = False,
+    early_stopping_fraction: float = 0.2,
+    timestamp_stride: int = 1,
+) -> list[Fold]:
+    """Purged folds of ``rows`` for ``target`` as the ``validation:`` section asks.
+
+    Horizon and embargo are counted in the panel's bars; when the rows were
+    thinned to every ``timestamp_stride``-th timestamp they are converted to
+    thinned bars by rounding up, so purging stays at least as strict.
+    """
+    timestamps = panel.timestamps[rows]
+    n_unique = int(np.unique(timestamps).size)
+    horizon = math.ceil(panel.horizons[target] / timestamp_stride)
+    embargo_bars = resolve_embargo(validation, panel.n_timestamps)
+    embargo = math.ceil(embargo_bars / timestamp_stride)
+    thinned = validation.model_copy(update={"embargo": embargo})
+    splitter = make_splitter(thinned, horizon, n_unique)
+    folds: list[Fold] = []
+    for index, (train_pos, test_pos) in enumerate(splitter.split(groups=timestamps)):
+        train = rows[train_pos]
+        test = rows[test_pos]
+        fit, val = train, None
+        if early_stopping:
+            fit_pos, val_pos = inner_validation_split(
+                train_pos, timestamps, horizon, early_stopping_fraction, embargo
+            )
+            fit, val = rows[fit_pos], rows[val_pos]
+        folds.append(Fold(index=index, train=train, test=test, fit=fit, val=val))
+    return folds
+
+
+class PreparedCache:
+    """Prepared feature matrices, built once per (family, feature set).
+
+    Many targets share one feature set, so binning (LightGBM/XGBoost) happens
+    once for all of them and their folds; a target with its own exclusions gets
+    its own entry.
+    """
+
+    def __init__(self, panel: Panel) -> None:
+        self.panel = panel
+        self._entries: dict[tuple[str, tuple[int, ...]], PreparedData] = {}
+
+    def get(
+        self,
+        family: type[ModelFamily],
+        features: Sequence[str],
+        params: Mapping[str, Any] | None = None,
+    ) -> PreparedData:
+        """The prepared matrix of ``features`` for ``family`` (built on first use)."""
+        columns = tuple(int(i) for i in self.panel.feature_indices(list(features)))
+        key = (family.name, columns)
+        if key not in self._entries:
+            X = (
+                self.panel.X
+                if columns == tuple(range(self.panel.n_features))
+                else self.panel.feature_matrix(list(features))
+            )
+            self._entries[key] = family.prepare(X, params)
+        return self._entries[key]
+
+
+@dataclass
+class FoldFit:
+    """A model fitted on one fold and its predictions on the fold's test rows."""
+
+    fold: Fold
+    model: ModelFamily
+    predictions: FloatArray
+
+
+def fit_folds(
+    family: type[ModelFamily],
+    task: Task,
+    params: Mapping[str, Any] | None,
+    prepared: PreparedData,
+    y: FloatArray,
+    folds: Sequence[Fold],
+    *,
+    seed: int,
+) -> list[FoldFit]:
+    """Fit ``family`` on every fold's fit rows (early stopping on ``val``) and
+    predict its test rows. ``y`` is the full-length label vector of the panel."""
+    fits: list[FoldFit] = []
+    for fold in folds:
+        model = family(task, params)
+        model.fit_prepared(prepared, fold.fit, y, eval_rows=fold.val, seed=seed)
+        fits.append(FoldFit(fold, model, model.predict(prepared.X[fold.test])))
+    return fits
+
+
+def fit_folds_many(
+    family: type[ModelFamily],
+    task: Task,
+    params: Mapping[str, Any] | None,
+    X: npt.NDArray[np.float32],
+    Y: FloatArray,
+    folds: Sequence[Fold],
+    *,
+    seed: int,
+) -> list[list[FoldFit]]:
+    """Like :func:`fit_folds` for several targets that share rows and folds
+    (same horizon, same known rows): one ``fit_many`` solve per fold, which
+    linear families do in a single factorisation. Returns one list per column
+    of ``Y``."""
+    per_target: list[list[FoldFit]] = [[] for _ in range(Y.shape[1])]
+    for fold in folds:
+        models = family.fit_many(X[fold.fit], Y[fold.fit], task=task, params=params, seed=seed)
+        X_test = X[fold.test]
+        for j, model in enumerate(models):
+            per_target[j].append(FoldFit(fold, model, model.predict(X_test)))
+    return per_target
+
+
+def oof_vector(n_rows: int, fits: Sequence[FoldFit]) -> FloatArray:
+    """Full-length out-of-fold prediction vector (NaN where a row was never tested)."""
+    out = np.full(n_rows, np.nan)
+    for fit in fits:
+        out[fit.fold.test] = fit.predictions
+    return out
