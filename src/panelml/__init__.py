@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from panelml.pipeline.registry import register_hook, register_stage
     from panelml.pipeline.results import JsonResult, TableResult
     from panelml.pipeline.stage import Stage, StageParams, StageResult
+    from panelml.predict import load_run
 
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "run": ("panelml.api", "run"),
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "hooks": ("panelml.pipeline.hooks", None),
     "UserError": ("panelml.pipeline.errors", "UserError"),
     "ConfigError": ("panelml.pipeline.errors", "ConfigError"),
+    "load_run": ("panelml.predict", "load_run"),
 }
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "__version__",
     "hooks",
     "load_config",
+    "load_run",
     "register_hook",
     "register_model",
     "register_stage",

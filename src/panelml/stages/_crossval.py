@@ -9,7 +9,6 @@ looping over splits themselves, so every stage validates the same way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,28 +81,42 @@ def plan_folds(
 ) -> list[Fold]:
     """Purged folds of ``rows`` for ``target`` as the ``validation:`` section asks.
 
-    Horizon and embargo are counted in the panel's bars; when the rows were
-    thinned to every ``timestamp_stride``-th timestamp they are converted to
-    thinned bars by rounding up, so purging stays at least as strict.
+    Folds are planned on the panel's own bars (all of its unique timestamps), then
+    restricted to ``rows``. So horizon and embargo always count real bars, also
+    when ``rows`` skip timestamps (a target missing mid-panel, a symbol with gaps
+    in per-symbol scope, rows thinned to every ``timestamp_stride``-th
+    timestamp): purging is never shortened by a gap. A fold left with no
+    training or no test rows is dropped. ``timestamp_stride`` is accepted for
+    callers that thin rows; planning in bars needs no conversion for it.
     """
-    timestamps = panel.timestamps[rows]
-    n_unique = int(np.unique(timestamps).size)
-    horizon = math.ceil(panel.horizons[target] / timestamp_stride)
-    embargo_bars = resolve_embargo(validation, panel.n_timestamps)
-    embargo = math.ceil(embargo_bars / timestamp_stride)
-    thinned = validation.model_copy(update={"embargo": embargo})
-    splitter = make_splitter(thinned, horizon, n_unique)
+    del timestamp_stride  # planning in panel bars is already exact for thinned rows
+    codes = panel.timestamp_index
+    n_timestamps = panel.n_timestamps
+    horizon = panel.horizons[target]
+    embargo = resolve_embargo(validation, n_timestamps)
+    splitter = make_splitter(validation, horizon, n_timestamps)
+    row_codes = codes[rows]
     folds: list[Fold] = []
-    for index, (train_pos, test_pos) in enumerate(splitter.split(groups=timestamps)):
-        train = rows[train_pos]
-        test = rows[test_pos]
+    for train_ts, test_ts in splitter.timestamp_splits(n_timestamps):
+        in_train = np.zeros(n_timestamps, dtype=bool)
+        in_train[train_ts] = True
+        in_test = np.zeros(n_timestamps, dtype=bool)
+        in_test[test_ts] = True
+        train = rows[in_train[row_codes]]
+        test = rows[in_test[row_codes]]
+        if train.size == 0 or test.size == 0:
+            continue
         fit, val = train, None
         if early_stopping:
-            fit_pos, val_pos = inner_validation_split(
-                train_pos, timestamps, horizon, early_stopping_fraction, embargo
+            fit, val = inner_validation_split(
+                train, panel.timestamps, horizon, early_stopping_fraction, embargo
             )
-            fit, val = rows[fit_pos], rows[val_pos]
-        folds.append(Fold(index=index, train=train, test=test, fit=fit, val=val))
+        folds.append(Fold(index=len(folds), train=train, test=test, fit=fit, val=val))
+    if not folds:
+        raise ValueError(
+            f"no fold of target {target!r} has both training and test rows "
+            f"({rows.size} rows on {np.unique(row_codes).size} of {n_timestamps} timestamps)"
+        )
     return folds
 
 

@@ -1,0 +1,55 @@
+"""``panelml predict RUN_DIR --data PATH --out PATH``: score new data with a run's models.
+
+Loads every model saved under ``RUN_DIR/models`` (:func:`panelml.predict.load_run`),
+reads only the symbol, timestamp and feature columns they need from ``--data``
+(a parquet or CSV file, folder or glob; targets need not be present), and writes
+one row per input row: symbol, timestamp, ``<target>__<family>`` and
+``<target>__ensemble``. The output is written atomically, as CSV when ``--out``
+ends with ``.csv`` and as parquet otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def predict(
+    run_dir: Annotated[
+        Path, typer.Argument(help="a run folder: runs/<experiment>/<run_id>", show_default=False)
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="parquet / CSV file, folder or glob to score", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="output file (.csv for CSV, else parquet)", show_default=False),
+    ],
+) -> None:
+    """Score new data with the models a run saved; print the output path."""
+    from panelml.cli import user_errors
+    from panelml.predict import load_run, read_frame, write_frame
+
+    with user_errors():
+        models = load_run(run_dir)
+        frame = read_frame(data, models)
+        scores = models.predict(frame)
+        try:
+            path = write_frame(scores, out)
+        except OSError as exc:
+            from panelml.predict import PredictError
+
+            raise PredictError(
+                f"cannot write predictions to {out}: {exc.strerror or exc}; choose another --out"
+            ) from None
+    typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``predict`` command to ``app`` (the main ``panelml`` CLI)."""
+    app.command("predict")(predict)

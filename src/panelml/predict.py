@@ -1,0 +1,432 @@
+"""Saved models of a run, and scoring new data with them.
+
+::
+
+    models = panelml.load_run("runs/demo/20240101-120000-abc123")
+    scores = models.predict(frame)   # polars DataFrame: symbol, timestamp, <target>__<family>
+
+Layout written by the training stage (``meta.json`` records it too)::
+
+    <run_dir>/models/<target>/<family>/meta.json     what the model needs and how it scored
+    <run_dir>/models/<target>/<family>/model.txt ...  the family's native files (scope: pooled)
+    <run_dir>/models/<target>/<family>/<symbol>/      one model per symbol (scope: per_symbol),
+                                                      each with its native files and meta.json
+
+``<target>``, ``<family>`` and ``<symbol>`` are used as folder names as they
+are when they are safe file names (letters, digits, ``_ . = -``), else as
+``_`` plus a hash; ``meta.json`` holds the real names (and, per symbol, the
+folder of each symbol). Models are stored in their library's native format
+(:meth:`panelml.models.ModelFamily.save`), never pickle.
+
+Predictions: one column ``<target>__<family>`` per saved model and
+``<target>__ensemble``, the mean of the families' cross-sectional percentile
+ranks per timestamp (the training stage's ensemble rule). Rows keep the input
+order. A per-symbol model scores only its own symbol; other rows get null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import yaml
+
+from panelml.data.errors import DataError
+from panelml.data.timestamps import encode_timestamps
+from panelml.models import ModelFamily, get_family
+from panelml.pipeline.errors import UserError
+
+__all__ = [
+    "META_FILE",
+    "MODELS_DIR",
+    "ModelBundle",
+    "PredictError",
+    "RunModels",
+    "cross_sectional_pct_rank",
+    "load_run",
+    "rank_average",
+    "read_bundle",
+    "read_frame",
+    "safe_name",
+    "write_bundle",
+    "write_frame",
+]
+
+MODELS_DIR = "models"
+META_FILE = "meta.json"
+FORMAT = "panelml-model"
+FORMAT_VERSION = 1
+ENSEMBLE = "ensemble"
+_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+
+
+class PredictError(UserError):
+    """A run folder or the data to score cannot be used as asked."""
+
+
+def safe_name(name: str) -> str:
+    """``name`` when it is a safe folder name, else ``_`` plus 16 hex digits of its sha256."""
+    if _SAFE.match(name) and name not in (META_FILE,):
+        return name
+    return "_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ModelBundle:
+    """The saved model(s) of one (target, family): ``meta`` is ``meta.json``'s content.
+
+    Pooled scope: ``model``. Per-symbol scope: ``by_symbol`` (symbol -> model).
+    """
+
+    meta: dict[str, Any]
+    model: ModelFamily | None = None
+    by_symbol: dict[str, ModelFamily] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return str(self.meta["target"])
+
+    @property
+    def family(self) -> str:
+        return str(self.meta["family"])
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.meta["features"])
+
+    @property
+    def label(self) -> str:
+        """The prediction column name ``<target>__<family>``."""
+        return f"{self.target}__{self.family}"
+
+    def folder(self, models_root: Path) -> Path:
+        return models_root / safe_name(self.target) / safe_name(self.family)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
+    """Save ``bundle`` under ``models_root/<target>/<family>/`` (layout in the module doc)."""
+    folder = bundle.folder(models_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    if bundle.meta.get("scope") == "per_symbol":
+        folders: dict[str, str] = bundle.meta["symbols"]
+        for symbol in sorted(bundle.by_symbol):
+            sub = folder / folders[symbol]
+            bundle.by_symbol[symbol].save(sub)
+            rounds = (bundle.meta.get("rounds_by_symbol") or {}).get(symbol)
+            record = {**bundle.meta, "symbol": symbol, "symbols": None, "n_rounds": rounds}
+            _write_json(sub / META_FILE, record)
+    else:
+        if bundle.model is None:
+            raise ValueError(f"bundle {bundle.label} has no model to save")
+        bundle.model.save(folder)
+    _write_json(folder / META_FILE, bundle.meta)
+    return folder
+
+
+def read_bundle(folder: Path) -> ModelBundle:
+    """Load the model(s) saved in ``folder`` by :func:`write_bundle`."""
+    meta_path = folder / META_FILE
+    try:
+        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PredictError(
+            f"cannot read {meta_path} ({exc}): is {folder} a model folder written by panelml's "
+            "training stage?"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise PredictError(f"{meta_path} is not a panelml model record (no format {FORMAT!r})")
+    family = get_family(str(meta["family"]))
+    bundle = ModelBundle(meta=meta)
+    if meta.get("scope") == "per_symbol":
+        for symbol, sub in sorted(meta["symbols"].items()):
+            bundle.by_symbol[symbol] = family.load(folder / sub)
+    else:
+        bundle.model = family.load(folder)
+    return bundle
+
+
+class RunModels:
+    """The trained models of one run, ready to score new data."""
+
+    def __init__(
+        self,
+        bundles: Sequence[ModelBundle],
+        *,
+        symbol_column: str = "symbol",
+        timestamp_column: str = "timestamp",
+        source: str = "<memory>",
+    ) -> None:
+        self.bundles = sorted(bundles, key=lambda b: (b.target, b.family))
+        self.symbol_column = symbol_column
+        self.timestamp_column = timestamp_column
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"RunModels({', '.join(b.label for b in self.bundles)}; from {self.source})"
+
+    @property
+    def targets(self) -> list[str]:
+        """Targets with at least one model, sorted."""
+        return sorted({b.target for b in self.bundles})
+
+    def required_columns(self) -> list[str]:
+        """Symbol and timestamp columns, then every feature some model needs (first use order)."""
+        features: dict[str, None] = {}
+        for bundle in self.bundles:
+            features.update(dict.fromkeys(bundle.features))
+        return [self.symbol_column, self.timestamp_column, *features]
+
+    def check_columns(self, columns: Iterable[str], where: str = "the data") -> None:
+        """A :class:`PredictError` naming the first missing column and the model needing it."""
+        present = set(columns)
+        for key, setting in ((self.symbol_column, "symbol"), (self.timestamp_column, "timestamp")):
+            if key not in present:
+                raise PredictError(
+                    f"{where} has no {setting} column {key!r} (the run's data.{setting}_column): "
+                    f"add it or rename the column to {key!r}"
+                )
+        for bundle in self.bundles:
+            missing = [f for f in bundle.features if f not in present]
+            if missing:
+                more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                raise PredictError(
+                    f"{where} lacks feature {missing[0]!r}{more}, which the model "
+                    f"{bundle.label} needs: add the column with the same name and meaning as "
+                    "in training"
+                )
+
+    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Scores for every row of ``frame``: symbol, timestamp, ``<target>__<family>``
+        columns and ``<target>__ensemble`` (see the module docstring). Targets need not
+        be present."""
+        if not self.bundles:
+            raise PredictError(f"the run {self.source} holds no trained models to predict with")
+        self.check_columns(frame.columns)
+        keys = frame.select(self.symbol_column, self.timestamp_column)
+        if keys.null_count().sum_horizontal().item() > 0:
+            raise PredictError(
+                f"the data has null {self.symbol_column!r} or {self.timestamp_column!r} values: "
+                "drop or fill those rows before predicting"
+            )
+        if keys.is_duplicated().any():
+            raise PredictError(
+                f"the data holds the same ({self.symbol_column}, {self.timestamp_column}) pair "
+                "more than once: keep one row per symbol and timestamp"
+            )
+        try:
+            stamps, _ = encode_timestamps(
+                frame[self.timestamp_column], column=self.timestamp_column, source="the data"
+            )
+        except DataError as exc:
+            raise PredictError(str(exc)) from None
+        _, groups = np.unique(stamps, return_inverse=True)
+        symbols = np.asarray(frame[self.symbol_column].cast(pl.String).to_numpy())
+        matrices: dict[tuple[str, ...], npt.NDArray[np.float32]] = {}
+        columns: dict[str, npt.NDArray[np.float64]] = {}
+        for bundle in self.bundles:
+            X = matrices.get(bundle.features)
+            if X is None:
+                X = matrices[bundle.features] = _feature_matrix(frame, bundle)
+            columns[bundle.label] = _predict_bundle(bundle, X, symbols)
+        out = [keys[self.symbol_column], keys[self.timestamp_column]]
+        for target in self.targets:
+            labels = [b.label for b in self.bundles if b.target == target]
+            out.extend(_as_series(label, columns[label]) for label in labels)
+            ensemble = rank_average([columns[label] for label in labels], groups)
+            out.append(_as_series(f"{target}__{ENSEMBLE}", ensemble))
+        return pl.DataFrame(out)
+
+
+def _as_series(name: str, values: npt.NDArray[np.float64]) -> pl.Series:
+    return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
+
+
+def _feature_matrix(frame: pl.DataFrame, bundle: ModelBundle) -> npt.NDArray[np.float32]:
+    """The bundle's features in training order as C-contiguous float32 (inf -> NaN), the
+    layout the training panel had."""
+    for name in bundle.features:
+        dtype = frame.schema[name]
+        if not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise PredictError(
+                f"feature {name!r} has type {dtype}, not numbers, but the model {bundle.label} "
+                "needs it as in training: convert it to numbers"
+            )
+    X = frame.select(pl.col(n).cast(pl.Float32) for n in bundle.features).to_numpy(
+        order="c", writable=True
+    )
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    X[np.isinf(X)] = np.nan
+    return X
+
+
+def _predict_bundle(
+    bundle: ModelBundle, X: npt.NDArray[np.float32], symbols: npt.NDArray[Any]
+) -> npt.NDArray[np.float64]:
+    if bundle.model is not None:
+        return np.asarray(bundle.model.predict(X), dtype=np.float64)
+    out = np.full(X.shape[0], np.nan)
+    for symbol, model in bundle.by_symbol.items():
+        mine = np.flatnonzero(symbols == symbol)
+        if mine.size:
+            out[mine] = model.predict(np.ascontiguousarray(X[mine]))
+    return out
+
+
+def cross_sectional_pct_rank(
+    values: npt.ArrayLike, groups: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Percentile rank of every value within its group (timestamp), in (0, 1].
+
+    The rank is the average rank of ties (1-based) divided by the number of
+    finite values in the group; NaN values stay NaN and are not counted.
+    Vectorised: one lexsort, no Python loop over groups.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    g = np.asarray(groups)
+    out = np.full(v.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(v))
+    if idx.size == 0:
+        return out
+    vals, codes = v[idx], g[idx]
+    order = np.lexsort((vals, codes))
+    vs, cs = vals[order], codes[order]
+    n = vs.size
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = cs[1:] != cs[:-1]
+    group_id = np.cumsum(new_group) - 1
+    group_start = np.flatnonzero(new_group)
+    group_size = np.diff(np.append(group_start, n))
+    new_tie = new_group.copy()
+    new_tie[1:] |= vs[1:] != vs[:-1]
+    tie_id = np.cumsum(new_tie) - 1
+    tie_start = np.flatnonzero(new_tie)
+    tie_end = np.append(tie_start[1:], n)
+    mid = (tie_start + tie_end - 1) / 2.0  # mean absolute position of each tie block
+    rank = mid[tie_id] - group_start[group_id] + 1.0
+    ranked = np.empty(n)
+    ranked[order] = rank / group_size[group_id]
+    out[idx] = ranked
+    return out
+
+
+def rank_average(
+    predictions: Sequence[npt.NDArray[np.float64]], groups: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Mean of the predictions' cross-sectional percentile ranks (NaN-aware).
+
+    A row gets the mean over the families that predicted it; a row no family
+    predicted stays NaN.
+    """
+    if not predictions:
+        raise ValueError("rank_average needs at least one prediction vector")
+    ranks = np.vstack([cross_sectional_pct_rank(p, groups) for p in predictions])
+    finite = np.isfinite(ranks)
+    count = finite.sum(axis=0)
+    total = np.where(finite, ranks, 0.0).sum(axis=0)
+    out = np.full(ranks.shape[1], np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
+
+
+def _run_columns(run_dir: Path, metas: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Symbol and timestamp column names: the run's config.yaml, else the models' meta."""
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        try:
+            data = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("data") or {}
+        except yaml.YAMLError:
+            data = {}
+        if isinstance(data, dict):
+            return str(data.get("symbol_column", "symbol")), str(
+                data.get("timestamp_column", "timestamp")
+            )
+    if metas:
+        return str(metas[0].get("symbol_column", "symbol")), str(
+            metas[0].get("timestamp_column", "timestamp")
+        )
+    return "symbol", "timestamp"
+
+
+def load_run(run_dir: str | Path) -> RunModels:
+    """Load every model saved under ``<run_dir>/models`` (see the module docstring)."""
+    run_dir = Path(run_dir)
+    root = run_dir / MODELS_DIR
+    if not root.is_dir():
+        raise PredictError(
+            f"{run_dir} has no {MODELS_DIR}/ folder: point at a run folder "
+            "(runs/<experiment>/<run_id>) whose training stage ran"
+        )
+    folders = sorted(p.parent for p in root.glob(f"*/*/{META_FILE}"))
+    bundles = [read_bundle(folder) for folder in folders]
+    if not bundles:
+        raise PredictError(f"{root} holds no saved models; run the training stage first")
+    symbol_column, timestamp_column = _run_columns(run_dir, [b.meta for b in bundles])
+    return RunModels(
+        bundles,
+        symbol_column=symbol_column,
+        timestamp_column=timestamp_column,
+        source=str(run_dir),
+    )
+
+
+def read_frame(path: str | Path, models: RunModels) -> pl.DataFrame:
+    """Read the columns ``models`` need from a parquet / CSV file, folder or glob.
+
+    Files are found as ``data.path`` is (:func:`panelml.data.loaders.resolve_source`);
+    only the symbol, timestamp and feature columns are read.
+    """
+    from panelml.data.loaders import resolve_source
+    from panelml.data.spec import DataConfig
+
+    source = resolve_source(DataConfig(path=str(path)))
+    try:
+        if source.format == "csv":
+            lazy = pl.scan_csv(
+                source.scan,
+                separator=source.separator,
+                try_parse_dates=True,
+                infer_schema_length=10_000,
+            )
+        else:
+            lazy = pl.scan_parquet(source.scan, hive_partitioning=bool(source.partition_columns))
+        models.check_columns(lazy.collect_schema().names(), where=str(path))
+        return lazy.select(models.required_columns()).collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictError(
+            f"cannot read {path} as {source.format} ({detail}): check the file"
+        ) from None
+
+
+def write_frame(frame: pl.DataFrame, out: str | Path) -> Path:
+    """Write ``frame`` atomically (temporary file, then rename): CSV when ``out`` ends
+    with ``.csv``, else parquet."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if out.suffix.lower() == ".csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_parquet(tmp)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out

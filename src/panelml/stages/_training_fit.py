@@ -1,0 +1,291 @@
+"""Cross-validated fitting and final models for the training stage.
+
+One *unit* is the set of rows one model is responsible for: all known rows of
+a target (``scope: pooled``) or one symbol's known rows (``scope:
+per_symbol``). For every unit and model family this module
+
+1. plans purged folds with :func:`panelml.stages._crossval.plan_folds` (the
+   target's horizon, the run's embargo; for families that stop early the
+   validation block lies strictly after every fitted row's label window plus
+   the embargo, see :func:`panelml.validation.inner_validation_split`);
+2. fits one model per fold (seeded per target, family, fold) and predicts the
+   fold's test rows, giving out-of-fold predictions;
+3. fits the final model on every known row of the unit.
+
+Number of boosting rounds of the final model: the median of the folds' best
+iterations (early-stopping families), not scaled for the larger training set.
+The median is robust to one fold that stopped very early or ran to the cap;
+scaling by the training-set ratio (a common heuristic) assumes the optimal
+number of rounds grows linearly with rows, which does not hold for the
+low-signal targets this library is for. Families without early stopping use
+their configured number of iterations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.data.panel import Panel
+from panelml.models.base import ModelFamily, Task
+from panelml.pipeline.errors import UserError
+from panelml.stages._crossval import Fold, PreparedCache, fit_folds, plan_folds
+from panelml.stages._training_metrics import median_iteration
+from panelml.validation.spec import ValidationConfig
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+SeedFn = Callable[[str, int | str], int]
+
+IMPORTANCE_SAMPLE = 2_000
+"""Rows (evenly spaced) passed to importance kinds computed from data (``shap``)."""
+
+
+class TrainingError(UserError):
+    """The training stage cannot do what its params or the data ask."""
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family as the stage uses it: its class and the params every fit gets."""
+
+    name: str
+    cls: type[ModelFamily]
+    params: dict[str, Any]
+
+    @property
+    def early_stopping(self) -> bool:
+        return bool(self.cls.supports_early_stopping)
+
+    @property
+    def rounds_key(self) -> str:
+        """The param that sets the number of boosting rounds of this family."""
+        defaults = self.cls.default_params
+        if "n_estimators" not in defaults and "max_iter" in defaults:
+            return "max_iter"
+        return "n_estimators"
+
+
+def deterministic_params(family: str, n_jobs: int) -> dict[str, Any]:
+    """Library settings that make a family's fits bit-exact for a fixed thread count."""
+    threads = n_jobs if n_jobs >= 1 else (os.cpu_count() or 1)
+    if family == "lightgbm":
+        return {"deterministic": True, "force_col_wise": True, "num_threads": threads}
+    if family == "xgboost":
+        return {"nthread": threads}
+    if family == "hist_gb":
+        return {"n_threads": threads}
+    return {}
+
+
+@dataclass
+class FinalFit:
+    """The final model(s) of one (target, family)."""
+
+    params: dict[str, Any]
+    model: ModelFamily | None = None
+    by_symbol: dict[str, ModelFamily] = field(default_factory=dict)
+    rounds: dict[str, int | None] = field(default_factory=dict)  # unit key -> rounds
+    n_train: int = 0
+
+
+@dataclass
+class TargetFit:
+    """Everything the stage learnt about one target (all units together)."""
+
+    n_rows: int
+    fold_of_row: IntArray  # full length; fold index that tested the row, -1 if none
+    oof: dict[str, FloatArray]  # family -> full-length OOF predictions (NaN if untested)
+    label: FloatArray  # what the models learn (see training_label)
+    fold_n_train: dict[int, int] = field(default_factory=dict)
+    best_iterations: dict[str, dict[int, list[int | None]]] = field(default_factory=dict)
+    finals: dict[str, FinalFit] = field(default_factory=dict)
+    folds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # unit -> records
+    skipped: dict[str, str] = field(default_factory=dict)  # symbol -> reason
+    trained_rows: list[IntArray] = field(default_factory=list)
+
+
+def training_label(panel: Panel, target: str, demean: bool) -> FloatArray:
+    """The label the models learn: the target, cross-sectionally demeaned when asked.
+
+    Demeaning subtracts each timestamp's mean of the known values. It removes the
+    component common to all symbols (the market move), which no cross-sectional
+    ranking can use and which otherwise dominates the squared loss and the
+    early-stopping signal. It uses only labels of the same timestamp, and folds
+    never split a timestamp, so no information crosses a fold boundary.
+    """
+    y = panel.targets[target]
+    if not demean:
+        return y
+    known = np.isfinite(y)
+    codes = panel.timestamp_index
+    n = panel.n_timestamps
+    sums = np.bincount(codes[known], weights=y[known], minlength=n)
+    counts = np.bincount(codes[known], minlength=n)
+    means = np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
+    return np.where(known, y - means[codes], np.nan)
+
+
+def segments(indices: npt.ArrayLike) -> list[list[int]]:
+    """Sorted unique ints as inclusive ``[first, last]`` runs (for compact records)."""
+    values = np.unique(np.asarray(indices, dtype=np.int64))
+    if values.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(values) != 1)
+    starts = np.concatenate(([values[0]], values[breaks + 1]))
+    ends = np.concatenate((values[breaks], [values[-1]]))
+    return [[int(a), int(b)] for a, b in zip(starts, ends, strict=True)]
+
+
+def fold_record(panel: Panel, fold: Fold) -> dict[str, Any]:
+    """The fold's rows as runs of panel timestamp indices (``panel.timestamp_index``)."""
+    codes = panel.timestamp_index
+    return {
+        "fold": fold.index,
+        "train": segments(codes[fold.train]),
+        "fit": segments(codes[fold.fit]),
+        "val": segments(codes[fold.val]) if fold.val is not None else [],
+        "test": segments(codes[fold.test]),
+        "n_train": int(fold.train.size),
+        "n_test": int(fold.test.size),
+    }
+
+
+def plan_unit(
+    panel: Panel,
+    target: str,
+    validation: ValidationConfig,
+    rows: IntArray,
+    *,
+    early_stopping: bool,
+    early_stopping_fraction: float,
+) -> list[Fold]:
+    """The purged folds of one unit; a user error says what to change when none fit."""
+    try:
+        return plan_folds(
+            panel,
+            target,
+            validation,
+            rows,
+            early_stopping=early_stopping,
+            early_stopping_fraction=early_stopping_fraction,
+        )
+    except ValueError as exc:
+        raise TrainingError(
+            f"training: cannot plan {validation.scheme} folds for target {target!r} on "
+            f"{rows.size} rows ({exc}); lower validation.n_splits or validation.embargo, "
+            "or use more timestamps"
+        ) from None
+
+
+def fit_unit(
+    panel: Panel,
+    target: str,
+    rows: IntArray,
+    folds: Sequence[Fold],
+    families: Sequence[FamilySpec],
+    cache: PreparedCache,
+    features: Sequence[str],
+    result: TargetFit,
+    *,
+    unit: str,
+    seed: Callable[[str, int | str], int],
+) -> None:
+    """Fit every family on every fold of one unit, then its final model; record into
+    ``result`` (``unit`` is ``""`` for the pooled model, else the symbol)."""
+    task: Task = panel.target_kinds[target]
+    y = result.label
+    result.folds[unit] = [fold_record(panel, f) for f in folds]
+    result.trained_rows.append(rows)
+    for fold in folds:
+        result.fold_of_row[fold.test] = fold.index
+        result.fold_n_train[fold.index] = result.fold_n_train.get(fold.index, 0) + int(
+            fold.train.size
+        )
+    for spec in families:
+        prepared = cache.get(spec.cls, features, spec.params)
+        per_fold = result.best_iterations.setdefault(spec.name, {})
+        oof = result.oof[spec.name]
+        best: list[int | None] = []
+        for fold in folds:
+            used = (
+                fold if spec.early_stopping else dataclasses.replace(fold, fit=fold.train, val=None)
+            )
+            (fitted,) = fit_folds(
+                spec.cls, task, spec.params, prepared, y, [used], seed=seed(spec.name, fold.index)
+            )
+            oof[fold.test] = fitted.predictions
+            best.append(fitted.model.best_iteration)
+            per_fold.setdefault(fold.index, []).append(fitted.model.best_iteration)
+        rounds = median_iteration(best) if spec.early_stopping else None
+        params = dict(spec.params)
+        if rounds is not None:
+            params[spec.rounds_key] = rounds
+        final = spec.cls(task, params)
+        final.fit_prepared(prepared, rows, y, seed=seed(spec.name, "final"))
+        entry = result.finals.setdefault(spec.name, FinalFit(params=dict(spec.params)))
+        entry.rounds[unit] = rounds
+        entry.n_train += int(rows.size)
+        if unit:
+            entry.by_symbol[unit] = final
+        else:
+            entry.model, entry.params = final, params
+
+
+def new_target_fit(panel: Panel, families: Sequence[FamilySpec], label: FloatArray) -> TargetFit:
+    n = panel.n_rows
+    return TargetFit(
+        n_rows=n,
+        fold_of_row=np.full(n, -1, dtype=np.int64),
+        oof={spec.name: np.full(n, np.nan) for spec in families},
+        label=label,
+    )
+
+
+def normalised_importance(
+    model: ModelFamily, X: npt.NDArray[np.float32], rows: IntArray
+) -> FloatArray | None:
+    """The model's first importance kind, normalised to sum 1 (None if it has none)."""
+    kinds = type(model).importance_kinds
+    if not kinds:
+        return None
+    sample = None
+    if kinds[0] == "shap":
+        step = max(1, rows.size // IMPORTANCE_SAMPLE)
+        sample = X[rows[::step]]
+    values = np.asarray(model.importance(kinds[0], X=sample), dtype=np.float64)
+    total = float(values.sum())
+    return values / total if total > 0 else np.zeros_like(values)
+
+
+def unit_rows(
+    panel: Panel, rows: IntArray, min_rows: int
+) -> tuple[dict[str, IntArray], dict[str, str]]:
+    """Per-symbol known rows: those with at least ``min_rows`` rows, and the skipped ones."""
+    codes = panel.symbol_codes[rows]
+    kept: dict[str, IntArray] = {}
+    skipped: dict[str, str] = {}
+    for code in np.unique(codes):
+        name = panel.symbols[int(code)]
+        mine = rows[codes == code]
+        if mine.size < min_rows:
+            skipped[name] = f"{mine.size} known rows < min_rows_per_symbol={min_rows}"
+        else:
+            kept[name] = mine
+    return kept, skipped
+
+
+def merge_params(
+    name: str, overrides: Mapping[str, Mapping[str, Any]], deterministic: bool, n_jobs: int
+) -> dict[str, Any]:
+    """The family params: the user's ``family_params[name]``, then deterministic settings."""
+    params = dict(overrides.get(name, {}))
+    if deterministic:
+        params.update(deterministic_params(name, n_jobs))
+    return params

@@ -1,0 +1,532 @@
+"""The ``training`` stage: trained models per target with honest out-of-sample metrics.
+
+For every selected target and every model family in ``families`` it runs purged
+cross-validation (``validation.scheme``: purged k-fold or walk-forward, with the
+target's horizon and the run's embargo; never a shuffled split), keeps the
+out-of-fold (OOF) predictions, scores them per fold and overall, adds a
+rank-average ensemble of the families, fits a final model on every known row of
+the target and saves it so that ``panelml predict`` can score new data.
+
+Which targets (first that applies): ``targets`` (names or globs), the targets of
+the ``feature_selection`` result, the ``selected`` targets of the
+``target_ranking`` result; otherwise a :class:`TrainingError`. Which features:
+the feature selection's selected features (rank order) when it covers the
+target, else every feature minus the leakage screen's ``removed`` ones.
+
+Early stopping (families that support it) uses a validation block that lies
+strictly after every fitted row's label window plus the embargo, inside the
+fold's training rows (:func:`panelml.validation.inner_validation_split`); the
+test block is never used to stop. The final model's number of rounds is the
+median of the folds' best iterations (see :mod:`panelml.stages._training_fit`
+for why). Seeds: ``ctx.child_seed("training", target, family, fold)`` (and
+``"final"`` for the final model; per-symbol models add the symbol before the
+fold).
+
+Scope ``pooled`` (default) fits one cross-sectional model per (target,
+family). Scope ``per_symbol`` fits one model per symbol that has at least
+``min_rows_per_symbol`` known rows, cross-validated with the same splitter on
+that symbol's rows; other symbols are skipped and named (terminal, result meta
+and ``meta.json``). OOF rows of all symbols form one table per target.
+
+Result (``TrainingResult``; contract in docs/architecture.md): tables
+``metrics`` (one row per target, family, fold; fold -1 = all OOF rows),
+``oof_<target>`` (also exported as ``training/oof/<target>.parquet``) and
+``importances``; ``export`` writes ``models/<target>/<family>/`` (layout:
+:mod:`panelml.predict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from panelml.data.panel import Panel
+from panelml.models import get_family
+from panelml.pipeline.context import RunContext
+from panelml.pipeline.errors import UserError
+from panelml.pipeline.registry import register_stage
+from panelml.pipeline.results import TableResult
+from panelml.pipeline.runner import library_versions
+from panelml.pipeline.stage import Stage, StageParams, StageResult
+from panelml.predict import (
+    FORMAT,
+    FORMAT_VERSION,
+    MODELS_DIR,
+    ModelBundle,
+    safe_name,
+)
+from panelml.stages._crossval import PreparedCache, target_rows
+from panelml.stages._training_fit import (
+    FamilySpec,
+    TargetFit,
+    TrainingError,
+    fit_unit,
+    merge_params,
+    new_target_fit,
+    plan_unit,
+    training_label,
+    unit_rows,
+)
+from panelml.stages._training_metrics import (
+    METRIC_COLUMNS,
+    median_iteration,
+    score,
+    summary_row,
+)
+from panelml.stages._training_result import (
+    ENSEMBLE,
+    TrainingResult,
+    ensemble_scores,
+    importance_rows,
+    importances_frame,
+    metrics_frame,
+    oof_table,
+)
+from panelml.validation.spec import ValidationConfig
+from panelml.validation.splitters import resolve_embargo
+
+__all__ = ["TrainingError", "TrainingParams", "TrainingResult", "TrainingStage"]
+
+LAYOUT = {
+    "pooled": "models/<target>/<family>/: the family's native model files, family.json and "
+    "this meta.json",
+    "per_symbol": "models/<target>/<family>/<symbol folder>/: one model per symbol (native "
+    "files, family.json, meta.json); 'symbols' maps each symbol to its folder",
+}
+
+
+class TrainingParams(StageParams):
+    """Params of the ``training`` stage (YAML ``training:`` section)."""
+
+    targets: list[str] | None = Field(
+        None, description="target names or globs; default: feature selection's, else ranking's"
+    )
+    families: list[str] = Field(
+        default_factory=lambda: ["lightgbm", "ridge"], description="model families to train"
+    )
+    family_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="family name -> params passed to that family"
+    )
+    scheme: Literal["purged_kfold", "walk_forward"] | None = Field(
+        None, description="overrides validation.scheme for this stage"
+    )
+    scope: Literal["pooled", "per_symbol"] = "pooled"
+    min_rows_per_symbol: int = Field(250, ge=10, description="per_symbol: fewest known rows")
+    target_transform: Literal["auto", "none", "demean"] = Field(
+        "auto",
+        description="label the models learn: demean = minus each timestamp's mean; auto = "
+        "demean for pooled regression targets, none otherwise",
+    )
+    early_stopping_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of a fold's training timestamps used to stop"
+    )
+
+    @field_validator("families")
+    @classmethod
+    def _unique_families(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one model family, e.g. [lightgbm, ridge]")
+        if len(set(value)) != len(value):
+            raise ValueError(f"each family may appear once, got {value}")
+        if ENSEMBLE in value:
+            raise ValueError(f"{ENSEMBLE!r} is the rank-average of the families, not a family")
+        return value
+
+    @model_validator(mode="after")
+    def _params_for_listed_families(self) -> Self:
+        unknown = sorted(set(self.family_params) - set(self.families))
+        if unknown:
+            raise ValueError(
+                f"family_params names {unknown}, which are not in families {self.families}: "
+                "add them to families or remove their params"
+            )
+        return self
+
+
+@register_stage
+class TrainingStage(Stage[TrainingParams]):
+    """Cross-validated training, OOF metrics, ensemble and saved final models."""
+
+    name: ClassVar[str] = "training"
+    Params: ClassVar[type[StageParams]] = TrainingParams
+    requires: ClassVar[tuple[str, ...]] = ()
+    uses: ClassVar[tuple[str, ...]] = ("leakage_screen", "target_ranking", "feature_selection")
+    result_type: ClassVar[type[StageResult]] = TrainingResult
+    version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+
+    # -- what to train --------------------------------------------------------------
+    def skip(self, ctx: RunContext) -> str | None:
+        try:
+            targets, source = self.resolve_targets(ctx)
+        except UserError:
+            return None  # run() raises the clear error
+        return None if targets else f"no targets to train: {source} selected none"
+
+    def resolve_targets(self, ctx: RunContext) -> tuple[list[str], str]:
+        """(targets to train, where they came from); see the module docstring."""
+        panel: Panel = ctx.data
+        available = list(panel.target_names)
+        if self.params.targets is not None:
+            chosen: list[str] = []
+            for pattern in self.params.targets:
+                if not any(c in pattern for c in "*?[") and pattern not in available:
+                    raise TrainingError(
+                        f"training.targets names {pattern!r}, which is not a target of the data "
+                        f"(targets: {', '.join(available)}): fix the name or data.targets"
+                    )
+                chosen.extend(t for t in available if fnmatchcase(t, pattern) and t not in chosen)
+            if not chosen:
+                raise TrainingError(
+                    f"training.targets {self.params.targets} matches no target of the data "
+                    f"(targets: {', '.join(available)}): fix the patterns"
+                )
+            return chosen, "training.targets"
+        selection = ctx.results.get("feature_selection")
+        if selection is not None:
+            targets = _call_list(selection, "targets")
+            if targets is None and isinstance(selection, TableResult):
+                targets = sorted(selection.tables)
+            return [t for t in targets or [] if t in available], "feature_selection"
+        ranking = ctx.results.get("target_ranking")
+        if ranking is not None:
+            targets = _call_list(ranking, "selected_targets")
+            if targets is None and isinstance(ranking, TableResult):
+                table = ranking.tables["ranking"].filter(pl.col("status") == "selected")
+                targets = table.sort("rank")["target"].to_list()
+            return [t for t in targets or [] if t in available], "target_ranking"
+        raise TrainingError(
+            "training has no targets: set training.targets (names or globs), or put "
+            "target_ranking / feature_selection before training in pipeline.stages"
+        )
+
+    def resolve_features(self, ctx: RunContext, target: str) -> tuple[list[str], str]:
+        """(features for ``target`` in order, where they came from)."""
+        panel: Panel = ctx.data
+        selection = ctx.results.get("feature_selection")
+        if selection is not None and target in (_call_list(selection, "targets") or []):
+            chosen = getattr(selection, "selected_features")(target)  # noqa: B009
+            return [str(f) for f in chosen], "feature_selection"
+        excluded: set[str] = set()
+        screen = ctx.results.get("leakage_screen")
+        if screen is not None:
+            method = getattr(screen, "excluded_features", None)
+            if callable(method):
+                excluded = {str(f) for f in method(target)}
+            elif isinstance(screen, TableResult) and "report" in screen.tables:
+                report = screen.tables["report"].filter(
+                    (pl.col("action") == "removed") & (pl.col("target") == target)
+                )
+                excluded = set(report["feature"].to_list())
+        features = [f for f in panel.feature_names if f not in excluded]
+        return features, "all features" + (" minus leakage_screen removals" if excluded else "")
+
+    def validation(self, ctx: RunContext) -> ValidationConfig:
+        """The run's ``validation:`` section with this stage's ``scheme`` override."""
+        cfg: ValidationConfig = ctx.config.validation
+        if self.params.scheme is not None:
+            cfg = cfg.model_copy(update={"scheme": self.params.scheme})
+        return cfg
+
+    def demean(self, panel: Panel, target: str) -> bool:
+        """Whether ``target``'s label is cross-sectionally demeaned (``target_transform``)."""
+        if panel.target_kinds[target] == "binary" or self.params.target_transform == "none":
+            return False
+        return self.params.target_transform == "demean" or self.params.scope == "pooled"
+
+    def family_specs(self, ctx: RunContext) -> list[FamilySpec]:
+        specs = []
+        for name in self.params.families:
+            try:
+                cls = get_family(name)
+            except UserError as exc:
+                raise TrainingError(f"training.families: {exc}") from None
+            params = merge_params(name, self.params.family_params, ctx.deterministic, ctx.n_jobs)
+            specs.append(FamilySpec(name, cls, params))
+        return specs
+
+    # -- run --------------------------------------------------------------------------
+    def run(self, ctx: RunContext) -> TrainingResult:
+        panel: Panel = ctx.data
+        targets, source = self.resolve_targets(ctx)
+        if not targets:
+            raise TrainingError(f"training: no targets to train ({source} selected none)")
+        families = self.family_specs(ctx)
+        validation = self.validation(ctx)
+        cache = PreparedCache(panel)
+        metric_rows: list[dict[str, Any]] = []
+        importance_records: list[dict[str, Any]] = []
+        tables: dict[str, pl.DataFrame] = {}
+        bundles: list[ModelBundle] = []
+        meta: dict[str, Any] = {
+            "targets": [],
+            "families": [f.name for f in families],
+            "scope": self.params.scope,
+            "target_source": source,
+            "validation": {
+                "scheme": validation.scheme,
+                "n_splits": validation.n_splits,
+                "embargo": resolve_embargo(validation, panel.n_timestamps),
+                "min_names": validation.min_names,
+            },
+            "columns": {"symbol": panel.symbol_column, "timestamp": panel.timestamp_column},
+            "features": {},
+            "folds": {},
+            "skipped_symbols": {},
+            "skipped_targets": {},
+            "oof_tables": {},
+            "models": {},
+        }
+        for target in targets:
+            features, feature_source = self.resolve_features(ctx, target)
+            if not features:
+                reason = f"no features left ({feature_source})"
+                meta["skipped_targets"][target] = reason
+                ctx.reporter.warn(f"training: target {target!r} skipped: {reason}")
+                continue
+            fit = self._fit_target(ctx, panel, target, features, families, cache, validation)
+            if not fit.finals:
+                reason = "no symbol could be trained (see skipped_symbols)"
+                meta["skipped_targets"][target] = reason
+                meta["skipped_symbols"][target] = fit.skipped
+                ctx.reporter.warn(f"training: target {target!r} skipped: {reason}")
+                continue
+            rows = self._metric_rows(panel, target, fit, families, validation)
+            metric_rows.extend(rows)
+            summaries = {r["family"]: r for r in rows if r["fold"] == -1}
+            importance_records.extend(importance_rows(target, features, fit, families, cache))
+            table = f"oof_{safe_name(target)}"
+            tables[table] = oof_table(panel, target, fit, families)
+            meta["targets"].append(target)
+            meta["features"][target] = {"source": feature_source, "names": features}
+            meta["folds"][target] = fit.folds
+            meta["skipped_symbols"][target] = fit.skipped
+            meta["oof_tables"][target] = table
+            meta["models"][target] = {}
+            for spec in families:
+                bundle = self._bundle(ctx, panel, target, features, spec, fit, summaries)
+                bundles.append(bundle)
+                meta["models"][target][spec.name] = (
+                    f"{MODELS_DIR}/{safe_name(target)}/{safe_name(spec.name)}"
+                )
+        tables["metrics"] = metrics_frame(metric_rows)
+        tables["importances"] = importances_frame(importance_records)
+        result = TrainingResult(tables, meta, bundles)
+        self._report(ctx, result)
+        return result
+
+    def _fit_target(
+        self,
+        ctx: RunContext,
+        panel: Panel,
+        target: str,
+        features: list[str],
+        families: list[FamilySpec],
+        cache: PreparedCache,
+        validation: ValidationConfig,
+    ) -> TargetFit:
+        rows = target_rows(panel, target)
+        if rows.size == 0:
+            raise TrainingError(f"training: target {target!r} has no known values to train on")
+        fit = new_target_fit(
+            panel, families, training_label(panel, target, self.demean(panel, target))
+        )
+        stop = any(f.early_stopping for f in families)
+        fraction = self.params.early_stopping_fraction
+        if self.params.scope == "pooled":
+            folds = plan_unit(
+                panel,
+                target,
+                validation,
+                rows,
+                early_stopping=stop,
+                early_stopping_fraction=fraction,
+            )
+            fit_unit(
+                panel,
+                target,
+                rows,
+                folds,
+                families,
+                cache,
+                features,
+                fit,
+                unit="",
+                seed=lambda family, fold: ctx.child_seed("training", target, family, fold),
+            )
+            return fit
+        kept, fit.skipped = unit_rows(panel, rows, self.params.min_rows_per_symbol)
+        for symbol, symbol_rows in kept.items():
+            try:
+                folds = plan_unit(
+                    panel,
+                    target,
+                    validation,
+                    symbol_rows,
+                    early_stopping=stop,
+                    early_stopping_fraction=fraction,
+                )
+            except TrainingError as exc:
+                fit.skipped[symbol] = str(exc)
+                continue
+
+            def seed(family: str, fold: int | str, symbol: str = symbol) -> int:
+                return ctx.child_seed("training", target, family, symbol, fold)
+
+            fit_unit(
+                panel,
+                target,
+                symbol_rows,
+                folds,
+                families,
+                cache,
+                features,
+                fit,
+                unit=symbol,
+                seed=seed,
+            )
+        if fit.skipped:
+            names = ", ".join(f"{s} ({r})" for s, r in sorted(fit.skipped.items())[:5])
+            more = f" and {len(fit.skipped) - 5} more" if len(fit.skipped) > 5 else ""
+            ctx.reporter.warn(
+                f"training: target {target!r}: {len(fit.skipped)} symbol(s) get no per-symbol "
+                f"model: {names}{more}"
+            )
+        return fit
+
+    def _metric_rows(
+        self,
+        panel: Panel,
+        target: str,
+        fit: TargetFit,
+        families: list[FamilySpec],
+        validation: ValidationConfig,
+    ) -> list[dict[str, Any]]:
+        y = fit.label
+        kind = panel.target_kinds[target]
+        horizon = panel.horizons[target]
+        tested = fit.fold_of_row >= 0
+        predictions = {spec.name: fit.oof[spec.name] for spec in families}
+        predictions[ENSEMBLE] = ensemble_scores(panel, fit, families)
+        n_trained = int(sum(r.size for r in fit.trained_rows))
+        rows: list[dict[str, Any]] = []
+        for name, pred in predictions.items():
+            is_ensemble = name == ENSEMBLE
+            best = fit.best_iterations.get(name, {})
+            for k in sorted(fit.fold_n_train):
+                test = np.flatnonzero(fit.fold_of_row == k)
+                scores = score(
+                    pred[test],
+                    y[test],
+                    panel.timestamps[test],
+                    kind=kind,
+                    horizon=horizon,
+                    min_names=validation.min_names,
+                    is_ensemble=is_ensemble,
+                )
+                rows.append(
+                    {
+                        "target": target,
+                        "family": name,
+                        "fold": k,
+                        **scores,
+                        "best_iteration": median_iteration(best.get(k, [])),
+                        "n_train": fit.fold_n_train[k],
+                        "n_test": int(test.size),
+                    }
+                )
+            test = np.flatnonzero(tested)
+            scores = score(
+                pred[test],
+                y[test],
+                panel.timestamps[test],
+                kind=kind,
+                horizon=horizon,
+                min_names=validation.min_names,
+                is_ensemble=is_ensemble,
+            )
+            final = fit.finals.get(name)
+            rounds = median_iteration(list(final.rounds.values())) if final is not None else None
+            rows.append(
+                {
+                    "target": target,
+                    "family": name,
+                    "fold": -1,
+                    **scores,
+                    "best_iteration": rounds,
+                    "n_train": final.n_train if final is not None else n_trained,
+                    "n_test": int(test.size),
+                }
+            )
+        return rows
+
+    def _bundle(
+        self,
+        ctx: RunContext,
+        panel: Panel,
+        target: str,
+        features: list[str],
+        spec: FamilySpec,
+        fit: TargetFit,
+        summaries: Mapping[str, Mapping[str, Any]],
+    ) -> ModelBundle:
+        final = fit.finals[spec.name]
+        cv = {k: summaries[spec.name][k] for k in (*METRIC_COLUMNS, "n_test")}
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "target": target,
+            "horizon": panel.horizons[target],
+            "kind": panel.target_kinds[target],
+            "family": spec.name,
+            "family_params": final.params,
+            "features": list(features),
+            "scope": self.params.scope,
+            "symbol": None,
+            "layout": LAYOUT[self.params.scope],
+            "seed": ctx.seed,
+            "fit_seed_purpose": ["training", target, spec.name, "final"],
+            "label": "demeaned per timestamp" if self.demean(panel, target) else "raw target",
+            "n_train_rows": final.n_train,
+            "n_rounds": median_iteration(list(final.rounds.values())),
+            "rounds_rule": "median of the CV folds' best iterations (early stopping), "
+            "else the configured number",
+            "cv": cv,
+            "validation": {
+                "scheme": self.validation(ctx).scheme,
+                "n_splits": self.validation(ctx).n_splits,
+                "embargo": resolve_embargo(self.validation(ctx), panel.n_timestamps),
+            },
+            "data_fingerprint": ctx.data_fingerprint,
+            "versions": library_versions(),
+            "symbol_column": panel.symbol_column,
+            "timestamp_column": panel.timestamp_column,
+            "timestamp_dtype": panel.timestamp_dtype,
+        }
+        bundle = ModelBundle(meta=meta, model=final.model)
+        if self.params.scope == "per_symbol":
+            meta["symbols"] = {s: safe_name(s) for s in sorted(final.by_symbol)}
+            meta["rounds_by_symbol"] = dict(sorted(final.rounds.items()))
+            meta["skipped_symbols"] = dict(sorted(fit.skipped.items()))
+            bundle.by_symbol = dict(final.by_symbol)
+        return bundle
+
+    def _report(self, ctx: RunContext, result: TrainingResult) -> None:
+        summary = result.summary()
+        ctx.reporter.table(
+            "training: out-of-fold summary",
+            ["target", "family", "IC", "ICIR", "t (NW)", "R2 / AUC", "hit rate", "best iter"],
+            [summary_row(row) for row in summary.iter_rows(named=True)],
+            caption="rank IC per timestamp on out-of-fold rows; ensemble = rank average",
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _call_list(obj: object, method: str) -> list[str] | None:
+    fn = getattr(obj, method, None)
+    return [str(v) for v in fn()] if callable(fn) else None
