@@ -194,7 +194,11 @@ def test_hooks_prints_the_call_order(
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()]
     assert rows[0] == ["hook", "#", "plugin", "priority"]
-    assert rows[1:] == [["before_stage", "1", "high", "5"], ["before_stage", "2", "low", "-5"]]
+    assert rows[1:] == [
+        ["before_stage", "1", "high", "5"],
+        ["before_stage", "2", "low", "-5"],
+        ["after_stage", "1", "stability_snapshots", "0"],
+    ]
 
 
 def test_python_dash_m_panelml_runs_the_cli(write_config: Callable[..., Path]) -> None:

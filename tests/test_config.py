@@ -23,7 +23,7 @@ def toy_config(**extra: Any) -> dict[str, Any]:
         "experiment": {"name": "toy"},
         "data": {"path": "panel.parquet"},
         "pipeline": {"stages": ["alpha", "beta", "gamma"]},
-        "runtime": {"quiet": True},
+        "runtime": {"quiet": True, "stability_snapshots": False},
     }
     config.update(extra)
     return config
@@ -248,3 +248,16 @@ def test_hook_params_go_to_the_plugin_constructor(
     assert manager.rows() == [("after_stage", 1, "counting", 3)]
     with pytest.raises(ConfigError, match=r"hooks\[0\]\.params: cannot create hook plugin"):
         load_config(write_config(toy_config(hooks=[{"name": "counting", "params": {"x": 1}}])))
+
+
+def test_stability_snapshot_hook_is_on_by_default(
+    toy_stages: Any, write_config: Callable[..., Path]
+) -> None:
+    from panelml.config import BUILTIN_SNAPSHOT_HOOK, build_hooks
+
+    config = toy_config()
+    config["runtime"] = {"quiet": True}
+    manager = build_hooks(load_config(write_config(config)))
+    assert [name for name, _ in manager.plugins] == [BUILTIN_SNAPSHOT_HOOK]
+    config["runtime"] = {"stability_snapshots": False}
+    assert build_hooks(load_config(write_config(config))).plugins == []

@@ -204,9 +204,9 @@ def hooks(config: ConfigArg, set_: SetOpt = None) -> None:
 
 def _register_commands() -> None:
     """Attach the commands that live in ``panelml.commands`` (one module each)."""
-    from panelml.commands import demo, features, predict, report
+    from panelml.commands import demo, features, predict, report, runs, stability
 
-    for module in (demo, features, predict, report):
+    for module in (demo, features, predict, report, runs, stability):
         module.register(app)
 
 

@@ -65,6 +65,9 @@ __all__ = [
     "resolve_stages",
 ]
 
+BUILTIN_SNAPSHOT_HOOK = "stability_snapshots"
+"""Hook plugin added to every run unless ``runtime.stability_snapshots`` is false."""
+
 DEFAULT_STAGES = (
     "leakage_screen",
     "target_ranking",
@@ -142,6 +145,11 @@ class RuntimeConfig(BaseModel):
     strict_hooks: bool = Field(False, description="a failing hook stops the run")
     deterministic: bool = Field(False, description="stages pick bit-exact settings")
     quiet: bool = Field(False, description="print only warnings and errors")
+    stability_snapshots: bool = Field(
+        True,
+        description="record feature-importance snapshots after feature_selection and training "
+        "(the built-in 'stability_snapshots' hook) so stability can be tracked across runs",
+    )
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -438,6 +446,12 @@ def build_hooks(config: ExperimentConfig, reporter: Reporter | None = None) -> H
             manager.register(plugin, name=label)
         except UserError as exc:
             raise ConfigError(f"{where}: {key}: {exc}") from None
+    if config.runtime.stability_snapshots and not any(
+        entry.name == BUILTIN_SNAPSHOT_HOOK for entry in config.hooks
+    ):
+        from panelml.stability.hooks import StabilitySnapshots
+
+        manager.register(StabilitySnapshots(), name=BUILTIN_SNAPSHOT_HOOK)
     return manager
 
 
