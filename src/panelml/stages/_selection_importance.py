@@ -1,0 +1,199 @@
+"""Raw importances for feature selection: shadow features and per-fold importance
+vectors of every configured (family, kind).
+
+Shadows (Boruta, Kursa & Rudnicki 2010): every allowed feature gets a copy
+whose link to the target is broken by a seeded shuffle *within timestamps*, so
+each value stays in its own cross-section. Two shuffles:
+
+* ``symbol`` (default): per shadow column one random permutation of the
+  symbols, the same at every timestamp: the value of (t, s) is the original
+  feature of symbol pi(s) at t (NaN where that symbol has no row at t). Each
+  shadow keeps its source's time-series persistence. This matters on panels:
+  a persistent noise feature scored against an overlapping-horizon target has
+  a much noisier mean IC than an i.i.d. one, so shadows shuffled afresh at
+  every timestamp (which lose persistence) set too low a bar and let
+  persistent noise features through.
+* ``row``: :func:`panelml.validation.permute_within_timestamps` per column
+  (fresh shuffle at every timestamp; Boruta's plain shadows).
+
+The model sees ``X_aug = [X_allowed | shadows]``, prepared once per feature set
+and reused by every target and fold that shares it.
+
+Kinds: any built-in importance of a family (``gain``, ``split``, ``coef``, ...),
+``permutation`` (MDA on the fold's test rows: drop in mean per-timestamp rank IC
+when one column is shuffled within timestamps; AFML ch. 8, REFERENCES.md) and the
+model-free ``univariate``/``rank_ic`` (|mean per-timestamp rank IC| on the
+fold's training rows). Permutation is predict-bound (PERFORMANCE.md), so only
+the ``permutation_top_k`` real and the ``permutation_top_k`` shadow columns with
+the highest built-in importance of the same model are shuffled (others get 0),
+on at most ``permutation_max_rows_per_timestamp`` test rows per timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.data.panel import Panel
+from panelml.data.shift import row_grid
+from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.stages._crossval import Fold
+from panelml.validation.metrics import ic_series
+from panelml.validation.permutation import permute_within_timestamps
+from panelml.validation.timestamps import subsample_rows
+
+UNIVARIATE = "univariate"
+PERMUTATION = "permutation"
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def shadow_matrix(
+    panel: Panel,
+    columns: IntArray,
+    rng: np.random.Generator,
+    shuffle: Literal["symbol", "row"] = "symbol",
+) -> npt.NDArray[np.float32]:
+    """Shadow copies of panel columns ``columns`` (rows x len(columns), float32)."""
+    out = np.empty((panel.n_rows, columns.size), dtype=np.float32)
+    if shuffle == "row":
+        for j, col in enumerate(columns):
+            out[:, j] = permute_within_timestamps(panel.X[:, col], panel.timestamps, rng)
+        return out
+    grid = row_grid(panel)
+    t = panel.timestamp_index
+    s = panel.symbol_codes.astype(np.int64)
+    for j, col in enumerate(columns):
+        perm = rng.permutation(panel.n_symbols)
+        source = grid[t, perm[s]]
+        values = np.full(panel.n_rows, np.nan, dtype=np.float32)
+        found = source >= 0
+        values[found] = panel.X[source[found], col]
+        out[:, j] = values
+    return out
+
+
+def mean_rank_ic(
+    x: npt.ArrayLike, y: npt.ArrayLike, timestamps: npt.ArrayLike, min_names: int
+) -> float:
+    """Mean per-timestamp Spearman IC (0.0 when no timestamp is defined)."""
+    series = ic_series(x, y, timestamps, method="rank", min_names=min_names)
+    return float(series.values.mean()) if len(series) else 0.0
+
+
+def univariate_importance(
+    X_aug: npt.NDArray[np.float32],
+    y: FloatArray,
+    timestamps: IntArray,
+    rows: IntArray,
+    min_names: int,
+) -> FloatArray:
+    """|mean rank IC| of every column on ``rows`` (no model)."""
+    ts, yr = timestamps[rows], y[rows]
+    block = X_aug[rows]
+    return np.array(
+        [abs(mean_rank_ic(block[:, j], yr, ts, min_names)) for j in range(block.shape[1])]
+    )
+
+
+@dataclass(frozen=True)
+class PermutationSettings:
+    """How permutation importance is computed (see the module docstring)."""
+
+    top_k: int = 20
+    max_rows_per_timestamp: int | None = 200
+    repeats: int = 1
+
+
+def permutation_importance(
+    model: ModelFamily,
+    X_aug: npt.NDArray[np.float32],
+    y: FloatArray,
+    timestamps: IntArray,
+    test: IntArray,
+    n_real: int,
+    settings: PermutationSettings,
+    rng: np.random.Generator,
+    min_names: int,
+) -> FloatArray:
+    """Drop in mean rank IC on ``test`` when each candidate column is shuffled
+    within timestamps (mean over repeats); 0 for columns not evaluated."""
+    n_cols = X_aug.shape[1]
+    out = np.zeros(n_cols)
+    rows = test
+    if settings.max_rows_per_timestamp is not None:
+        keep = subsample_rows(
+            timestamps[test],
+            max_rows_per_timestamp=settings.max_rows_per_timestamp,
+            seed=int(rng.integers(2**31)),
+        )
+        rows = test[keep]
+    X_test = np.array(X_aug[rows], dtype=np.float32, order="C")
+    ts, yt = timestamps[rows], y[rows]
+    base = mean_rank_ic(model.predict(X_test), yt, ts, min_names)
+    for col in _candidates(model, n_real, n_cols, settings.top_k):
+        original = X_test[:, col].copy()
+        drops = []
+        for _ in range(settings.repeats):
+            X_test[:, col] = permute_within_timestamps(original, ts, rng)
+            drops.append(base - mean_rank_ic(model.predict(X_test), yt, ts, min_names))
+        X_test[:, col] = original
+        out[col] = float(np.mean(drops))
+    return out
+
+
+def _candidates(model: ModelFamily, n_real: int, n_cols: int, top_k: int) -> list[int]:
+    """The top_k real and top_k shadow columns by the model's built-in importance
+    (all columns when the family has none)."""
+    if not model.importance_kinds:
+        return list(range(n_cols))
+    score = model.importance()
+    real = np.arange(n_real)
+    shadow = np.arange(n_real, n_cols)
+    chosen: list[int] = []
+    for block in (real, shadow):
+        order = block[np.lexsort((block, -score[block]))]
+        chosen.extend(int(c) for c in order[:top_k])
+    return chosen
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """One model family to fit on every fold, and the kinds read from each fit."""
+
+    name: str
+    family: type[ModelFamily]
+    kinds: tuple[str, ...]
+    params: Mapping[str, Any]
+
+
+def family_importances(
+    plan: FamilyPlan,
+    task: Task,
+    prepared: PreparedData,
+    y: FloatArray,
+    timestamps: IntArray,
+    folds: Sequence[Fold],
+    n_real: int,
+    settings: PermutationSettings,
+    seeds: Sequence[int],
+    min_names: int,
+) -> dict[str, FloatArray]:
+    """kind -> (n_folds, n_columns) raw importances of ``plan``'s family."""
+    out = {kind: np.zeros((len(folds), prepared.n_features)) for kind in plan.kinds}
+    for i, fold in enumerate(folds):
+        model = plan.family(task, plan.params)
+        model.fit_prepared(prepared, fold.fit, y, eval_rows=fold.val, seed=seeds[i])
+        for kind in plan.kinds:
+            if kind == PERMUTATION:
+                rng = np.random.default_rng(seeds[i] + 1)
+                out[kind][i] = permutation_importance(
+                    model, prepared.X, y, timestamps, fold.test, n_real, settings, rng, min_names
+                )
+            else:
+                out[kind][i] = model.importance(kind)
+    return out

@@ -1,0 +1,546 @@
+"""The ``feature_selection`` stage: which features matter for a target, stably?
+
+For each target chosen by ``target_ranking`` (status ``selected``, rank order) -
+or the explicit ``targets:`` list, which wins when given - the stage:
+
+1. drops the features the leakage screen removed for that target (they are
+   still listed, with ``selected`` false and the checks as the reason);
+2. adds one shadow per allowed feature (shuffled within timestamps, see
+   :mod:`panelml.stages._selection_importance`) and fits every configured
+   family on the target's purged folds (``validation:`` section; early stopping
+   inside each fold for families that support it);
+3. reads importances of several kinds per fold (default: LightGBM gain and
+   permutation, ridge |standardised coefficient|, univariate |rank IC| with
+   weight 0.5), normalises each (kind, fold) vector (negatives clipped, sum 1)
+   and averages them with the configured weights into a consensus score;
+4. marks a feature eligible when its weighted rate of beating the shadows
+   (Boruta hits) is at least ``min_hit_rate``
+   (:mod:`panelml.stages._selection_consensus` documents and justifies the rule);
+5. selects the top ``top_n`` eligible features by consensus, skipping one whose
+   pooled Spearman |correlation| with a better selected feature exceeds
+   ``redundancy_threshold``;
+6. repeats steps 4-5 with each fold's own scores and reports the Nogueira,
+   Sechidis & Brown (JMLR 2018) stability of those fold-wise selections with
+   its variance and 95% interval (warning below ``stability_warn``).
+
+Output: one table per target named after it (``feature_selection/<target>.parquet``)
+with feature, consensus_score, rank, ``imp_<family>_<kind>`` (normalised, fold
+mean), selection_frequency, eligible, selected, reason, plus hits and hit_rate;
+meta ``stability[<target>]`` = phi, variance, ci_low, ci_high.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from panelml.data.panel import Panel
+from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.models.registry import get_family
+from panelml.pipeline.context import RunContext
+from panelml.pipeline.errors import UserError
+from panelml.pipeline.registry import did_you_mean, register_stage
+from panelml.pipeline.results import TableResult
+from panelml.pipeline.stage import Stage, StageParams
+from panelml.stability import StabilityThresholds, stability_warnings
+from panelml.stages._crossval import plan_folds, target_rows
+from panelml.stages._selection_consensus import (
+    Consensus,
+    choose,
+    consensus,
+    rank_correlation,
+    stability_record,
+)
+from panelml.stages._selection_importance import (
+    PERMUTATION,
+    UNIVARIATE,
+    FamilyPlan,
+    PermutationSettings,
+    family_importances,
+    shadow_matrix,
+    univariate_importance,
+)
+from panelml.stages.leakage_screen import LeakageScreenResult
+from panelml.validation.spec import ValidationConfig
+
+__all__ = [
+    "FeatureSelectionError",
+    "FeatureSelectionParams",
+    "FeatureSelectionResult",
+    "FeatureSelectionStage",
+    "ImportanceSpec",
+]
+
+
+class FeatureSelectionError(UserError):
+    """The feature_selection stage cannot run as configured."""
+
+
+class ImportanceSpec(BaseModel):
+    """One importance judgement: a family (or ``univariate``), a kind, a weight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str
+    kind: str
+    weight: float = Field(1.0, ge=0.0)
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}_{self.kind}"
+
+
+DEFAULT_IMPORTANCES = (
+    ImportanceSpec(family="lightgbm", kind="gain", weight=1.0),
+    ImportanceSpec(family="lightgbm", kind=PERMUTATION, weight=1.0),
+    ImportanceSpec(family="ridge", kind="coef", weight=1.0),
+    ImportanceSpec(family=UNIVARIATE, kind="rank_ic", weight=0.5),
+)
+
+
+class FeatureSelectionParams(StageParams):
+    """Parameters of ``feature_selection`` (module docstring for the method)."""
+
+    targets: list[str] | None = Field(
+        None, description="targets to select for; default: those target_ranking selected"
+    )
+    importances: tuple[ImportanceSpec, ...] = Field(default=DEFAULT_IMPORTANCES, min_length=1)
+    family_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-family model params (override the defaults)"
+    )
+    top_n: int = Field(30, ge=1, description="most features selected per target")
+    min_hit_rate: float = Field(0.5, gt=0.0, le=1.0, description="weighted shadow-hit rate")
+    shadow_quantile: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = beat the best shadow")
+    shadow_shuffle: str = Field("symbol", pattern="^(symbol|row)$")
+    redundancy_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
+    redundancy_sample_rows: int = Field(20_000, ge=100)
+    permutation_top_k: int = Field(20, ge=1)
+    permutation_max_rows_per_timestamp: int | None = Field(200, ge=2)
+    permutation_repeats: int = Field(1, ge=1)
+    max_rows_per_timestamp: int | None = Field(None, ge=2, description="thin rows for fitting")
+    timestamp_stride: int = Field(1, ge=1, description="keep every k-th timestamp for fitting")
+    stability_warn: float = Field(StabilityThresholds().nogueira_warn, ge=-1.0, le=1.0)
+
+    @field_validator("importances")
+    @classmethod
+    def _unique(cls, value: tuple[ImportanceSpec, ...]) -> tuple[ImportanceSpec, ...]:
+        labels = [s.label for s in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"each (family, kind) may appear once; got {labels}")
+        if sum(s.weight for s in value) <= 0:
+            raise ValueError("at least one importance needs a positive weight")
+        return value
+
+
+class FeatureSelectionResult(TableResult):
+    """One table per target (named after it) and meta ``stability``/``targets``."""
+
+    def targets(self) -> list[str]:
+        return list(self.meta.get("targets", list(self.tables)))
+
+    def table(self, target: str) -> pl.DataFrame:
+        try:
+            return self.tables[target]
+        except KeyError:
+            raise KeyError(
+                f"no feature selection for target {target!r}; available: {self.targets()}"
+            ) from None
+
+    def selected_features(self, target: str) -> list[str]:
+        """Selected features of ``target`` in rank order (best first)."""
+        frame = self.table(target).filter(pl.col("selected")).sort(["rank", "feature"])
+        return [str(f) for f in frame["feature"].to_list()]
+
+
+def _ranking_targets(result: Any) -> list[str]:
+    picker = getattr(result, "selected_targets", None)
+    if callable(picker):
+        return [str(t) for t in picker()]
+    tables = getattr(result, "tables", {})
+    ranking = tables.get("ranking") if isinstance(tables, dict) else None
+    if ranking is None:
+        return []
+    chosen = ranking.filter(pl.col("status") == "selected")
+    if "rank" in chosen.columns:
+        chosen = chosen.sort(["rank", "target"], nulls_last=True)
+    return [str(t) for t in chosen["target"].to_list()]
+
+
+@register_stage
+class FeatureSelectionStage(Stage[FeatureSelectionParams]):
+    """Multi-model, shadow-calibrated, stability-checked feature selection per target."""
+
+    name: ClassVar[str] = "feature_selection"
+    Params: ClassVar[type[StageParams]] = FeatureSelectionParams
+    uses: ClassVar[tuple[str, ...]] = ("leakage_screen", "target_ranking")
+    result_type: ClassVar[type[FeatureSelectionResult]] = FeatureSelectionResult
+    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+    version: ClassVar[str] = "1"
+
+    def run(self, ctx: RunContext) -> FeatureSelectionResult:
+        panel = ctx.data
+        if not isinstance(panel, Panel):
+            raise FeatureSelectionError(
+                f"feature_selection needs a panelml Panel as data, got {type(panel).__name__}"
+            )
+        targets = self._targets(ctx, panel)
+        plans, univariate = self._plans(ctx)
+        screen = ctx.results.get("leakage_screen")
+        validation = getattr(ctx.config, "validation", None) or ValidationConfig()
+        runner = _Runner(ctx, panel, self.params, plans, univariate, validation)
+        tables: dict[str, pl.DataFrame] = {}
+        stability: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            flags: dict[str, list[str]] = {}
+            if isinstance(screen, LeakageScreenResult):
+                removed = screen.excluded_features(target)
+                flags = {f: c for f, c in screen.flags(target).items() if f in removed}
+            tables[target], stability[target] = runner.select(target, flags)
+        result = FeatureSelectionResult(tables, {"targets": targets, "stability": stability})
+        _summarise(ctx, result, self.params.stability_warn)
+        return result
+
+    def _targets(self, ctx: RunContext, panel: Panel) -> list[str]:
+        if self.params.targets is not None:
+            unknown = [t for t in self.params.targets if t not in panel.targets]
+            if unknown:
+                raise FeatureSelectionError(
+                    f"feature_selection.targets: {unknown[0]!r} is not a target of the data"
+                    f"{did_you_mean(unknown[0], panel.targets)}; use some of "
+                    f"{sorted(panel.targets)}"
+                )
+            return list(dict.fromkeys(self.params.targets))
+        ranking = ctx.results.get("target_ranking")
+        if ranking is None:
+            raise FeatureSelectionError(
+                "feature_selection has no targets: add target_ranking before it in "
+                "pipeline.stages, or set feature_selection.targets: [...]"
+            )
+        chosen = _ranking_targets(ranking)
+        if not chosen:
+            ctx.reporter.warn("feature_selection: target_ranking selected no target")
+        return chosen
+
+    def _plans(self, ctx: RunContext) -> tuple[list[FamilyPlan], ImportanceSpec | None]:
+        by_family: dict[str, list[str]] = {}
+        univariate: ImportanceSpec | None = None
+        for spec in self.params.importances:
+            if spec.family == UNIVARIATE:
+                if spec.kind != "rank_ic":
+                    raise FeatureSelectionError(
+                        f"feature_selection.importances: family 'univariate' has only kind "
+                        f"'rank_ic', got {spec.kind!r}"
+                    )
+                univariate = spec
+                continue
+            by_family.setdefault(spec.family, []).append(spec.kind)
+        plans = []
+        for name, kinds in by_family.items():
+            try:
+                family = get_family(name)
+            except UserError as exc:
+                raise FeatureSelectionError(f"feature_selection.importances: {exc}") from None
+            for kind in kinds:
+                if kind != PERMUTATION and kind not in family.importance_kinds:
+                    raise FeatureSelectionError(
+                        f"feature_selection.importances: family {name!r} has no importance "
+                        f"kind {kind!r}; use one of "
+                        f"{', '.join([*family.importance_kinds, PERMUTATION])}"
+                    )
+                if kind == "shap":
+                    raise FeatureSelectionError(
+                        "feature_selection.importances: kind 'shap' is not supported here; "
+                        "use gain or permutation"
+                    )
+            params = _family_params(family, self.params.family_params.get(name, {}), ctx)
+            plans.append(FamilyPlan(name, family, tuple(kinds), params))
+        return plans, univariate
+
+
+def _family_params(
+    family: type[ModelFamily], user: dict[str, Any], ctx: RunContext
+) -> dict[str, Any]:
+    """User params, with the thread count pinned to ``runtime.n_jobs`` unless the user
+    set it (OpenMP's default of all cores degrades badly on a shared machine), plus
+    bit-exact settings under ``runtime.deterministic``."""
+    params = dict(user)
+    threads = max(1, ctx.n_jobs)
+    if family.name == "lightgbm":
+        params.setdefault("num_threads", threads)
+        if ctx.deterministic:
+            params.update(deterministic=True, force_col_wise=True, num_threads=threads)
+    elif family.name == "xgboost":
+        params.setdefault("nthread", threads)
+        if ctx.deterministic:
+            params.update(nthread=threads)
+    return params
+
+
+class _Runner:
+    """Per-target work, with shadows and prepared matrices reused across targets
+    that share an allowed feature set."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        panel: Panel,
+        params: FeatureSelectionParams,
+        plans: list[FamilyPlan],
+        univariate: ImportanceSpec | None,
+        validation: ValidationConfig,
+    ) -> None:
+        self.ctx, self.panel, self.params = ctx, panel, params
+        self.plans, self.univariate, self.validation = plans, univariate, validation
+        self._key: tuple[str, ...] | None = None
+        self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
+        self._prepared: dict[str, PreparedData] = {}
+        self.permutation = PermutationSettings(
+            params.permutation_top_k,
+            params.permutation_max_rows_per_timestamp,
+            params.permutation_repeats,
+        )
+
+    def _augmented(self, allowed: tuple[str, ...]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        if self._key != allowed or self._X_aug is None:
+            digest = hashlib.sha256("\x00".join(allowed).encode()).hexdigest()[:16]
+            rng = self.ctx.rng("feature_selection", "shadows", digest)
+            columns = self.panel.feature_indices(allowed)
+            shadows = shadow_matrix(
+                self.panel, columns, rng, "row" if self.params.shadow_shuffle == "row" else "symbol"
+            )
+            self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
+            self._key, self._prepared = allowed, {}
+        return self._X_aug
+
+    def _prepare(
+        self, plan: FamilyPlan, X_aug: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> PreparedData:
+        if plan.name not in self._prepared:
+            self._prepared[plan.name] = plan.family.prepare(X_aug, plan.params)
+        return self._prepared[plan.name]
+
+    def select(
+        self, target: str, flags: dict[str, list[str]]
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        panel, params, ctx = self.panel, self.params, self.ctx
+        allowed = tuple(f for f in panel.feature_names if f not in flags)
+        if not allowed:
+            raise FeatureSelectionError(
+                f"feature_selection: the leakage screen removed every feature for target "
+                f"{target!r}; review leakage_screen/report.parquet or set "
+                "leakage_screen.action: warn"
+            )
+        X_aug = self._augmented(allowed)
+        y = panel.targets[target]
+        task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
+        rows = target_rows(
+            panel,
+            target,
+            max_rows_per_timestamp=params.max_rows_per_timestamp,
+            timestamp_stride=params.timestamp_stride,
+            seed=ctx.child_seed("feature_selection", target, "rows"),
+        )
+        min_names = self.validation.min_names
+        raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+        weights: dict[str, float] = {}
+        folds_any = None
+        for plan in self.plans:
+            folds = self._folds(target, rows, plan.family.supports_early_stopping)
+            folds_any = folds
+            seeds = [
+                ctx.child_seed("feature_selection", target, plan.name, "fit", f.index)
+                for f in folds
+            ]
+            found = family_importances(
+                plan, task, self._prepare(plan, X_aug), y, panel.timestamps, folds,
+                len(allowed), self.permutation, seeds, min_names,
+            )  # fmt: skip
+            for kind, values in found.items():
+                label = f"{plan.name}_{kind}"
+                raw[label] = values
+                weights[label] = _weight(params, plan.name, kind)
+        if self.univariate is not None:
+            folds = folds_any or self._folds(target, rows, False)
+            label = self.univariate.label
+            raw[label] = np.stack(
+                [
+                    univariate_importance(X_aug, y, panel.timestamps, f.train, min_names)
+                    for f in folds
+                ]
+            )
+            weights[label] = self.univariate.weight
+        cons = consensus(raw, weights, len(allowed), params.shadow_quantile)
+        corr = None
+        if params.redundancy_threshold is not None:
+            corr = self._correlation(target, rows, X_aug[:, : len(allowed)])
+        table, selections = self._table(target, allowed, flags, cons, corr)
+        record = stability_record(selections, allowed)
+        return table, record
+
+    def _folds(self, target: str, rows: Any, early_stopping: bool) -> list[Any]:
+        try:
+            return plan_folds(
+                self.panel,
+                target,
+                self.validation,
+                rows,
+                early_stopping=early_stopping,
+                timestamp_stride=self.params.timestamp_stride,
+            )
+        except ValueError as exc:
+            raise FeatureSelectionError(
+                f"feature_selection: cannot make purged folds for target {target!r}: {exc}; "
+                "lower validation.n_splits or use more timestamps"
+            ) from None
+
+    def _correlation(
+        self, target: str, rows: Any, X: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        n = self.params.redundancy_sample_rows
+        sample = rows
+        if rows.size > n:
+            rng = self.ctx.rng("feature_selection", target, "redundancy")
+            sample = np.sort(rng.choice(rows, size=n, replace=False))
+        return rank_correlation(X[sample])
+
+    def _table(
+        self,
+        target: str,
+        allowed: tuple[str, ...],
+        flags: dict[str, list[str]],
+        cons: Consensus,
+        corr: Any,
+    ) -> tuple[pl.DataFrame, list[list[str]]]:
+        params = self.params
+        eligible = cons.hit_rate >= params.min_hit_rate - 1e-12
+        kept, reasons = choose(
+            allowed, cons.score, eligible, params.top_n, corr, params.redundancy_threshold
+        )
+        selections: list[list[str]] = []
+        counts = np.zeros(len(allowed))
+        for f in range(cons.fold_score.shape[0]):
+            fold_eligible = cons.fold_hit_rate[f] >= params.min_hit_rate - 1e-12
+            fold_kept, _ = choose(
+                allowed, cons.fold_score[f], fold_eligible, params.top_n, corr,
+                params.redundancy_threshold,
+            )  # fmt: skip
+            counts[fold_kept] += 1
+            selections.append([allowed[i] for i in fold_kept])
+        n_folds = max(1, cons.fold_score.shape[0])
+        order = sorted(range(len(allowed)), key=lambda i: (-cons.score[i], allowed[i]))
+        rank = np.empty(len(allowed), dtype=np.int64)
+        rank[order] = np.arange(1, len(allowed) + 1)
+        kept_set = set(kept)
+        records: list[dict[str, Any]] = []
+        for i, name in enumerate(allowed):
+            reason = None
+            if i not in kept_set:
+                reason = reasons.get(i) or (
+                    f"not_eligible: beat shadows in {int(cons.hits[i])}/{cons.n_trials} "
+                    f"(weighted hit rate {cons.hit_rate[i]:.2f} < {params.min_hit_rate:g})"
+                )
+            record: dict[str, Any] = {
+                "feature": name,
+                "consensus_score": float(cons.score[i]),
+                "rank": int(rank[i]),
+            }
+            for label, values in cons.per_kind.items():
+                record[f"imp_{label}"] = float(values[i])
+            record.update(
+                selection_frequency=float(counts[i] / n_folds),
+                eligible=bool(eligible[i]),
+                selected=i in kept_set,
+                reason=reason,
+                hits=int(cons.hits[i]),
+                hit_rate=float(cons.hit_rate[i]),
+            )
+            records.append(record)
+        for name in sorted(flags):
+            record = {"feature": name, "consensus_score": None, "rank": None}
+            record.update({f"imp_{label}": None for label in cons.per_kind})
+            record.update(
+                selection_frequency=0.0,
+                eligible=False,
+                selected=False,
+                reason="removed by leakage screen: " + ",".join(sorted(set(flags[name]))),
+                hits=None,
+                hit_rate=None,
+            )
+            records.append(record)
+        schema: dict[str, Any] = {"feature": pl.String, "consensus_score": pl.Float64}
+        schema["rank"] = pl.Int64
+        schema.update({f"imp_{label}": pl.Float64 for label in cons.per_kind})
+        schema.update(
+            selection_frequency=pl.Float64,
+            eligible=pl.Boolean,
+            selected=pl.Boolean,
+            reason=pl.String,
+            hits=pl.Int64,
+            hit_rate=pl.Float64,
+        )
+        frame = pl.DataFrame(records, schema=schema).sort(["rank", "feature"], nulls_last=True)
+        return frame, selections
+
+
+def _weight(params: FeatureSelectionParams, family: str, kind: str) -> float:
+    for spec in params.importances:
+        if spec.family == family and spec.kind == kind:
+            return spec.weight
+    raise KeyError(f"{family}/{kind}")  # unreachable: plans come from the specs
+
+
+def _summarise(ctx: RunContext, result: FeatureSelectionResult, warn_below: float) -> None:
+    rows: list[Sequence[Any]] = []
+    thresholds = StabilityThresholds(nogueira_warn=warn_below)
+    for target in result.targets():
+        chosen = result.selected_features(target)
+        frame = result.table(target)
+        scores = dict(
+            zip(frame["feature"].to_list(), frame["consensus_score"].to_list(), strict=True)
+        )
+        top = ", ".join(f"{f} {scores[f]:.3f}" for f in chosen[:5])
+        st = result.meta["stability"][target]
+        phi = st.get("phi")
+        stab = (
+            "undefined" if phi is None else f"{phi:.2f} [{st['ci_low']:.2f}, {st['ci_high']:.2f}]"
+        )
+        rows.append((target, len(chosen), top, stab))
+        selections = _fold_matrix_from_record(st)
+        if selections is not None:
+            for message in stability_warnings(
+                nogueira=selections, thresholds=thresholds, context=f"target {target}"
+            ):
+                ctx.reporter.warn(message)
+    if rows:
+        ctx.reporter.table(
+            "feature_selection",
+            ["target", "n selected", "top 5 (consensus)", "stability phi [95% CI]"],
+            rows,
+        )
+
+
+def _fold_matrix_from_record(record: dict[str, Any]) -> Any:
+    """A StabilityEstimate-like object rebuilt from a stored record (for the warnings)."""
+    from panelml.stability import StabilityEstimate
+
+    nan = float("nan")
+
+    def num(key: str) -> float:
+        value = record.get(key)
+        return nan if value is None else float(value)
+
+    return StabilityEstimate(
+        phi=num("phi"),
+        variance=num("variance"),
+        ci_low=num("ci_low"),
+        ci_high=num("ci_high"),
+        n_selections=int(record.get("n_selections") or 0),
+        n_features=int(record.get("n_features") or 0),
+        mean_size=num("mean_size"),
+        reason=record.get("reason"),
+    )
