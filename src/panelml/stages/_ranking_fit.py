@@ -1,0 +1,241 @@
+"""Planning and fitting for the ``target_ranking`` stage.
+
+:func:`plan_targets` decides, for every candidate target, the features it may
+use (the leakage screen's exclusions removed), the rows it is fitted and scored
+on, and whether it is degenerate (and why). :func:`fit_family` produces one
+family's out-of-fold predictions for every scorable target with the reuse the
+performance notes ask for:
+
+- families that override ``fit_many`` (the linear ones) fit every target of a
+  group in one solve per fold (:func:`~panelml.stages._crossval.fit_folds_many`),
+  where a group is the targets sharing horizon, rows and feature set;
+- every other family bins each feature set once (``PreparedCache``) and fits
+  fold subsets with label swaps (:func:`~panelml.stages._crossval.fit_folds`),
+  stopping early on an inner purged validation block when it can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.data.panel import Panel
+from panelml.models.base import ModelFamily, Task
+from panelml.stages._crossval import (
+    Fold,
+    FoldFit,
+    PreparedCache,
+    fit_folds,
+    fit_folds_many,
+    oof_vector,
+    plan_folds,
+    target_rows,
+)
+from panelml.stages._ranking_scores import gain_shares
+from panelml.validation.spec import ValidationConfig
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class TargetPlan:
+    """What the stage will do with one candidate target."""
+
+    name: str
+    kind: Task
+    horizon: int
+    features: tuple[str, ...]
+    excluded: tuple[str, ...]
+    rows: IntArray
+    n_timestamps: int
+    reason: str | None = None  # set when the target is degenerate
+
+    @property
+    def scorable(self) -> bool:
+        return self.reason is None
+
+    def group_key(self, stride: int) -> tuple[Any, ...]:
+        """Targets with equal keys share rows, folds and features (one fit_many)."""
+        digest = hashlib.sha256(self.rows.tobytes()).hexdigest()
+        return (self.kind, math.ceil(self.horizon / stride), digest, self.features)
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """The stage params that planning reads."""
+
+    min_rows: int
+    min_timestamps: int
+    min_minority_share: float
+    max_rows_per_timestamp: int | None
+    timestamp_stride: int
+    early_stopping_fraction: float
+    seed: int
+
+
+def plan_targets(
+    panel: Panel,
+    targets: Sequence[str],
+    excluded: Mapping[str, set[str]],
+    validation: ValidationConfig,
+    settings: PlanSettings,
+) -> list[TargetPlan]:
+    """One :class:`TargetPlan` per target, degenerate ones with their reason."""
+    plans: list[TargetPlan] = []
+    for name in targets:
+        removed = excluded.get(name, set())
+        features = tuple(f for f in panel.feature_names if f not in removed)
+        rows = target_rows(
+            panel,
+            name,
+            max_rows_per_timestamp=settings.max_rows_per_timestamp,
+            timestamp_stride=settings.timestamp_stride,
+            seed=settings.seed,
+        )
+        plan = TargetPlan(
+            name=name,
+            kind=panel.target_kinds[name],
+            horizon=int(panel.horizons[name]),
+            features=features,
+            excluded=tuple(sorted(removed & set(panel.feature_names))),
+            rows=rows,
+            n_timestamps=int(np.unique(panel.timestamps[rows]).size),
+        )
+        plan.reason = _degenerate_reason(panel, plan, validation, settings)
+        plans.append(plan)
+    return plans
+
+
+def _degenerate_reason(
+    panel: Panel, plan: TargetPlan, validation: ValidationConfig, settings: PlanSettings
+) -> str | None:
+    """Why a target cannot be ranked, or ``None`` when it can."""
+    y = panel.targets[plan.name][plan.rows]
+    if not plan.features:
+        return "no features left after the leakage screen's exclusions"
+    if y.size < settings.min_rows:
+        return f"only {y.size} known values (min_rows={settings.min_rows})"
+    if float(np.ptp(y)) == 0.0:
+        return f"constant (every known value is {y[0]:g})"
+    if plan.kind == "binary":
+        share = float(min(np.mean(y == 1.0), np.mean(y == 0.0)))
+        if share < settings.min_minority_share:
+            return (
+                f"minority class holds {share:.2%} of rows "
+                f"(min_minority_share={settings.min_minority_share})"
+            )
+    if plan.n_timestamps < max(settings.min_timestamps, 2 * validation.n_splits):
+        return (
+            f"only {plan.n_timestamps} timestamps with a known value "
+            f"(min_timestamps={settings.min_timestamps}, n_splits={validation.n_splits})"
+        )
+    for early in (False, True):
+        try:
+            folds = plan_folds(
+                panel,
+                plan.name,
+                validation,
+                plan.rows,
+                early_stopping=early,
+                early_stopping_fraction=settings.early_stopping_fraction,
+                timestamp_stride=settings.timestamp_stride,
+            )
+        except ValueError as exc:
+            return f"cannot make {validation.n_splits} purged folds: {exc}"
+        for fold in folds:
+            if fold.fit.size == 0 or fold.test.size == 0:
+                return f"fold {fold.index} has no training or no test rows"
+            if plan.kind == "binary" and np.ptp(panel.targets[plan.name][fold.fit]) == 0.0:
+                return f"fold {fold.index}'s training rows hold one class only"
+    return None
+
+
+def uses_fit_many(family: type[ModelFamily]) -> bool:
+    """Whether ``family`` solves several targets at once (overrides ``fit_many``)."""
+    return getattr(family.fit_many, "__func__", None) is not getattr(
+        ModelFamily.fit_many, "__func__", None
+    )
+
+
+@dataclass
+class FamilyOutput:
+    """One family's OOF predictions (full-length) and gain shares per target."""
+
+    oof: dict[str, FloatArray]
+    gain_share: dict[str, FloatArray | None]
+
+
+def fit_family(
+    panel: Panel,
+    family: type[ModelFamily],
+    params: Mapping[str, Any],
+    plans: Sequence[TargetPlan],
+    validation: ValidationConfig,
+    cache: PreparedCache,
+    *,
+    early_stopping: bool,
+    settings: PlanSettings,
+    seed_for: Any,
+) -> FamilyOutput:
+    """Out-of-fold predictions of ``family`` for every scorable plan.
+
+    ``seed_for(target)`` gives the fit seed of a target (a group of linear
+    targets uses the seed of its first member, in name order).
+    """
+    output = FamilyOutput({}, {})
+    grouped = uses_fit_many(family)
+    stop = early_stopping and family.supports_early_stopping and not grouped
+    groups: dict[tuple[Any, ...], list[TargetPlan]] = {}
+    for plan in plans:
+        if plan.scorable:
+            groups.setdefault(plan.group_key(settings.timestamp_stride), []).append(plan)
+    for members in groups.values():
+        members = sorted(members, key=lambda p: p.name)
+        lead = members[0]
+        folds = _folds(panel, lead, validation, stop, settings)
+        prepared = cache.get(family, lead.features, params)
+        if grouped:
+            Y = np.column_stack([panel.targets[p.name] for p in members])
+            per_target = fit_folds_many(
+                family, lead.kind, params, prepared.X, Y, folds, seed=seed_for(lead.name)
+            )
+            fits_by_name = {p.name: f for p, f in zip(members, per_target, strict=True)}
+        else:
+            fits_by_name = {
+                p.name: fit_folds(
+                    family,
+                    p.kind,
+                    params,
+                    prepared,
+                    panel.targets[p.name],
+                    folds,
+                    seed=seed_for(p.name),
+                )
+                for p in members
+            }
+        for plan in members:
+            fits: list[FoldFit] = fits_by_name[plan.name]
+            output.oof[plan.name] = oof_vector(panel.n_rows, fits)
+            output.gain_share[plan.name] = gain_shares(fits, len(plan.features))
+    return output
+
+
+def _folds(
+    panel: Panel, plan: TargetPlan, validation: ValidationConfig, stop: bool, settings: PlanSettings
+) -> list[Fold]:
+    return plan_folds(
+        panel,
+        plan.name,
+        validation,
+        plan.rows,
+        early_stopping=stop,
+        early_stopping_fraction=settings.early_stopping_fraction,
+        timestamp_stride=settings.timestamp_stride,
+    )

@@ -1,0 +1,408 @@
+"""The ``target_ranking`` stage: which candidate targets are really predictable.
+
+For every candidate target (all of the panel's targets, or the ``targets`` globs)
+the stage fits each ranking family (default ``lightgbm`` and ``ridge``) on purged
+K-fold splits (the target's own horizon, the ``validation:`` embargo) and scores
+the out-of-fold (OOF) predictions. It answers three questions per target.
+
+**How predictable?** Per family: the mean per-timestamp rank IC, its ICIR and
+its t (the same test as the score's, below). The single score of a target is that of a *consensus*:
+
+1. each family's OOF predictions are turned into cross-sectional percentile
+   ranks per timestamp (so returns and probabilities share one scale);
+2. the consensus prediction of a row is the mean of the families' ranks;
+3. ``score`` = mean per-timestamp rank IC of the consensus (Qlib convention);
+   ``t_stat`` = score / s.e. and ``score_ci_low/high`` = score +- 1.96 s.e.,
+   where s.e. is the Newey-West (1987) s.e. with lag h - 1, widened to the
+   non-overlapping sub-series s.e. when that is larger; ``p_value`` is one-sided
+   (H1: score > 0) against Student's t with floor(T'/h) - 1 degrees of freedom.
+   Newey-West alone proved too optimistic for short overlapping series (noise
+   targets passed the FDR test); the measurements and references are in
+   ``_ranking_scores.ic_test``. For h = 1 this is the ordinary t test.
+
+Why a consensus rather than the best family: it is *one test per target, fixed
+before looking at the data*, so picking the luckiest family cannot inflate
+significance (no selection bias for the multiple-testing step); rank averaging
+is robust to one family's scale or calibration; and a signal only one family
+sees still counts, diluted, instead of being missed. Per-family columns
+(``<family>_ic``, ``<family>_icir``, ``<family>_t``) show which family sees what.
+``r2`` (regression) / ``auc`` (binary) are pooled over all OOF rows on the mean
+of the families' raw predictions.
+
+**Is it significant?** The consensus p-values of all non-degenerate targets get
+Benjamini-Yekutieli q-values (``fdr_method: by``, valid under any dependence
+between targets built from one panel; ``bh`` for Benjamini-Hochberg). A target
+passes when ``q_value <= fdr`` and ``score > 0``; the best ``top_n`` passing
+targets by score are ``selected``, the other passing ones ``below_top_n``, the
+rest ``not_significant``. Degenerate targets (too few known values or
+timestamps, constant, a binary target with a tiny minority class, folds that
+cannot be made) are ``degenerate`` with the reason and get no rank.
+
+**Too good to be true?** A target is ``suspect_leak`` (never selected) when
+
+- its skill is beyond what a panel target plausibly offers: the largest of the
+  consensus and per-family rank ICs exceeds ``max_rank_ic`` (regression), or the
+  largest pooled AUC (consensus-mean or per family) exceeds ``max_auc`` (binary);
+- or one feature dominates: the top feature's share of the first tree family's
+  split gain (mean over folds) exceeds ``max_feature_share`` *and* the target
+  passes the FDR test. Why legitimate targets are not flagged: with realistic
+  (weak) signal, trees spread gain over the 2-4 signal features and over the
+  noise features they overfit (top shares of 0.09-0.26 measured on the planted
+  panels of the tests),
+  while a leaked feature explains most of the target and takes 0.70-0.97. A
+  legitimate target driven by one strong feature can trip the rule: that is a
+  case for a human to look at (raise ``max_feature_share`` to accept it).
+
+``top_feature`` / ``top_feature_share`` are recorded for every target from the
+first tree family with gain importance. When the ``leakage_screen`` stage ran,
+each target uses only the features it did not remove for that target.
+
+Speed: features are binned once per (family, feature set) and folds are fitted
+as subsets with label swaps; linear families solve every target sharing
+horizon, rows and features in one factorisation per fold. ``max_rows_per_timestamp``
+(seeded random names per timestamp) and ``timestamp_stride`` (every k-th bar;
+horizon and embargo are converted so purging stays in bars) thin large panels.
+LightGBM fits use ``runtime.n_jobs`` threads (-1: all cores; the default of 1
+avoids oversubscribing shared machines); with ``runtime.deterministic`` they
+use ``deterministic`` / ``force_col_wise`` and a fixed thread count. Ranking
+defaults per family are in :data:`RANKING_FAMILY_DEFAULTS` (``family_params``
+override them).
+
+Rank order (1 = best): ``selected``, ``below_top_n``, ``not_significant``,
+``suspect_leak``; by score (descending) then name within each status.
+
+Tables: ``ranking`` (one row per target, by rank then name), ``per_symbol``
+(target, symbol, ic, n_obs: time-series rank IC of the consensus per symbol),
+``ic_series`` (target, timestamp, ic: consensus rank IC per timestamp).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from panelml.data.panel import Panel
+from panelml.models import get_family
+from panelml.pipeline.context import RunContext
+from panelml.pipeline.errors import UserError
+from panelml.pipeline.registry import register_stage
+from panelml.pipeline.results import TableResult
+from panelml.pipeline.stage import Stage, StageParams
+from panelml.stages._crossval import PreparedCache
+from panelml.stages._ranking_fit import FamilyOutput, PlanSettings, fit_family, plan_targets
+from panelml.stages._ranking_scores import TargetScore, score_target
+from panelml.stages._ranking_tables import (
+    assign_statuses,
+    ic_series_frame,
+    per_symbol_frame,
+    ranking_frame,
+)
+from panelml.validation.multiple_testing import adjust_pvalues
+from panelml.validation.spec import ValidationConfig
+
+__all__ = [
+    "RANKING_FAMILY_DEFAULTS",
+    "RankingError",
+    "TargetRankingParams",
+    "TargetRankingResult",
+    "TargetRankingStage",
+    "screen_exclusions",
+]
+
+RANKING_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lightgbm": {
+        "n_estimators": 150,
+        "learning_rate": 0.1,
+        "num_leaves": 15,
+        "min_data_in_leaf": 100,
+        "feature_fraction": 0.8,
+        "early_stopping_rounds": 20,
+    },
+    "xgboost": {
+        "n_estimators": 150,
+        "learning_rate": 0.1,
+        "max_depth": 4,
+        "min_child_weight": 100.0,
+        "colsample_bytree": 0.8,
+        "early_stopping_rounds": 20,
+    },
+}
+"""Fast ranking settings per family, under the user's ``family_params``: ranking
+asks "is there skill?", not "what is the best model?"."""
+
+
+class RankingError(UserError):
+    """The ``target_ranking`` params do not fit this panel."""
+
+
+class TargetRankingParams(StageParams):
+    """Parameters of the ``target_ranking`` stage (see the module docstring)."""
+
+    targets: list[str] | None = Field(
+        None, description="targets to rank (names or globs); default: every target"
+    )
+    families: list[str] = Field(
+        default_factory=lambda: ["lightgbm", "ridge"], min_length=1, description="ranking families"
+    )
+    family_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-family params over the ranking defaults"
+    )
+    fdr: float = Field(0.10, gt=0.0, lt=1.0, description="false discovery rate level")
+    fdr_method: Literal["by", "bh"] = "by"
+    top_n: int = Field(5, ge=1, description="at most this many targets are selected")
+    min_rows: int = Field(200, ge=2, description="fewest known values a target needs")
+    min_timestamps: int = Field(30, ge=2, description="fewest timestamps a target needs")
+    min_minority_share: float = Field(0.02, ge=0.0, lt=0.5)
+    max_rank_ic: float = Field(0.3, gt=0.0, le=1.0, description="higher rank IC: suspect leak")
+    max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: suspect leak")
+    max_feature_share: float = Field(0.6, gt=0.0, le=1.0, description="top gain share limit")
+    early_stopping: bool = True
+    early_stopping_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    max_rows_per_timestamp: int | None = Field(None, ge=1)
+    timestamp_stride: int = Field(1, ge=1)
+    min_symbol_obs: int = Field(20, ge=2, description="fewest rows for a per-symbol IC")
+
+
+class TargetRankingResult(TableResult):
+    """Tables ``ranking``, ``per_symbol`` and ``ic_series`` (see the module docstring)."""
+
+    @property
+    def ranking(self) -> pl.DataFrame:
+        return self.tables["ranking"]
+
+    def selected_targets(self) -> list[str]:
+        """The ``selected`` targets, best first."""
+        frame = self.ranking.filter(pl.col("status") == "selected").sort("rank")
+        return [str(t) for t in frame["target"].to_list()]
+
+    def status(self, target: str) -> str:
+        """The status of ``target`` (KeyError when it was not a candidate)."""
+        found = self.ranking.filter(pl.col("target") == target)["status"].to_list()
+        if not found:
+            raise KeyError(f"target {target!r} was not ranked")
+        return str(found[0])
+
+
+@register_stage
+class TargetRankingStage(Stage[TargetRankingParams]):
+    """Rank candidate targets by out-of-fold predictability (module docstring)."""
+
+    name: ClassVar[str] = "target_ranking"
+    Params = TargetRankingParams
+    requires: ClassVar[tuple[str, ...]] = ()
+    uses: ClassVar[tuple[str, ...]] = ("leakage_screen",)
+    result_type = TargetRankingResult
+    version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+
+    def run(self, ctx: RunContext) -> TargetRankingResult:
+        p = self.params
+        panel: Panel = ctx.data
+        validation = _validation(ctx)
+        targets = _candidate_targets(panel, p.targets)
+        families = _family_settings(p, ctx)
+        excluded = {t: screen_exclusions(ctx, t) for t in targets}
+        settings = PlanSettings(
+            min_rows=p.min_rows,
+            min_timestamps=p.min_timestamps,
+            min_minority_share=p.min_minority_share,
+            max_rows_per_timestamp=p.max_rows_per_timestamp,
+            timestamp_stride=p.timestamp_stride,
+            early_stopping_fraction=p.early_stopping_fraction,
+            seed=ctx.child_seed(self.name, "rows"),
+        )
+        plans = plan_targets(panel, targets, excluded, validation, settings)
+        scorable = [plan for plan in plans if plan.scorable]
+        outputs: dict[str, FamilyOutput] = {}
+        cache = PreparedCache(panel)
+        for fam_name, (family, params) in families.items():
+            ctx.reporter.info(f"target_ranking: {fam_name} on {len(scorable)} targets")
+            outputs[fam_name] = fit_family(
+                panel,
+                family,
+                params,
+                scorable,
+                validation,
+                cache,
+                early_stopping=p.early_stopping,
+                settings=settings,
+                seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
+            )
+        scores: dict[str, TargetScore] = {}
+        for plan in scorable:
+            scores[plan.name] = score_target(
+                predictions={f: outputs[f].oof[plan.name][plan.rows] for f in families},
+                y=panel.targets[plan.name][plan.rows],
+                timestamps=panel.timestamps[plan.rows],
+                symbol_codes=panel.symbol_codes[plan.rows],
+                horizon=math.ceil(plan.horizon / p.timestamp_stride),
+                binary=plan.kind == "binary",
+                min_names=validation.min_names,
+                min_symbol_obs=p.min_symbol_obs,
+            )
+        q_values = _q_values(scores, p.fdr_method)
+        tops = _top_features(plans, outputs, families)
+        verdicts = assign_statuses(plans, scores, q_values, tops, p)
+        result = TargetRankingResult(
+            {
+                "ranking": ranking_frame(plans, scores, q_values, tops, verdicts, list(families)),
+                "per_symbol": per_symbol_frame(scores, panel.symbols),
+                "ic_series": ic_series_frame(scores),
+            },
+            {
+                "families": list(families),
+                "fdr": p.fdr,
+                "fdr_method": p.fdr_method,
+                "top_n": p.top_n,
+                "excluded_features": {k: sorted(v) for k, v in excluded.items() if v},
+                "n_targets": len(plans),
+                "n_selected": sum(v.status == "selected" for v in verdicts.values()),
+            },
+        )
+        _print(ctx, result, list(families))
+        return result
+
+
+def _validation(ctx: RunContext) -> ValidationConfig:
+    found = getattr(ctx.config, "validation", None)
+    return found if isinstance(found, ValidationConfig) else ValidationConfig()
+
+
+def _candidate_targets(panel: Panel, patterns: list[str] | None) -> list[str]:
+    """The panel's targets matching ``patterns`` (all when ``None``), in panel order."""
+    names = list(panel.target_names)
+    if patterns is None:
+        chosen = names
+    else:
+        for pattern in patterns:
+            if not fnmatch.filter(names, pattern):
+                raise RankingError(
+                    f"target_ranking.targets: {pattern!r} matches no target of the panel "
+                    f"loaded from {panel.source}; its targets are {', '.join(names)}"
+                )
+        chosen = [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
+    if not chosen:
+        raise RankingError(
+            f"target_ranking: the panel loaded from {panel.source} has no targets; "
+            "list target columns in data.targets"
+        )
+    return chosen
+
+
+def _family_settings(
+    p: TargetRankingParams, ctx: RunContext
+) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Family class and params per ranking family (defaults, user params, runtime)."""
+    unknown = sorted(set(p.family_params) - set(p.families))
+    if unknown:
+        raise RankingError(
+            f"target_ranking.family_params: {unknown[0]!r} is not one of the ranking "
+            f"families {p.families}; add it to target_ranking.families or remove its params"
+        )
+    if len(set(p.families)) != len(p.families):
+        raise RankingError("target_ranking.families lists a family twice; list each once")
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name in p.families:
+        family = get_family(name)
+        params = {**RANKING_FAMILY_DEFAULTS.get(family.name, {}), **p.family_params.get(name, {})}
+        params.update(_runtime_params(family.name, ctx, p.family_params.get(name, {})))
+        out[name] = (family, params)
+    return out
+
+
+def _runtime_params(family: str, ctx: RunContext, user: Mapping[str, Any]) -> dict[str, Any]:
+    """Threads (``runtime.n_jobs``) and bit-exact settings (``runtime.deterministic``)."""
+    threads = ctx.n_jobs if ctx.n_jobs >= 1 else 0
+    out: dict[str, Any] = {}
+    if family == "lightgbm":
+        if ctx.deterministic:
+            out.update(deterministic=True, force_col_wise=True)
+            threads = threads or (os.cpu_count() or 1)
+        out["num_threads"] = threads
+    elif family == "xgboost" and threads:
+        out["nthread"] = threads
+    return {k: v for k, v in out.items() if k not in user}
+
+
+def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
+    """Features the leakage screen removed for ``target`` (empty when it did not run).
+
+    Reads ``excluded_features(target)`` when the result has it, else the
+    documented ``report`` table (rows with this target and action ``removed``).
+    """
+    screen = ctx.results.get("leakage_screen")
+    if screen is None:
+        return set()
+    method = getattr(screen, "excluded_features", None)
+    if callable(method):
+        return {str(f) for f in method(target)}
+    tables = getattr(screen, "tables", {})
+    report = tables.get("report") if isinstance(tables, Mapping) else None
+    if not isinstance(report, pl.DataFrame) or report.is_empty():
+        return set()
+    rows = report.filter((pl.col("target") == target) & (pl.col("action") == "removed"))
+    return {str(f) for f in rows["feature"].to_list()}
+
+
+def _q_values(scores: Mapping[str, TargetScore], method: Literal["by", "bh"]) -> dict[str, float]:
+    """FDR-adjusted p-values over every scored target; an undefined p counts as 1."""
+    names = sorted(scores)
+    p = np.array([scores[n].p_value for n in names], dtype=np.float64)
+    p = np.where(np.isnan(p), 1.0, p)
+    q = adjust_pvalues(p, method) if names else np.zeros(0)
+    return {n: float(v) for n, v in zip(names, q, strict=True)}
+
+
+def _top_features(
+    plans: list[Any], outputs: Mapping[str, FamilyOutput], families: Mapping[str, Any]
+) -> dict[str, tuple[str | None, float]]:
+    """(top feature, its gain share) per target from the first family with gain."""
+    out: dict[str, tuple[str | None, float]] = {}
+    for plan in plans:
+        out[plan.name] = (None, math.nan)
+        for fam in families:
+            share = outputs[fam].gain_share.get(plan.name) if plan.scorable else None
+            if share is not None:
+                best = int(np.argmax(share))
+                out[plan.name] = (plan.features[best], float(share[best]))
+                break
+    return out
+
+
+def _print(ctx: RunContext, result: TargetRankingResult, families: list[str]) -> None:
+    frame = result.ranking
+    rows = []
+    for row in frame.iter_rows(named=True):
+        ci = (
+            f"[{row['score_ci_low']:.3f}, {row['score_ci_high']:.3f}]"
+            if row["score_ci_low"] is not None and math.isfinite(row["score_ci_low"])
+            else ""
+        )
+        rows.append(
+            [
+                row["target"],
+                row["status"],
+                _num(row["score"]),
+                ci,
+                _num(row["q_value"]),
+                *(_num(row[f"{f}_ic"]) for f in families),
+                row["reason"],
+            ]
+        )
+    ctx.reporter.table(
+        "target ranking",
+        ["target", "status", "score", "95% CI", "q", *(f"{f} IC" for f in families), "reason"],
+        rows,
+        caption=f"{result.meta['n_selected']} selected of {result.meta['n_targets']} targets",
+    )
+
+
+def _num(value: Any) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.4f}"
