@@ -120,6 +120,28 @@ def plan_folds(
     return folds
 
 
+def model_label(panel: Panel, target: str, demean: bool) -> FloatArray:
+    """The label models learn: the target, cross-sectionally demeaned when asked.
+
+    Demeaning subtracts each timestamp's mean of the known values. It removes the
+    component common to all symbols (the market move), which no cross-sectional
+    ranking can use and which otherwise dominates the squared loss and the
+    early-stopping signal. Per-timestamp rank IC is unchanged by it. It uses only
+    labels of the same timestamp, and folds never split a timestamp, so no
+    information crosses a fold boundary.
+    """
+    y = panel.targets[target]
+    if not demean:
+        return y
+    known = np.isfinite(y)
+    codes = panel.timestamp_index
+    n = panel.n_timestamps
+    sums = np.bincount(codes[known], weights=y[known], minlength=n)
+    counts = np.bincount(codes[known], minlength=n)
+    means = np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
+    return np.where(known, y - means[codes], np.nan)
+
+
 class PreparedCache:
     """Prepared feature matrices, built once per (family, feature set).
 

@@ -183,12 +183,16 @@ def fit_family(
     early_stopping: bool,
     settings: PlanSettings,
     seed_for: Any,
+    labels: Mapping[str, FloatArray] | None = None,
 ) -> FamilyOutput:
     """Out-of-fold predictions of ``family`` for every scorable plan.
 
     ``seed_for(target)`` gives the fit seed of a target (a group of linear
-    targets uses the seed of its first member, in name order).
+    targets uses the seed of its first member, in name order). ``labels`` maps a
+    target to the label the models learn (default: the raw target; see
+    ``_crossval.model_label``).
     """
+    label = dict(labels) if labels is not None else {}
     output = FamilyOutput({}, {})
     grouped = uses_fit_many(family)
     stop = early_stopping and family.supports_early_stopping and not grouped
@@ -202,7 +206,7 @@ def fit_family(
         folds = _folds(panel, lead, validation, stop, settings)
         prepared = cache.get(family, lead.features, params)
         if grouped:
-            Y = np.column_stack([panel.targets[p.name] for p in members])
+            Y = np.column_stack([label.get(p.name, panel.targets[p.name]) for p in members])
             per_target = fit_folds_many(
                 family, lead.kind, params, prepared.X, Y, folds, seed=seed_for(lead.name)
             )
@@ -214,7 +218,7 @@ def fit_family(
                     p.kind,
                     params,
                     prepared,
-                    panel.targets[p.name],
+                    label.get(p.name, panel.targets[p.name]),
                     folds,
                     seed=seed_for(p.name),
                 )

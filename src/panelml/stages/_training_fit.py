@@ -102,34 +102,13 @@ class TargetFit:
     n_rows: int
     fold_of_row: IntArray  # full length; fold index that tested the row, -1 if none
     oof: dict[str, FloatArray]  # family -> full-length OOF predictions (NaN if untested)
-    label: FloatArray  # what the models learn (see training_label)
+    label: FloatArray  # what the models learn (see _crossval.model_label)
     fold_n_train: dict[int, int] = field(default_factory=dict)
     best_iterations: dict[str, dict[int, list[int | None]]] = field(default_factory=dict)
     finals: dict[str, FinalFit] = field(default_factory=dict)
     folds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # unit -> records
     skipped: dict[str, str] = field(default_factory=dict)  # symbol -> reason
     trained_rows: list[IntArray] = field(default_factory=list)
-
-
-def training_label(panel: Panel, target: str, demean: bool) -> FloatArray:
-    """The label the models learn: the target, cross-sectionally demeaned when asked.
-
-    Demeaning subtracts each timestamp's mean of the known values. It removes the
-    component common to all symbols (the market move), which no cross-sectional
-    ranking can use and which otherwise dominates the squared loss and the
-    early-stopping signal. It uses only labels of the same timestamp, and folds
-    never split a timestamp, so no information crosses a fold boundary.
-    """
-    y = panel.targets[target]
-    if not demean:
-        return y
-    known = np.isfinite(y)
-    codes = panel.timestamp_index
-    n = panel.n_timestamps
-    sums = np.bincount(codes[known], weights=y[known], minlength=n)
-    counts = np.bincount(codes[known], minlength=n)
-    means = np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
-    return np.where(known, y - means[codes], np.nan)
 
 
 def segments(indices: npt.ArrayLike) -> list[list[int]]:

@@ -95,7 +95,7 @@ from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.stages._crossval import PreparedCache
+from panelml.stages._crossval import PreparedCache, model_label
 from panelml.stages._ranking_fit import FamilyOutput, PlanSettings, fit_family, plan_targets
 from panelml.stages._ranking_scores import TargetScore, score_target
 from panelml.stages._ranking_tables import (
@@ -164,6 +164,11 @@ class TargetRankingParams(StageParams):
     max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: suspect leak")
     max_feature_share: float = Field(0.6, gt=0.0, le=1.0, description="top gain share limit")
     early_stopping: bool = True
+    demean: bool = Field(
+        True,
+        description="regression targets are learned net of each timestamp's mean (the "
+        "market move no cross-sectional model can use); rank IC is unchanged by it",
+    )
     early_stopping_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_rows_per_timestamp: int | None = Field(None, ge=1)
     timestamp_stride: int = Field(1, ge=1)
@@ -222,6 +227,10 @@ class TargetRankingStage(Stage[TargetRankingParams]):
         scorable = [plan for plan in plans if plan.scorable]
         outputs: dict[str, FamilyOutput] = {}
         cache = PreparedCache(panel)
+        labels = {
+            plan.name: model_label(panel, plan.name, p.demean and plan.kind == "regression")
+            for plan in scorable
+        }
         for fam_name, (family, params) in families.items():
             ctx.reporter.info(f"target_ranking: {fam_name} on {len(scorable)} targets")
             outputs[fam_name] = fit_family(
@@ -233,13 +242,14 @@ class TargetRankingStage(Stage[TargetRankingParams]):
                 cache,
                 early_stopping=p.early_stopping,
                 settings=settings,
+                labels=labels,
                 seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
             )
         scores: dict[str, TargetScore] = {}
         for plan in scorable:
             scores[plan.name] = score_target(
                 predictions={f: outputs[f].oof[plan.name][plan.rows] for f in families},
-                y=panel.targets[plan.name][plan.rows],
+                y=labels[plan.name][plan.rows],
                 timestamps=panel.timestamps[plan.rows],
                 symbol_codes=panel.symbol_codes[plan.rows],
                 horizon=math.ceil(plan.horizon / p.timestamp_stride),

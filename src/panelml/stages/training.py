@@ -60,7 +60,7 @@ from panelml.predict import (
     ModelBundle,
     safe_name,
 )
-from panelml.stages._crossval import PreparedCache, target_rows
+from panelml.stages._crossval import PreparedCache, model_label, target_rows
 from panelml.stages._training_fit import (
     FamilySpec,
     TargetFit,
@@ -69,7 +69,6 @@ from panelml.stages._training_fit import (
     merge_params,
     new_target_fit,
     plan_unit,
-    training_label,
     unit_rows,
 )
 from panelml.stages._training_metrics import (
@@ -334,7 +333,7 @@ class TrainingStage(Stage[TrainingParams]):
         if rows.size == 0:
             raise TrainingError(f"training: target {target!r} has no known values to train on")
         fit = new_target_fit(
-            panel, families, training_label(panel, target, self.demean(panel, target))
+            panel, families, model_label(panel, target, self.demean(panel, target))
         )
         stop = any(f.early_stopping for f in families)
         fraction = self.params.early_stopping_fraction
