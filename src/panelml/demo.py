@@ -54,7 +54,7 @@ DEMO_CONFIG: dict[str, Any] = {
         "cache_dir": ".panelml/cache",
         "deterministic": True,
     },
-    "target_ranking": {"top_n": 4, "fdr": 0.10},
+    "target_ranking": {"top_n": 5, "fdr": 0.10},
     "feature_selection": {"top_n": 10},
 }
 
@@ -135,9 +135,7 @@ def assess(run_dir: Path, truth: GroundTruth) -> Recovery:
         selection = _read(run_dir, f"feature_selection/{name}.parquet")
         chosen: tuple[str, ...] = ()
         if selection is not None:
-            chosen = tuple(
-                selection.filter(pl.col("selected")).sort("rank")["feature"].to_list()
-            )
+            chosen = tuple(selection.filter(pl.col("selected")).sort("rank")["feature"].to_list())
         targets.append(
             TargetRecovery(
                 target=name,
@@ -154,9 +152,7 @@ def assess(run_dir: Path, truth: GroundTruth) -> Recovery:
         correlation = float(
             spearmanr([t.strength for t in scored], [t.score for t in scored]).statistic
         )
-    noise_selected = [
-        t.target for t in targets if t.strength == 0.0 and t.status == "selected"
-    ]
+    noise_selected = [t.target for t in targets if t.strength == 0.0 and t.status == "selected"]
     leaks: list[tuple[str, str, str, str]] = []
     for leak in truth.leaks:
         caught = ""
