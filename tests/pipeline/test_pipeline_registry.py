@@ -29,7 +29,8 @@ def test_unknown_name_lists_what_exists_and_suggests(toy_stages: Any) -> None:
         registry.stages.get("alhpa")
     message = str(info.value)
     assert "unknown stage 'alhpa' (did you mean 'alpha'?)" in message
-    assert "alpha, beta, gamma" in message
+    available = message.split("available: ", 1)[1].split(", ")
+    assert available == sorted(available) and {"alpha", "beta", "gamma"} <= set(available)
     assert isinstance(info.value, UserError)
 
 

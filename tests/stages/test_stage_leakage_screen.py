@@ -70,7 +70,17 @@ def test_every_planted_leak_is_caught_by_its_check(seed: int) -> None:
         "threshold",
         "action",
     }
-    assert result.meta["targets"]["fwd_ret_20"]["n_removed"] == 1
+    # a proof-of-future leak is removed for every target, with the check and the
+    # target it was caught on
+    leaks = set(synthetic.truth.leak_features())
+    for target in panel.target_names:
+        assert leaks <= result.excluded_features(target), target
+    via = result.report.filter(pl.col("check").str.contains(" (via ", literal=True))
+    for row in via.iter_rows(named=True):
+        leak = next(x for x in synthetic.truth.leaks if x.feature == row["feature"])
+        assert row["check"] == f"{EXPECTED_CHECK[leak.kind]} (via {leak.target})", row
+        assert row["target"] != leak.target and row["action"] == "removed"
+    assert result.meta["targets"]["fwd_ret_20"]["n_removed"] == 3
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -78,6 +88,22 @@ def test_no_clean_feature_is_flagged_without_leaks(seed: int) -> None:
     panel = make_panel(n_symbols=50, n_timestamps=300, seed=seed, leaks=False).to_panel()
     report = screen_panel(panel, LeakageScreenParams(), target_patterns=["fwd_*", "y_*"])
     assert report.height == 0
+
+
+def test_exclude_everywhere_extends_proof_checks_and_can_be_switched_off() -> None:
+    synthetic = make_panel(n_symbols=30, n_timestamps=150, seed=0)
+    panel = synthetic.to_panel()
+    copy = next(leak for leak in synthetic.truth.leaks if leak.kind == "noisy_copy")
+    report = screen_panel(panel, LeakageScreenParams())
+    other = report.filter((pl.col("feature") == copy.feature) & (pl.col("target") == "fwd_ret_1"))
+    assert other["check"].to_list() == [f"near_copy (via {copy.target})"]
+    assert other["action"].to_list() == ["removed"]
+    assert set(report.columns) == {"feature", "target", "check", "value", "threshold", "action"}
+    per_target = screen_panel(panel, LeakageScreenParams(exclude_everywhere=()))
+    assert per_target.filter(pl.col("check").str.contains("(via", literal=True)).height == 0
+    assert set(per_target["feature"].to_list()) <= set(synthetic.truth.leak_features())
+    # too_good stays per target unless listed
+    assert not report.filter(pl.col("check").str.starts_with("too_good (via")).height
 
 
 def _named_panel() -> Panel:

@@ -23,7 +23,10 @@ Kinds: any built-in importance of a family (``gain``, ``split``, ``coef``, ...),
 ``permutation`` (MDA on the fold's test rows: drop in mean per-timestamp rank IC
 when one column is shuffled within timestamps; AFML ch. 8, REFERENCES.md) and the
 model-free ``univariate``/``rank_ic`` (|mean per-timestamp rank IC| on the
-fold's training rows). Permutation is predict-bound (PERFORMANCE.md), so only
+fold's training rows) and ``univariate``/``partial_rank_ic`` (the pooled
+regression of the target's cross-sectional ranks on all columns' ranks and
+squared ranks on the fold's training rows: partial rank correlations, see
+:func:`partial_rank_importance`). Permutation is predict-bound (PERFORMANCE.md), so only
 the ``permutation_top_k`` real and the ``permutation_top_k`` shadow columns with
 the highest built-in importance of the same model are shuffled (others get 0),
 on at most ``permutation_max_rows_per_timestamp`` test rows per timestamp.
@@ -37,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid
@@ -98,6 +102,74 @@ def univariate_importance(
     return np.array(
         [abs(mean_rank_ic(block[:, j], yr, ts, min_names)) for j in range(block.shape[1])]
     )
+
+
+@dataclass(frozen=True)
+class RankBlock:
+    """Rows of one target with the target and every column replaced by their
+    cross-sectional ranks, standardised within each timestamp (missing -> 0)."""
+
+    rows: IntArray  # panel row ids, ascending
+    Z: npt.NDArray[np.float64]  # (len(rows), 2 n_columns): ranks z, then z**2 - 1
+    target: FloatArray  # (len(rows),)
+
+
+def rank_block(
+    X_aug: npt.NDArray[np.float32],
+    y: FloatArray,
+    timestamps: IntArray,
+    rows: IntArray,
+    min_names: int,
+) -> RankBlock:
+    """The :class:`RankBlock` of ``rows`` (labelled rows only; timestamps with fewer
+    than ``min_names`` of them are dropped). Folds split whole timestamps, so the
+    ranks of a fold's training rows are the rows of this block in that fold."""
+    n_cols = X_aug.shape[1]
+    keep = np.sort(rows[np.isfinite(y[rows])])
+    columns = {f"c{j}": X_aug[keep, j] for j in range(n_cols)}
+    frame = pl.DataFrame({"row": keep, "t": timestamps[keep], "y": y[keep], **columns})
+    frame = frame.with_columns(pl.all().exclude("row", "t").fill_nan(None))
+    frame = frame.filter(pl.len().over("t") >= min_names)
+
+    def standardised_rank(name: str) -> pl.Expr:
+        r = pl.col(name).rank("average").over("t")
+        mean, sd = r.mean().over("t"), r.std(ddof=0).over("t")
+        return ((r - mean) / pl.when(sd > 0).then(sd).otherwise(None)).fill_null(0.0).alias(name)
+
+    ranked = frame.select("row", *[standardised_rank(c) for c in ["y", *columns]])
+    Z = ranked.select(list(columns)).to_numpy().astype(np.float64).reshape(ranked.height, n_cols)
+    Z = np.hstack([Z, Z * Z - 1.0])
+    return RankBlock(
+        rows=ranked["row"].to_numpy().astype(np.int64),
+        Z=Z,
+        target=ranked["y"].to_numpy().astype(np.float64),
+    )
+
+
+def partial_rank_importance(block: RankBlock, rows: IntArray, ridge: float = 1e-3) -> FloatArray:
+    """Partial rank importance of every column for the target on ``rows``.
+
+    The block's standardised target ranks are regressed on all columns' ranks z
+    *and* their U-shaped transforms z**2 - 1 at once (pooled least squares over
+    the rows of ``rows``, a tiny ridge ``ridge * n`` for stability); a column's
+    importance is ``hypot(b_z, b_z2)``. The coefficients are rank correlations
+    with the target *given the other columns*: a noise feature that only
+    borrows a signal feature's marginal IC through a shared factor gets about 0,
+    unlike :func:`univariate_importance`; ranks make it robust to the heavy
+    tails of square and product terms that upset a raw ridge, and the z**2 term
+    sees a symmetric (square) effect that has no linear rank IC. Shadows get
+    the same treatment, so the null is unchanged.
+    """
+    n_cols = block.Z.shape[1] // 2
+    mask = np.isin(block.rows, rows, assume_unique=True)
+    if not mask.any() or n_cols == 0:
+        return np.zeros(n_cols)
+    Z, target = block.Z[mask], block.target[mask]
+    gram = Z.T @ Z
+    gram[np.diag_indices_from(gram)] += ridge * Z.shape[0]
+    coef = np.linalg.solve(gram, Z.T @ target)
+    out: FloatArray = np.hypot(coef[:n_cols], coef[n_cols:])
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,33 @@ For each target chosen by ``target_ranking`` (status ``selected``, rank order) -
 or the explicit ``targets:`` list, which wins when given - the stage:
 
 1. drops the features the leakage screen removed for that target (they are
-   still listed, with ``selected`` false and the checks as the reason);
+   still listed, with ``selected`` false and the checks as the reason); a
+   feature the screen proved to be built from the future - ``name_rule``,
+   ``near_copy`` or ``future_info`` on any target - is removed for every target
+   (``leakage_screen.exclude_everywhere``; check ``<check> (via <target>)``);
 2. adds one shadow per allowed feature (shuffled within timestamps, see
    :mod:`panelml.stages._selection_importance`) and fits every configured
    family on the target's purged folds (``validation:`` section; early stopping
    inside each fold for families that support it);
 3. reads importances of several kinds per fold (default: LightGBM gain and
-   permutation, ridge |standardised coefficient|, univariate |rank IC| with
-   weight 0.5), normalises each (kind, fold) vector (negatives clipped, sum 1)
-   and averages them with the configured weights into a consensus score;
-4. marks a feature eligible when its weighted rate of beating the shadows
-   (Boruta hits) is at least ``min_hit_rate``
-   (:mod:`panelml.stages._selection_consensus` documents and justifies the rule);
+   permutation, univariate |rank IC| with weight 0.5, and the partial rank IC -
+   the pooled regression of the target's cross-sectional ranks on all columns'
+   ranks z and z**2 - 1, importance ``hypot`` of a column's two coefficients,
+   weight 1; ``ridge``/``coef`` and other families can be added), normalises
+   each (kind, fold) vector (negatives clipped, sum 1) and averages them with
+   the configured weights into a consensus score (the ranking);
+4. marks a feature eligible by a Boruta test on the consensus: in every fold
+   the shadows get a vote score on the same scale as the real features (each
+   (kind, fold) vector normalised over real *and* shadow columns, averaged over
+   the voting kinds with their weights; ``vote_exclude`` - default the
+   marginal ``univariate_rank_ic``, which correlated noise features inherit
+   from their signal neighbour - ranks but does not vote); a feature scores a
+   hit in a fold when its vote beats the best shadow's, and is eligible when
+   it hits in at least ``min_hit_rate`` (0.6: three of five) of the folds.
+   A feature without information is exchangeable with the S shadows, so it
+   hits a fold with probability about 1/(S+1) and three of five folds with
+   probability about C(5,3)/(S+1)^3 (folds share training rows, so somewhat
+   more; see :mod:`panelml.stages._selection_consensus`);
 5. selects the top ``top_n`` eligible features by consensus, skipping one whose
    pooled Spearman |correlation| with a better selected feature exceeds
    ``redundancy_threshold``;
@@ -25,7 +40,9 @@ or the explicit ``targets:`` list, which wins when given - the stage:
 
 Output: one table per target named after it (``feature_selection/<target>.parquet``)
 with feature, consensus_score, rank, ``imp_<family>_<kind>`` (normalised, fold
-mean), selection_frequency, eligible, selected, reason, plus hits and hit_rate;
+mean), selection_frequency, eligible, selected, reason, plus hits and hit_rate
+(consensus hits over folds) and ``hit_rate_<family>_<kind>`` (share of folds in
+which that kind alone beat its best shadow, for diagnosis);
 meta ``stability[<target>]`` = phi, variance, ci_low, ci_high.
 """
 
@@ -62,6 +79,8 @@ from panelml.stages._selection_importance import (
     FamilyPlan,
     PermutationSettings,
     family_importances,
+    partial_rank_importance,
+    rank_block,
     shadow_matrix,
     univariate_importance,
 )
@@ -95,11 +114,12 @@ class ImportanceSpec(BaseModel):
         return f"{self.family}_{self.kind}"
 
 
+UNIVARIATE_KINDS = ("rank_ic", "partial_rank_ic")
 DEFAULT_IMPORTANCES = (
     ImportanceSpec(family="lightgbm", kind="gain", weight=1.0),
     ImportanceSpec(family="lightgbm", kind=PERMUTATION, weight=1.0),
-    ImportanceSpec(family="ridge", kind="coef", weight=1.0),
     ImportanceSpec(family=UNIVARIATE, kind="rank_ic", weight=0.5),
+    ImportanceSpec(family=UNIVARIATE, kind="partial_rank_ic", weight=1.0),
 )
 
 
@@ -114,7 +134,13 @@ class FeatureSelectionParams(StageParams):
         default_factory=dict, description="per-family model params (override the defaults)"
     )
     top_n: int = Field(30, ge=1, description="most features selected per target")
-    min_hit_rate: float = Field(0.5, gt=0.0, le=1.0, description="weighted shadow-hit rate")
+    min_hit_rate: float = Field(
+        0.6, gt=0.0, le=1.0, description="share of folds whose consensus vote beats the shadows"
+    )
+    vote_exclude: tuple[str, ...] = Field(
+        ("univariate_rank_ic",),
+        description="importance labels (<family>_<kind>) that rank but do not vote on eligibility",
+    )
     shadow_quantile: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = beat the best shadow")
     shadow_shuffle: str = Field("symbol", pattern="^(symbol|row)$")
     redundancy_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
@@ -226,17 +252,17 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
             ctx.reporter.warn("feature_selection: target_ranking selected no target")
         return chosen
 
-    def _plans(self, ctx: RunContext) -> tuple[list[FamilyPlan], ImportanceSpec | None]:
+    def _plans(self, ctx: RunContext) -> tuple[list[FamilyPlan], list[ImportanceSpec]]:
         by_family: dict[str, list[str]] = {}
-        univariate: ImportanceSpec | None = None
+        univariate: list[ImportanceSpec] = []
         for spec in self.params.importances:
             if spec.family == UNIVARIATE:
-                if spec.kind != "rank_ic":
+                if spec.kind not in UNIVARIATE_KINDS:
                     raise FeatureSelectionError(
-                        f"feature_selection.importances: family 'univariate' has only kind "
-                        f"'rank_ic', got {spec.kind!r}"
+                        f"feature_selection.importances: family 'univariate' has kinds "
+                        f"{', '.join(repr(k) for k in UNIVARIATE_KINDS)}, got {spec.kind!r}"
                     )
-                univariate = spec
+                univariate.append(spec)
                 continue
             by_family.setdefault(spec.family, []).append(spec.kind)
         plans = []
@@ -291,7 +317,7 @@ class _Runner:
         panel: Panel,
         params: FeatureSelectionParams,
         plans: list[FamilyPlan],
-        univariate: ImportanceSpec | None,
+        univariate: list[ImportanceSpec],
         validation: ValidationConfig,
     ) -> None:
         self.ctx, self.panel, self.params = ctx, panel, params
@@ -364,17 +390,20 @@ class _Runner:
                 label = f"{plan.name}_{kind}"
                 raw[label] = values
                 weights[label] = _weight(params, plan.name, kind)
-        if self.univariate is not None:
+        for spec in self.univariate:
             folds = folds_any or self._folds(target, rows, False)
-            label = self.univariate.label
-            raw[label] = np.stack(
-                [
+            per_fold: list[np.ndarray[Any, np.dtype[np.float64]]]
+            if spec.kind == "rank_ic":
+                per_fold = [
                     univariate_importance(X_aug, y, panel.timestamps, f.train, min_names)
                     for f in folds
                 ]
-            )
-            weights[label] = self.univariate.weight
-        cons = consensus(raw, weights, len(allowed), params.shadow_quantile)
+            else:
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+                per_fold = [partial_rank_importance(block, f.train) for f in folds]
+            raw[spec.label] = np.stack(per_fold)
+            weights[spec.label] = spec.weight
+        cons = consensus(raw, weights, len(allowed), params.shadow_quantile, params.vote_exclude)
         corr = None
         if params.redundancy_threshold is not None:
             corr = self._correlation(target, rows, X_aug[:, : len(allowed)])
@@ -441,8 +470,9 @@ class _Runner:
             reason = None
             if i not in kept_set:
                 reason = reasons.get(i) or (
-                    f"not_eligible: beat shadows in {int(cons.hits[i])}/{cons.n_trials} "
-                    f"(weighted hit rate {cons.hit_rate[i]:.2f} < {params.min_hit_rate:g})"
+                    f"not_eligible: consensus beat the shadows in {int(cons.hits[i])}/"
+                    f"{cons.n_trials} folds (hit rate {cons.hit_rate[i]:.2f} < "
+                    f"{params.min_hit_rate:g})"
                 )
             record: dict[str, Any] = {
                 "feature": name,
@@ -451,6 +481,8 @@ class _Runner:
             }
             for label, values in cons.per_kind.items():
                 record[f"imp_{label}"] = float(values[i])
+            for label, values in cons.kind_hit_rate.items():
+                record[f"hit_rate_{label}"] = float(values[i])
             record.update(
                 selection_frequency=float(counts[i] / n_folds),
                 eligible=bool(eligible[i]),
@@ -463,6 +495,7 @@ class _Runner:
         for name in sorted(flags):
             record = {"feature": name, "consensus_score": None, "rank": None}
             record.update({f"imp_{label}": None for label in cons.per_kind})
+            record.update({f"hit_rate_{label}": None for label in cons.kind_hit_rate})
             record.update(
                 selection_frequency=0.0,
                 eligible=False,
@@ -475,6 +508,7 @@ class _Runner:
         schema: dict[str, Any] = {"feature": pl.String, "consensus_score": pl.Float64}
         schema["rank"] = pl.Int64
         schema.update({f"imp_{label}": pl.Float64 for label in cons.per_kind})
+        schema.update({f"hit_rate_{label}": pl.Float64 for label in cons.kind_hit_rate})
         schema.update(
             selection_frequency=pl.Float64,
             eligible=pl.Boolean,

@@ -42,6 +42,20 @@ Checks:
    ``too_good.binary_threshold`` (0.3, on the rank-IC scale above) for the
    target's kind: no single honest feature predicts a cross-section that well.
 
+Leaks are unusable everywhere: ``name_rule``, ``near_copy`` and ``future_info``
+prove that a feature is built from data after t (a label's name, a copy of a
+label, information tied to a label window), so such a feature must not be used
+for *any* target, not only the one it was caught on. For every check listed in
+``exclude_everywhere`` (default those three) a feature flagged for some target
+is also removed for every other screened target: the report gets one row per
+such (feature, other target) with ``check`` = ``"<check> (via <target>)"`` (the
+check and the target it was caught on; the first in (check, target) order when
+several), ``value``/``threshold`` copied from that catch and the same
+``action``; :meth:`LeakageScreenResult.excluded_features` includes them.
+``too_good`` stays per target (a strong honest predictor of one target is no
+evidence against its use for another). Set ``exclude_everywhere: []`` for purely
+per-target screening.
+
 Large panels: ``max_rows_per_timestamp`` caps the names per timestamp (a seeded
 random subset, :func:`panelml.validation.subsample_rows`) before any IC is
 computed; the shifted targets are still read from the full panel.
@@ -77,6 +91,7 @@ __all__ = [
 ]
 
 CHECKS = ("name_rule", "near_copy", "future_info", "too_good")
+CheckName = Literal["name_rule", "near_copy", "future_info", "too_good"]
 REPORT_SCHEMA: dict[str, Any] = {
     "feature": pl.String,
     "target": pl.String,
@@ -135,6 +150,10 @@ class LeakageScreenParams(StageParams):
         None, ge=2, description="cap names per timestamp (seeded subsample) on large panels"
     )
     targets: list[str] | None = Field(None, description="targets to screen (default: all)")
+    exclude_everywhere: tuple[CheckName, ...] = Field(
+        ("name_rule", "near_copy", "future_info"),
+        description="checks whose flag removes the feature for every target (module docstring)",
+    )
 
 
 class LeakageScreenResult(TableResult):
@@ -209,8 +228,35 @@ def screen_panel(
         grid = row_grid(panel) if params.future_info.enabled else None
         for target in targets:
             rows.extend(_ic_checks(panel, target, params, subset, grid, min_names, action))
+    rows.extend(_everywhere_rows(rows, targets, set(params.exclude_everywhere)))
     frame = pl.DataFrame(rows, schema=REPORT_SCHEMA)
     return frame.sort(["target", "feature", "check"])
+
+
+def _everywhere_rows(
+    rows: Sequence[dict[str, Any]], targets: Sequence[str], checks: set[str]
+) -> list[dict[str, Any]]:
+    """Rows ``"<check> (via <target>)"`` that extend a proof-of-future flag of a
+    feature to every screened target it was not already flagged for."""
+    caught: dict[str, dict[str, Any]] = {}
+    flagged: dict[str, set[str]] = {}
+    for row in rows:
+        flagged.setdefault(row["feature"], set()).add(row["target"])
+    order = {c: i for i, c in enumerate(CHECKS)}
+    for row in sorted(rows, key=lambda r: (order[r["check"]], r["target"])):
+        if row["check"] in checks:
+            caught.setdefault(row["feature"], row)
+    out: list[dict[str, Any]] = []
+    for feature, first in caught.items():
+        check = f"{first['check']} (via {first['target']})"
+        for target in targets:
+            if target not in flagged[feature]:
+                out.append(
+                    _row(
+                        feature, target, check, first["value"], first["threshold"], first["action"]
+                    )
+                )
+    return out
 
 
 def _row(
@@ -311,6 +357,9 @@ def _meta(report: pl.DataFrame, panel: Panel, params: LeakageScreenParams) -> di
             "n_flagged": sub["feature"].n_unique(),
             "n_removed": sub.filter(pl.col("action") == "removed")["feature"].n_unique(),
             "by_check": {c: int((sub["check"] == c).sum()) for c in CHECKS},
+            "n_removed_via_other_target": sub.filter(
+                pl.col("check").str.contains(" (via ", literal=True)
+            )["feature"].n_unique(),
         }
     return {
         "action": params.action,
