@@ -9,6 +9,7 @@ looping over splits themselves, so every stage validates the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +119,31 @@ def plan_folds(
             f"({rows.size} rows on {np.unique(row_codes).size} of {n_timestamps} timestamps)"
         )
     return folds
+
+
+def runtime_params(
+    family: str, user: Mapping[str, Any], *, n_jobs: int, deterministic: bool
+) -> dict[str, Any]:
+    """Thread and reproducibility settings every stage applies to a family's params.
+
+    Threads follow ``runtime.n_jobs`` (``-1``: all cores). The libraries' own
+    default of all cores degrades badly when the machine is shared, and a fixed
+    count is what makes LightGBM's ``deterministic`` mode bit-exact. With
+    ``runtime.deterministic`` LightGBM also gets ``deterministic`` and
+    ``force_col_wise``. Keys the user set in ``user`` are left alone. Returns the
+    settings to merge over ``user``.
+    """
+    threads = n_jobs if n_jobs >= 1 else (os.cpu_count() or 1)
+    out: dict[str, Any] = {}
+    if family == "lightgbm":
+        out["num_threads"] = threads
+        if deterministic:
+            out.update(deterministic=True, force_col_wise=True)
+    elif family == "xgboost":
+        out["nthread"] = threads
+    elif family == "hist_gb":
+        out["n_threads"] = threads
+    return {key: value for key, value in out.items() if key not in user}
 
 
 def model_label(panel: Panel, target: str, demean: bool) -> FloatArray:

@@ -24,7 +24,6 @@ their configured number of iterations.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ import numpy.typing as npt
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
 from panelml.pipeline.errors import UserError
-from panelml.stages._crossval import Fold, PreparedCache, fit_folds, plan_folds
+from panelml.stages._crossval import Fold, PreparedCache, fit_folds, plan_folds, runtime_params
 from panelml.stages._training_metrics import median_iteration
 from panelml.validation.spec import ValidationConfig
 
@@ -70,18 +69,6 @@ class FamilySpec:
         if "n_estimators" not in defaults and "max_iter" in defaults:
             return "max_iter"
         return "n_estimators"
-
-
-def deterministic_params(family: str, n_jobs: int) -> dict[str, Any]:
-    """Library settings that make a family's fits bit-exact for a fixed thread count."""
-    threads = n_jobs if n_jobs >= 1 else (os.cpu_count() or 1)
-    if family == "lightgbm":
-        return {"deterministic": True, "force_col_wise": True, "num_threads": threads}
-    if family == "xgboost":
-        return {"nthread": threads}
-    if family == "hist_gb":
-        return {"n_threads": threads}
-    return {}
 
 
 @dataclass
@@ -263,8 +250,7 @@ def unit_rows(
 def merge_params(
     name: str, overrides: Mapping[str, Mapping[str, Any]], deterministic: bool, n_jobs: int
 ) -> dict[str, Any]:
-    """The family params: the user's ``family_params[name]``, then deterministic settings."""
+    """The family params: the user's ``family_params[name]``, then runtime settings."""
     params = dict(overrides.get(name, {}))
-    if deterministic:
-        params.update(deterministic_params(name, n_jobs))
+    params.update(runtime_params(name, params, n_jobs=n_jobs, deterministic=deterministic))
     return params

@@ -65,7 +65,7 @@ from panelml.pipeline.registry import did_you_mean, register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
 from panelml.stability import StabilityThresholds, stability_warnings
-from panelml.stages._crossval import plan_folds, target_rows
+from panelml.stages._crossval import plan_folds, runtime_params, target_rows
 from panelml.stages._selection_consensus import (
     Consensus,
     choose,
@@ -291,19 +291,11 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
 def _family_params(
     family: type[ModelFamily], user: dict[str, Any], ctx: RunContext
 ) -> dict[str, Any]:
-    """User params, with the thread count pinned to ``runtime.n_jobs`` unless the user
-    set it (OpenMP's default of all cores degrades badly on a shared machine), plus
-    bit-exact settings under ``runtime.deterministic``."""
+    """User params plus the runtime thread / reproducibility settings."""
     params = dict(user)
-    threads = max(1, ctx.n_jobs)
-    if family.name == "lightgbm":
-        params.setdefault("num_threads", threads)
-        if ctx.deterministic:
-            params.update(deterministic=True, force_col_wise=True, num_threads=threads)
-    elif family.name == "xgboost":
-        params.setdefault("nthread", threads)
-        if ctx.deterministic:
-            params.update(nthread=threads)
+    params.update(
+        runtime_params(family.name, params, n_jobs=ctx.n_jobs, deterministic=ctx.deterministic)
+    )
     return params
 
 

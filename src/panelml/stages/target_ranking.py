@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -95,7 +94,7 @@ from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.stages._crossval import PreparedCache, model_label
+from panelml.stages._crossval import PreparedCache, model_label, runtime_params
 from panelml.stages._ranking_fit import FamilyOutput, PlanSettings, fit_family, plan_targets
 from panelml.stages._ranking_scores import TargetScore, score_target
 from panelml.stages._ranking_tables import (
@@ -322,23 +321,16 @@ def _family_settings(
     for name in p.families:
         family = get_family(name)
         params = {**RANKING_FAMILY_DEFAULTS.get(family.name, {}), **p.family_params.get(name, {})}
-        params.update(_runtime_params(family.name, ctx, p.family_params.get(name, {})))
+        params.update(
+            runtime_params(
+                family.name,
+                p.family_params.get(name, {}),
+                n_jobs=ctx.n_jobs,
+                deterministic=ctx.deterministic,
+            )
+        )
         out[name] = (family, params)
     return out
-
-
-def _runtime_params(family: str, ctx: RunContext, user: Mapping[str, Any]) -> dict[str, Any]:
-    """Threads (``runtime.n_jobs``) and bit-exact settings (``runtime.deterministic``)."""
-    threads = ctx.n_jobs if ctx.n_jobs >= 1 else 0
-    out: dict[str, Any] = {}
-    if family == "lightgbm":
-        if ctx.deterministic:
-            out.update(deterministic=True, force_col_wise=True)
-            threads = threads or (os.cpu_count() or 1)
-        out["num_threads"] = threads
-    elif family == "xgboost" and threads:
-        out["nthread"] = threads
-    return {k: v for k, v in out.items() if k not in user}
 
 
 def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
