@@ -160,3 +160,23 @@ def test_subsampled_screen_still_catches_the_noisy_copy() -> None:
     copy = next(leak for leak in synthetic.truth.leaks if leak.kind == "noisy_copy")
     hit = report.filter((pl.col("feature") == copy.feature) & (pl.col("check") == "near_copy"))
     assert hit.height == 1
+
+
+def test_too_good_threshold_can_be_raised_for_targets_matching_a_glob() -> None:
+    synthetic = make_panel(n_symbols=30, n_timestamps=150, seed=0)
+    panel = synthetic.to_panel()
+    ctx = _context(panel)
+    only_too_good = {"near_copy": {"enabled": False}, "future_info": {"enabled": False}}
+    base = LeakageScreenStage(LeakageScreenParams.model_validate(only_too_good)).run(ctx)
+    flagged = {(r["feature"], r["target"]) for r in base.report.to_dicts()}
+    assert ("feat_16", "fwd_ret_10") in flagged  # the short-shift leak is too good
+    relaxed = LeakageScreenStage(
+        LeakageScreenParams.model_validate(
+            {**only_too_good, "too_good": {"by_target": {"fwd_ret_1?": 0.99}}}
+        )
+    ).run(ctx)
+    rows = relaxed.report.to_dicts()
+    assert not any(r["target"] == "fwd_ret_10" for r in rows)
+    assert {(r["feature"], r["target"]) for r in rows} == {
+        pair for pair in flagged if pair[1] != "fwd_ret_10"
+    }

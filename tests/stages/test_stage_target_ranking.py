@@ -451,3 +451,11 @@ def test_runs_from_yaml_caches_and_prints(tmp_path: Path) -> None:
     assert second.results["target_ranking"] == result
     changed = run(path, reporter=Reporter(quiet=True), overrides=["validation.n_splits=3"])
     assert changed.manifest["stages"][0]["status"] == "ran"
+
+
+def test_leak_threshold_can_be_raised_for_legitimately_predictable_targets() -> None:
+    params = TargetRankingParams(max_rank_ic=0.3, max_rank_ic_by_target={"fwd_vol_*": 0.8})
+    assert params.rank_ic_limit("fwd_vol_21") == 0.8
+    assert params.rank_ic_limit("fwd_ret_5") == 0.3
+    with pytest.raises(ValueError):
+        TargetRankingParams(max_rank_ic_by_target="fwd_vol_*")  # type: ignore[arg-type]

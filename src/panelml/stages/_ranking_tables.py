@@ -30,6 +30,7 @@ class StatusParams(Protocol):
     def top_n(self) -> int: ...
     @property
     def max_rank_ic(self) -> float: ...
+    def rank_ic_limit(self, target: str) -> float: ...
     @property
     def max_auc(self) -> float: ...
     @property
@@ -65,11 +66,9 @@ def leak_reason(
     else:
         ics = [score.score, *(f.ic for f in score.families.values())]
         best = max((v for v in ics if _finite(v)), default=math.nan)
-        if _finite(best) and best > params.max_rank_ic:
-            return (
-                f"rank IC {best:.3f} above max_rank_ic={params.max_rank_ic}: "
-                "check for leaked features"
-            )
+        limit = params.rank_ic_limit(plan.name)
+        if _finite(best) and best > limit:
+            return f"rank IC {best:.3f} above max_rank_ic={limit}: check for leaked features"
     feature, share = top
     significant = _finite(q_value) and q_value <= params.fdr and score.score > 0
     if feature is not None and _finite(share) and share > params.max_feature_share and significant:

@@ -134,6 +134,18 @@ class TooGood(_Check):
 
     regression_threshold: float = Field(0.3, gt=0.0, le=1.0)
     binary_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    by_target: dict[str, float] = Field(
+        default_factory=dict,
+        description="glob -> threshold for targets that honest features predict very well "
+        "(e.g. forward volatility); the first matching glob wins",
+    )
+
+    def threshold(self, target: str, kind: str | None) -> float:
+        """The threshold for ``target``: a matching ``by_target`` glob, else by kind."""
+        for pattern, value in self.by_target.items():
+            if fnmatch.fnmatchcase(target, pattern):
+                return value
+        return self.binary_threshold if kind == "binary" else self.regression_threshold
 
 
 class LeakageScreenParams(StageParams):
@@ -291,11 +303,7 @@ def _ic_checks(
     take = slice(None) if subset is None else subset
     ts = panel.timestamps[take]
     y_now = y[take]
-    too_good = (
-        params.too_good.binary_threshold
-        if panel.target_kinds.get(target) == "binary"
-        else params.too_good.regression_threshold
-    )
+    too_good = params.too_good.threshold(target, panel.target_kinds.get(target))
     out: list[dict[str, Any]] = []
     for j, feature in enumerate(panel.feature_names):
         x = panel.X[take, j]

@@ -160,6 +160,11 @@ class TargetRankingParams(StageParams):
     min_timestamps: int = Field(30, ge=2, description="fewest timestamps a target needs")
     min_minority_share: float = Field(0.02, ge=0.0, lt=0.5)
     max_rank_ic: float = Field(0.3, gt=0.0, le=1.0, description="higher rank IC: suspect leak")
+    max_rank_ic_by_target: dict[str, float] = Field(
+        default_factory=dict,
+        description="glob -> max_rank_ic for targets that are legitimately very predictable "
+        "(e.g. forward volatility, which clusters); the first matching glob wins",
+    )
     max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: suspect leak")
     max_feature_share: float = Field(0.6, gt=0.0, le=1.0, description="top gain share limit")
     early_stopping: bool = True
@@ -172,6 +177,14 @@ class TargetRankingParams(StageParams):
     max_rows_per_timestamp: int | None = Field(None, ge=1)
     timestamp_stride: int = Field(1, ge=1)
     min_symbol_obs: int = Field(20, ge=2, description="fewest rows for a per-symbol IC")
+
+    def rank_ic_limit(self, target: str) -> float:
+        """``max_rank_ic`` for ``target``: the first matching glob of
+        ``max_rank_ic_by_target``, else ``max_rank_ic``."""
+        for pattern, limit in self.max_rank_ic_by_target.items():
+            if fnmatch.fnmatchcase(target, pattern):
+                return limit
+        return self.max_rank_ic
 
 
 class TargetRankingResult(TableResult):
