@@ -44,7 +44,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages._crossval import plan_folds, target_rows
+from panelml.stages._crossval import model_label, plan_folds, target_rows
 from panelml.stages._ranking_scores import score_target
 from panelml.stages.target_ranking import (
     RANKING_FAMILY_DEFAULTS,
@@ -131,7 +131,8 @@ def run_plain(panel: Panel, threads: int, seed_ctx: RunContext) -> dict[str, dic
     scores: dict[str, dict[str, float]] = {}
     for target in panel.target_names:
         task = panel.target_kinds[target]
-        y = panel.targets[target]
+        # the same label as the stage: regression targets net of each timestamp's mean
+        y = model_label(panel, target, demean=task == "regression")
         rows = target_rows(panel, target)
         oof = {"lightgbm": np.full(panel.n_rows, np.nan), "ridge": np.full(panel.n_rows, np.nan)}
         dataset, params, rounds, stop = lgb_params(task, threads)
