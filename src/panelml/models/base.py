@@ -241,6 +241,27 @@ class ModelFamily(ABC):
             raise ModelError(f"sample_weight must have shape {y.shape}, got {sample_weight.shape}")
         self.n_features_ = int(X.shape[1])
 
+    def _binned_rows(
+        self,
+        n_rows: int,
+        n_features: int,
+        rows: IndexArray,
+        y: FloatArray,
+        eval_rows: IndexArray | None,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp] | None]:
+        """Checked, sorted fit and early-stopping rows of a binned ``fit_prepared``
+        (``y`` full-length, labels valid for the task); records ``n_features_``."""
+        if y.shape[0] != n_rows:
+            raise ModelError(f"y must be full-length ({n_rows} values), got {y.shape[0]}")
+        sorted_rows = check_rows(rows, n_rows, "rows")
+        self._check_labels(y[sorted_rows])
+        self.n_features_ = n_features
+        if eval_rows is None:
+            return sorted_rows, None
+        sorted_eval = check_rows(eval_rows, n_rows, "eval_rows")
+        self._check_labels(y[sorted_eval])
+        return sorted_rows, sorted_eval
+
     def _check_labels(self, y: FloatArray) -> None:
         """Labels hold no NaN, and only 0/1 for a binary task."""
         if np.isnan(y).any():

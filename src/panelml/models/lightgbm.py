@@ -46,7 +46,6 @@ from panelml.models.base import (
     PreparedData,
     Task,
     as_float64,
-    check_rows,
 )
 from panelml.models.registry import register_model
 
@@ -224,17 +223,11 @@ class LightGBMFamily(ModelFamily):
                 f"the data was prepared with binning params {data.dataset_params}, but this "
                 f"model uses {wanted}; call prepare() with the model's params"
             )
-        if y.shape[0] != data.n_rows:
-            raise ModelError(f"y must be full-length ({data.n_rows} values), got {y.shape[0]}")
-        sorted_rows = check_rows(rows, data.n_rows, "rows")
-        self._check_labels(y[sorted_rows])
-        self.n_features_ = data.n_features
+        sorted_rows, sorted_eval = self._binned_rows(
+            data.n_rows, data.n_features, rows, y, eval_rows
+        )
         train = data.subset(sorted_rows, y, sample_weight)
-        valid = None
-        if eval_rows is not None:
-            sorted_eval = check_rows(eval_rows, data.n_rows, "eval_rows")
-            self._check_labels(y[sorted_eval])
-            valid = data.subset(sorted_eval, y, None)
+        valid = None if sorted_eval is None else data.subset(sorted_eval, y, None)
         return self._train(train, valid, seed)
 
     @classmethod

@@ -47,7 +47,6 @@ from panelml.models.base import (
     PreparedData,
     Task,
     as_float64,
-    check_rows,
 )
 from panelml.models.registry import register_model
 
@@ -204,17 +203,11 @@ class XGBoostFamily(ModelFamily):
                 f"the data was prepared with max_bin={data.max_bin}, but this model uses "
                 f"max_bin={self._max_bin()}; call prepare() with the model's params"
             )
-        if y.shape[0] != data.n_rows:
-            raise ModelError(f"y must be full-length ({data.n_rows} values), got {y.shape[0]}")
-        sorted_rows = check_rows(rows, data.n_rows, "rows")
-        self._check_labels(y[sorted_rows])
-        self.n_features_ = data.n_features
+        sorted_rows, sorted_eval = self._binned_rows(
+            data.n_rows, data.n_features, rows, y, eval_rows
+        )
         dtrain = data.train_matrix(sorted_rows, y, sample_weight)
-        deval = None
-        if eval_rows is not None:
-            sorted_eval = check_rows(eval_rows, data.n_rows, "eval_rows")
-            self._check_labels(y[sorted_eval])
-            deval = data.eval_matrix(dtrain, sorted_eval, y)
+        deval = None if sorted_eval is None else data.eval_matrix(dtrain, sorted_eval, y)
         return self._train(dtrain, deval, seed)
 
     @classmethod
