@@ -18,7 +18,7 @@ from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.runner import Pipeline
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.stability.compare import FREQUENCY_SCHEMA, REPORT_SCHEMA, history_stability
+from panelml.stability.history import FREQUENCY_SCHEMA, REPORT_SCHEMA, history_stability
 from panelml.stability.snapshots import SnapshotStore, selection_snapshots
 from panelml.stages.stability import StabilityParams, StabilityResult, StabilityStage
 

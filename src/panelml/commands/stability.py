@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from panelml.pipeline.errors import UserError
-from panelml.stability.compare import history_stability
+from panelml.stability.history import history_stability
 from panelml.stability.snapshots import SnapshotStore
 
 EXIT_USER_ERROR = 2

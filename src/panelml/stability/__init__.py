@@ -9,9 +9,9 @@ from panelml.stability.compare import (
     RunsError,
     classify,
     diff_runs,
-    history_stability,
     list_runs,
 )
+from panelml.stability.history import history_stability
 from panelml.stability.hooks import StabilitySnapshots
 from panelml.stability.measures import (
     StabilityEstimate,

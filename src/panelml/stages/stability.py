@@ -6,7 +6,7 @@ over the runs (with its 95% interval), Jaccard of the top-k with the previous
 run and over all pairs, Kendall's tau of the importances with the previous run,
 and the within-run fold stability of the selection; measures below their
 thresholds are printed as warnings. See
-:func:`panelml.stability.compare.history_stability` for the exact rules.
+:func:`panelml.stability.history.history_stability` for the exact rules.
 
 This run's selections come from ``ctx.results`` (``feature_selection`` and
 ``training``, both optional); earlier runs' from the experiment's snapshot store
@@ -29,7 +29,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.stability.compare import history_stability
+from panelml.stability.history import history_stability
 from panelml.stability.measures import StabilityThresholds
 from panelml.stability.snapshots import SnapshotStore, empty_snapshots, snapshots_from_result
 
