@@ -42,6 +42,7 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
@@ -417,17 +418,25 @@ class TrainingStage(Stage[TrainingParams]):
         for name, pred in predictions.items():
             is_ensemble = name == ENSEMBLE
             best = fit.best_iterations.get(name, {})
-            for k in sorted(fit.fold_n_train):
-                test = np.flatnonzero(fit.fold_of_row == k)
-                scores = score(
+
+            def scored(
+                test: npt.NDArray[np.intp],
+                pred: npt.NDArray[np.float64] = pred,
+                ens: bool = is_ensemble,
+            ) -> dict[str, Any]:
+                return score(
                     pred[test],
                     y[test],
                     panel.timestamps[test],
                     kind=kind,
                     horizon=horizon,
                     min_names=validation.min_names,
-                    is_ensemble=is_ensemble,
+                    is_ensemble=ens,
                 )
+
+            for k in sorted(fit.fold_n_train):
+                test = np.flatnonzero(fit.fold_of_row == k)
+                scores = scored(test)
                 rows.append(
                     {
                         "target": target,
@@ -440,15 +449,7 @@ class TrainingStage(Stage[TrainingParams]):
                     }
                 )
             test = np.flatnonzero(tested)
-            scores = score(
-                pred[test],
-                y[test],
-                panel.timestamps[test],
-                kind=kind,
-                horizon=horizon,
-                min_names=validation.min_names,
-                is_ensemble=is_ensemble,
-            )
+            scores = scored(test)
             final = fit.finals.get(name)
             rounds = median_iteration(list(final.rounds.values())) if final is not None else None
             rows.append(
