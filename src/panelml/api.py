@@ -108,9 +108,15 @@ def run(
     pipeline = Pipeline(
         planned, hooks=hooks, cache=StageCache(cfg.resolve_path(cfg.runtime.cache_dir))
     )
-    return pipeline.run(
+    result = pipeline.run(
         ctx, force="all" if no_cache else tuple(force), config_snapshot=cfg.resolved_dict()
     )
+    report = result.results.get("report")
+    if report is not None:
+        # the report's run record (status, timings, cache hits) is complete only now
+        # that manifest.json is written: publish it once more
+        report.export(result.run_dir)
+    return result
 
 
 def _prepare(config: str | Path | ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:

@@ -47,3 +47,12 @@ def test_demo_runs_everything_and_recovers_the_truth(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert len(runs(out)) == 2
     assert (out / "runs" / "demo" / "stability" / "snapshots.parquet").is_dir()
+
+
+def test_report_of_a_finished_run_records_its_final_status(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    assert CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"]).exit_code == 0
+    (run_dir,) = runs(out)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert ">running<" not in html
+    assert "<b>ok</b><span>status" in html
