@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+import panelml.stability.hooks  # built-in hook plugin registers itself
+import panelml.stages  # noqa: F401  (built-in stages register themselves)
 from panelml.pipeline import registry
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
