@@ -14,8 +14,9 @@ import yaml
 
 from panelml import api
 from panelml.data.synthetic import SyntheticPanel, TargetSpec, make_panel
-from panelml.predict import PredictError, RunModels, load_run, rank_average
+from panelml.predict import PredictError, RunModels, load_run
 from panelml.stages.training import TrainingResult
+from panelml.validation.ranks import rank_average
 
 SPECS = (
     TargetSpec("fwd_ret_5", 5, 0.20, "linear", (2, 3, 4)),

@@ -45,6 +45,7 @@ from panelml.data.errors import DataError
 from panelml.data.timestamps import encode_timestamps
 from panelml.models import ModelFamily, get_family
 from panelml.pipeline.errors import UserError
+from panelml.validation.ranks import rank_average
 
 __all__ = [
     "META_FILE",
@@ -52,9 +53,7 @@ __all__ = [
     "ModelBundle",
     "PredictError",
     "RunModels",
-    "cross_sectional_pct_rank",
     "load_run",
-    "rank_average",
     "read_bundle",
     "read_frame",
     "safe_name",
@@ -283,62 +282,6 @@ def _predict_bundle(
         mine = np.flatnonzero(symbols == symbol)
         if mine.size:
             out[mine] = model.predict(np.ascontiguousarray(X[mine]))
-    return out
-
-
-def cross_sectional_pct_rank(
-    values: npt.ArrayLike, groups: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Percentile rank of every value within its group (timestamp), in (0, 1].
-
-    The rank is the average rank of ties (1-based) divided by the number of
-    finite values in the group; NaN values stay NaN and are not counted.
-    Vectorised: one lexsort, no Python loop over groups.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    g = np.asarray(groups)
-    out = np.full(v.shape, np.nan)
-    idx = np.flatnonzero(np.isfinite(v))
-    if idx.size == 0:
-        return out
-    vals, codes = v[idx], g[idx]
-    order = np.lexsort((vals, codes))
-    vs, cs = vals[order], codes[order]
-    n = vs.size
-    new_group = np.ones(n, dtype=bool)
-    new_group[1:] = cs[1:] != cs[:-1]
-    group_id = np.cumsum(new_group) - 1
-    group_start = np.flatnonzero(new_group)
-    group_size = np.diff(np.append(group_start, n))
-    new_tie = new_group.copy()
-    new_tie[1:] |= vs[1:] != vs[:-1]
-    tie_id = np.cumsum(new_tie) - 1
-    tie_start = np.flatnonzero(new_tie)
-    tie_end = np.append(tie_start[1:], n)
-    mid = (tie_start + tie_end - 1) / 2.0  # mean absolute position of each tie block
-    rank = mid[tie_id] - group_start[group_id] + 1.0
-    ranked = np.empty(n)
-    ranked[order] = rank / group_size[group_id]
-    out[idx] = ranked
-    return out
-
-
-def rank_average(
-    predictions: Sequence[npt.NDArray[np.float64]], groups: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Mean of the predictions' cross-sectional percentile ranks (NaN-aware).
-
-    A row gets the mean over the families that predicted it; a row no family
-    predicted stays NaN.
-    """
-    if not predictions:
-        raise ValueError("rank_average needs at least one prediction vector")
-    ranks = np.vstack([cross_sectional_pct_rank(p, groups) for p in predictions])
-    finite = np.isfinite(ranks)
-    count = finite.sum(axis=0)
-    total = np.where(finite, ranks, 0.0).sum(axis=0)
-    out = np.full(ranks.shape[1], np.nan)
-    np.divide(total, count, out=out, where=count > 0)
     return out
 
 

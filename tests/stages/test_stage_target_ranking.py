@@ -29,13 +29,14 @@ from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
 from panelml.stages._crossval import fit_folds, oof_vector, plan_folds
-from panelml.stages._ranking_scores import cross_sectional_ranks, ic_test, subsample_se
+from panelml.stages._ranking_scores import ic_test, subsample_se
 from panelml.stages.target_ranking import (
     RankingError,
     TargetRankingParams,
     TargetRankingResult,
     TargetRankingStage,
 )
+from panelml.validation.ranks import cross_sectional_ranks
 from panelml.validation.spec import ValidationConfig
 
 # Linear planted targets (learnable at test size; nonlinear forms need more data

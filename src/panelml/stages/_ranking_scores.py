@@ -27,44 +27,13 @@ from scipy import stats
 from panelml.stages._crossval import FoldFit
 from panelml.validation.metrics import ic_series, ic_summary, per_symbol_ic
 from panelml.validation.pooled import auc, r2
-from panelml.validation.timestamps import timestamp_index
+from panelml.validation.ranks import cross_sectional_ranks
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 Z_95 = 1.959963984540054
 """Two-sided 95% normal quantile used for the score's confidence interval."""
-
-
-def cross_sectional_ranks(values: FloatArray, timestamps: npt.ArrayLike) -> FloatArray:
-    """Percentile rank ``(r - 0.5) / n`` of each value within its timestamp.
-
-    ``r`` is the average rank (ties share the mean of their ranks) among the
-    ``n`` finite values of that timestamp; NaN stays NaN. Ranks put every
-    family on the same scale whatever its output units (returns, probabilities),
-    which is what lets the consensus average them.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    out = np.full(x.shape, np.nan)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return out
-    codes, _ = timestamp_index(np.asarray(timestamps)[finite])
-    v = x[finite]
-    order = np.lexsort((v, codes))
-    vs, cs = v[order], codes[order]
-    new_run = np.ones(v.size, dtype=bool)
-    new_run[1:] = (vs[1:] != vs[:-1]) | (cs[1:] != cs[:-1])
-    run_id = np.cumsum(new_run) - 1
-    run_start = np.flatnonzero(new_run)
-    run_len = np.bincount(run_id)
-    counts = np.bincount(cs)
-    group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    run_rank = run_start - group_start[cs[run_start]] + (run_len + 1) / 2.0
-    ranks = np.empty(v.size)
-    ranks[order] = run_rank[run_id]
-    out[finite] = (ranks - 0.5) / counts[codes]
-    return out
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from panelml.predict import (
     MODELS_DIR,
     ModelBundle,
     RunModels,
-    rank_average,
     read_bundle,
     safe_name,
     write_bundle,
@@ -31,6 +30,7 @@ from panelml.predict import (
 from panelml.stages._crossval import PreparedCache
 from panelml.stages._training_fit import FamilySpec, TargetFit, normalised_importance
 from panelml.stages._training_metrics import METRIC_COLUMNS
+from panelml.validation.ranks import rank_average
 
 STAGE_NAME = "training"
 ENSEMBLE = "ensemble"
