@@ -138,15 +138,7 @@ def _degenerate_reason(
         )
     for early in (False, True):
         try:
-            folds = plan_folds(
-                panel,
-                plan.name,
-                validation,
-                plan.rows,
-                early_stopping=early,
-                early_stopping_fraction=settings.early_stopping_fraction,
-                timestamp_stride=settings.timestamp_stride,
-            )
+            folds = _folds(panel, plan, validation, early, settings)
         except ValueError as exc:
             return f"cannot make {validation.n_splits} purged folds: {exc}"
         for fold in folds:
