@@ -78,7 +78,6 @@ def plan_folds(
     *,
     early_stopping: bool = False,
     early_stopping_fraction: float = 0.2,
-    timestamp_stride: int = 1,
 ) -> list[Fold]:
     """Purged folds of ``rows`` for ``target`` as the ``validation:`` section asks.
 
@@ -87,10 +86,8 @@ def plan_folds(
     when ``rows`` skip timestamps (a target missing mid-panel, a symbol with gaps
     in per-symbol scope, rows thinned to every ``timestamp_stride``-th
     timestamp): purging is never shortened by a gap. A fold left with no
-    training or no test rows is dropped. ``timestamp_stride`` is accepted for
-    callers that thin rows; planning in bars needs no conversion for it.
+    training or no test rows is dropped.
     """
-    del timestamp_stride  # planning in panel bars is already exact for thinned rows
     codes = panel.timestamp_index
     n_timestamps = panel.n_timestamps
     horizon = panel.horizons[target]

@@ -17,7 +17,6 @@ performance notes ask for:
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,10 +60,11 @@ class TargetPlan:
     def scorable(self) -> bool:
         return self.reason is None
 
-    def group_key(self, stride: int) -> tuple[Any, ...]:
-        """Targets with equal keys share rows, folds and features (one fit_many)."""
+    def group_key(self) -> tuple[Any, ...]:
+        """Targets with equal keys share rows, folds and features (one fit_many):
+        folds depend on the rows and the horizon in bars."""
         digest = hashlib.sha256(self.rows.tobytes()).hexdigest()
-        return (self.kind, math.ceil(self.horizon / stride), digest, self.features)
+        return (self.kind, self.horizon, digest, self.features)
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def fit_family(
     groups: dict[tuple[Any, ...], list[TargetPlan]] = {}
     for plan in plans:
         if plan.scorable:
-            groups.setdefault(plan.group_key(settings.timestamp_stride), []).append(plan)
+            groups.setdefault(plan.group_key(), []).append(plan)
     for members in groups.values():
         members = sorted(members, key=lambda p: p.name)
         lead = members[0]
@@ -233,5 +233,4 @@ def _folds(
         plan.rows,
         early_stopping=stop,
         early_stopping_fraction=settings.early_stopping_fraction,
-        timestamp_stride=settings.timestamp_stride,
     )

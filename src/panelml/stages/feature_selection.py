@@ -411,7 +411,6 @@ class _Runner:
                 self.validation,
                 rows,
                 early_stopping=early_stopping,
-                timestamp_stride=self.params.timestamp_stride,
             )
         except ValueError as exc:
             raise FeatureSelectionError(

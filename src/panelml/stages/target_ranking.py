@@ -61,7 +61,7 @@ Speed: features are binned once per (family, feature set) and folds are fitted
 as subsets with label swaps; linear families solve every target sharing
 horizon, rows and features in one factorisation per fold. ``max_rows_per_timestamp``
 (seeded random names per timestamp) and ``timestamp_stride`` (every k-th bar;
-horizon and embargo are converted so purging stays in bars) thin large panels.
+folds are planned on the panel's own bars, so purging is exact) thin large panels.
 LightGBM fits use ``runtime.n_jobs`` threads (-1: all cores; the default of 1
 avoids oversubscribing shared machines); with ``runtime.deterministic`` they
 use ``deterministic`` / ``force_col_wise`` and a fixed thread count. Ranking
