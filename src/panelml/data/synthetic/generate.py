@@ -66,6 +66,7 @@ from panelml.data.synthetic.design import (
     term_layout,
     validate_spec,
 )
+from panelml.data.synthetic.hard import make_hard_panel
 from panelml.data.synthetic.truth import (
     GroundTruth,
     LeakKind,
@@ -172,14 +173,38 @@ def make_panel(
     targets: Sequence[TargetSpec] | None = None,
     leaks: bool = True,
     market_loading: float = 0.5,
-    missing_rate: float = 0.0,
+    missing_rate: float | None = None,
     noise_scale: float = 0.01,
     seed: int = 0,
+    hard_cases: bool = False,
+    ragged_share: float | None = None,
 ) -> SyntheticPanel:
     """A synthetic panel with planted targets, signal, noise and leaks (module docstring).
 
-    Deterministic for given arguments: the same call gives the same bytes.
+    ``hard_cases=True`` builds the hard-case design instead
+    (:mod:`panelml.data.synthetic.hard`): only the sizes, ``leaks``,
+    ``missing_rate`` [0.02 there, 0 here], ``ragged_share`` [0.2, hard-case only],
+    ``noise_scale`` and ``seed`` apply to it. Deterministic for given arguments:
+    the same call gives the same bytes.
     """
+    if hard_cases:
+        if targets is not None or (n_signal_features, n_noise_features, n_groups) != (8, 12, 3):
+            raise ValueError(
+                "hard_cases=True has its own features and targets: drop those arguments"
+            )
+        frame, truth = make_hard_panel(
+            n_symbols=n_symbols,
+            n_timestamps=n_timestamps,
+            leaks=leaks,
+            missing_rate=0.02 if missing_rate is None else missing_rate,
+            ragged_share=0.2 if ragged_share is None else ragged_share,
+            noise_scale=noise_scale,
+            seed=seed,
+        )
+        return SyntheticPanel(frame=frame, truth=truth)
+    if ragged_share is not None:
+        raise ValueError("ragged_share applies only with hard_cases=True")
+    missing_rate = missing_rate or 0.0
     specs = tuple(DEFAULT_TARGETS if targets is None else targets)
     n_sig, n_noise = n_signal_features, n_noise_features
     n_legit = n_sig + n_noise

@@ -22,8 +22,17 @@ import numpy.typing as npt
 import polars as pl
 
 TermForm = Literal["linear", "square", "product"]
-TargetForm = Literal["linear", "nonlinear", "interaction", "none"]
-LeakKind = Literal["noisy_copy", "future_window", "short_shift"]
+TargetForm = Literal["linear", "nonlinear", "interaction", "volatility", "none"]
+LeakKind = Literal[
+    "noisy_copy",
+    "future_window",
+    "short_shift",
+    "lagged_label",
+    "partial_window",
+    "full_window",
+    "mixed",
+]
+PairRole = Literal["genuine", "leak", "unrelated"]
 
 
 def term_values(form: TermForm, columns: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
@@ -60,6 +69,12 @@ class PlantedTarget:
     latent). ``expected_rank_ic`` is the large-cross-section mean of the
     per-timestamp Spearman correlation between the optimal forecast and the target
     (as published: 0/1 for binary); ``expected_auc`` is set for binary targets.
+
+    A ``volatility`` target (hard-case panel) has no terms: its ``strength`` and
+    ``expected_rank_ic`` are the rank IC of the latent log-volatility at t (the
+    best knowable forecast's ceiling). ``feature_rank_ic`` holds the expected
+    per-timestamp rank IC of each raw genuine feature with the target (0 for a
+    feature that enters only through a square or a product).
     """
 
     name: str
@@ -71,6 +86,7 @@ class PlantedTarget:
     signal_features: tuple[str, ...]
     terms: tuple[PlantedTerm, ...] = ()
     expected_auc: float | None = None
+    feature_rank_ic: dict[str, float] = field(default_factory=dict)
 
     @property
     def predictable(self) -> bool:
@@ -85,11 +101,32 @@ class PlantedLeak:
     * ``future_window``: the first bar of the target's window (t, t+1] plus noise;
     * ``short_shift``: the target one bar later, y[t+1], which overlaps h-1 of
       the h bars of y[t]'s window.
+
+    Kinds of the hard-case panel:
+
+    * ``noisy_copy`` (as above, 0.2 sd of noise);
+    * ``lagged_label``: y[t - lag] with 0 < lag < h, a label whose window
+      (t-lag, t-lag+h] still reaches past t;
+    * ``partial_window``: the first ``bars`` (< h) bars of the target's window plus
+      a little noise;
+    * ``full_window``: the sum of the h idiosyncratic shocks of the target's window
+      plus noise (rank IC about 0.85);
+    * ``mixed``: (x + z) / sqrt(2) of a persistent genuine feature x of the
+      target and z, the standardised first ``bars`` bars of its window.
+
+    ``proof`` marks a leak that is a near-copy (rank IC >= 0.95) of its target at
+    some lag 0..h-1 by construction. ``rank_ic`` is the mean per-timestamp rank IC
+    of the leak with its target measured on the generated panel (None when not
+    recorded).
     """
 
     feature: str
     target: str
     kind: LeakKind
+    lag: int = 0
+    bars: int = 0
+    proof: bool = False
+    rank_ic: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +146,8 @@ class GroundTruth:
     seed: int = 0
     n_symbols: int = 0
     n_timestamps: int = 0
+    design: str = "default"
+    entry_exit: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def predictable_targets(self) -> tuple[str, ...]:
         """Targets with planted signal, strongest first (ties by name)."""
@@ -129,10 +168,59 @@ class GroundTruth:
         """Every feature that is not a leak (signal and noise), sorted."""
         return tuple(sorted((*self.signal_features, *self.noise_features)))
 
+    def genuine_pairs(self) -> tuple[tuple[str, str], ...]:
+        """(feature, target) pairs where the feature carries planted signal about
+        the target (its terms, or its volatility features), sorted."""
+        pairs = {
+            (f, t.name) for t in self.targets.values() if t.predictable for f in t.signal_features
+        }
+        return tuple(sorted(pairs))
+
+    def leak_pairs(self) -> tuple[tuple[str, str, LeakKind], ...]:
+        """(feature, target, kind) of every planted leak, sorted."""
+        return tuple(sorted((leak.feature, leak.target, leak.kind) for leak in self.leaks))
+
+    def pair_role(self, feature: str, target: str) -> PairRole:
+        """What ``feature`` is to ``target``: planted signal, a leak of it, or
+        unrelated (no planted dependence: any measured IC is chance)."""
+        if any(leak.feature == feature and leak.target == target for leak in self.leaks):
+            return "leak"
+        planted = self.targets[target]
+        if planted.predictable and feature in planted.signal_features:
+            return "genuine"
+        return "unrelated"
+
+    def planted_strength(self) -> dict[str, float]:
+        """Each target's expected rank IC of its best forecast (0 for noise targets):
+        the planted order to compare a ranking against."""
+        return {name: t.expected_rank_ic for name, t in self.targets.items()}
+
+    def proof_leaks(self) -> tuple[PlantedLeak, ...]:
+        """Leaks that are near-copies of their target at some lag 0..h-1."""
+        return tuple(leak for leak in self.leaks if leak.proof)
+
+    def ragged_symbols(self) -> tuple[str, ...]:
+        """Symbols that start late or end early (rows outside are absent)."""
+        return tuple(sorted(self.entry_exit))
+
+    def measured_rank_ic(self, frame: pl.DataFrame, feature: str, target: str) -> float:
+        """Mean per-timestamp Spearman correlation between two columns of ``frame``
+        (long format with ``symbol`` and ``timestamp``; rows where either is missing
+        are dropped, timestamps with fewer than 5 such rows are skipped)."""
+        return measured_rank_ic(frame, feature, target)
+
+    def leak_rank_ics(self, frame: pl.DataFrame) -> dict[str, float]:
+        """Measured rank IC of each leak feature with its target (signed)."""
+        return {
+            leak.feature: measured_rank_ic(frame, leak.feature, leak.target) for leak in self.leaks
+        }
+
     def optimal_forecast(self, frame: pl.DataFrame, target: str) -> npt.NDArray[np.float64]:
         """The optimal forecast of ``target`` for every row of ``frame`` (float64;
         zeros for a noise target, NaN where a needed feature is missing)."""
         planted = self.targets[target]
+        if planted.form == "volatility":
+            raise ValueError(f"target {target!r} is a volatility target: no closed-form forecast")
         out = np.zeros(frame.height, dtype=np.float64)
         for term in planted.terms:
             columns = [frame[f].cast(pl.Float64).to_numpy() for f in term.features]
@@ -155,6 +243,7 @@ class GroundTruth:
                         PlantedTerm(**{**term, "features": tuple(term["features"])})
                         for term in t["terms"]
                     ),
+                    "feature_rank_ic": dict(t.get("feature_rank_ic", {})),
                 }
             )
             for name, t in data["targets"].items()
@@ -168,5 +257,25 @@ class GroundTruth:
                 "noise_features": tuple(data["noise_features"]),
                 "groups": tuple(tuple(g) for g in data["groups"]),
                 "market_features": tuple(data["market_features"]),
+                "entry_exit": {
+                    s: (int(v[0]), int(v[1])) for s, v in data.get("entry_exit", {}).items()
+                },
             }
         )
+
+
+def measured_rank_ic(frame: pl.DataFrame, feature: str, target: str) -> float:
+    """Mean per-timestamp Spearman correlation of two columns of a long frame."""
+    pair = frame.select(
+        "timestamp",
+        pl.col(feature).cast(pl.Float64).fill_nan(None).alias("x"),
+        pl.col(target).cast(pl.Float64).fill_nan(None).alias("y"),
+    ).drop_nulls()
+    per_timestamp = (
+        pair.group_by("timestamp")
+        .agg(pl.len().alias("n"), pl.corr(pl.col("x").rank(), pl.col("y").rank()).alias("ic"))
+        .filter((pl.col("n") >= 5) & pl.col("ic").is_not_nan())
+    )
+    if per_timestamp.height == 0:
+        return float("nan")
+    return float(per_timestamp["ic"].mean())  # type: ignore[arg-type]
