@@ -24,6 +24,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import ConfigError, UserError
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import make_executor
+from panelml.pipeline.manifest import check_run_id
 from panelml.pipeline.registry import did_you_mean
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.runner import MANIFEST, Pipeline, RunResult, new_run_id
@@ -69,6 +70,8 @@ def run(
 
     A stage's exception propagates unchanged after the manifest is written.
     """
+    if run_id is not None:
+        check_run_id(run_id)
     cfg = _prepare(config, overrides)
     reporter = reporter or Reporter(quiet=quiet or cfg.runtime.quiet)
     planned = build_stages(cfg)

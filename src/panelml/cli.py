@@ -5,7 +5,8 @@ commands to the same :data:`app` with ``@app.command()``.
 
 Exit codes: 0 success; 2 a problem the user can fix (bad config, bad usage,
 bad data: one message, no traceback); 1 a stage or hook failed (a bug: the
-traceback is printed).
+traceback is printed); 130 / 143 the run was stopped by SIGINT / SIGTERM (it is
+marked ``interrupted``; one line says so).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.signals import RunInterrupted
 
 app = typer.Typer(
     name="panelml",
@@ -70,6 +72,9 @@ def user_errors() -> Iterator[None]:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USER_ERROR) from None
+    except RunInterrupted as exc:
+        typer.echo(f"interrupted: {exc.describe()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception:
@@ -107,7 +112,7 @@ def run(
             quiet=quiet,
             run_id=run_id,
         )
-    if quiet or result.manifest.get("status") != "ok":
+    if quiet or result.manifest.get("status") != "finished":
         typer.echo(str(result.run_dir))
         return
     out = _out_console()

@@ -16,6 +16,7 @@ from panelml.pipeline.events import Event, EventBus
 from panelml.pipeline.results import JsonResult
 from panelml.pipeline.runner import Pipeline, RunResult
 from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.storage import StorageError
 
 
 @dataclass
@@ -54,6 +55,7 @@ def test_cache_key_depends_on_each_ingredient_and_only_on_them() -> None:
         "input_fingerprints": {"alpha": "f1"},
         "data_fingerprint": "d1",
         "panelml_version": "0.1.0",
+        "code": {"panelml_source": "s1", "stage_source": "m1", "libraries": {"numpy": "2.0"}},
     }
     key = cache_key(**base)
     assert key == cache_key(**dict(base, params={"mult": 2}))
@@ -64,6 +66,9 @@ def test_cache_key_depends_on_each_ingredient_and_only_on_them() -> None:
         {"input_fingerprints": {"alpha": "f2"}},
         {"data_fingerprint": "d2"},
         {"panelml_version": "0.2.0"},
+        {"code": dict(base["code"], panelml_source="s2")},
+        {"code": dict(base["code"], stage_source="m2")},
+        {"code": dict(base["code"], libraries={"numpy": "2.1"})},
     ]
     keys = {cache_key(**dict(base, **change)) for change in changes}
     assert key not in keys and len(keys) == len(changes)
@@ -170,7 +175,7 @@ def test_crash_in_the_middle_of_a_cache_write_leaves_no_entry(
     toy_stages: Any, make_context: Callable[..., RunContext], cache: StageCache, calls: Counter[str]
 ) -> None:
     pipeline = Pipeline([HalfSavingStage(StageParams())], cache=cache)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match=r"disk full.*runtime\.cache_dir"):
         pipeline.run(make_context(run_id="r1"))
     stage_dir = cache.root / "alpha"
     assert list(stage_dir.iterdir()) == []  # no entry, no temporary leftovers

@@ -51,7 +51,7 @@ def test_three_stage_run_emits_the_exact_event_sequence(
     assert all(e.run_id == "r1" for e in seen)
     assert isinstance(seen[0], PipelineStarted) and seen[0].stages == ("alpha", "beta", "gamma")
     finished = seen[-1]
-    assert isinstance(finished, PipelineFinished) and finished.status == "ok"
+    assert isinstance(finished, PipelineFinished) and finished.status == "finished"
 
 
 def test_events_jsonl_has_one_typed_record_per_event_without_live_objects(

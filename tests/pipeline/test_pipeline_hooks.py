@@ -82,7 +82,7 @@ def test_hooks_run_by_priority_then_registration_order(
         ("after_stage", "beta"),
         ("before_stage", "gamma"),
         ("after_stage", "gamma"),
-        ("after_pipeline", "ok"),
+        ("after_pipeline", "finished"),
     ]
 
 
@@ -121,7 +121,7 @@ def test_failing_hook_is_logged_recorded_and_the_run_goes_on(
     ctx = make_context(reporter=Reporter(quiet=True))
     result = _pipeline(toy_stages, manager).run(ctx)
 
-    assert result.manifest["status"] == "ok"
+    assert result.manifest["status"] == "finished"
     assert [s for n, h, s in log if h == "after_stage"] == ["alpha", "beta", "gamma"]
     failures = [r for r in read_events(ctx.run_dir / EVENTS_FILE) if r["event"] == "HookFailed"]
     assert [(f["hook"], f["during"]) for f in failures] == [

@@ -82,9 +82,9 @@ def test_yaml_naming_an_entry_point_stage_and_hook_runs_them(
         }
     )
     result = panelml.run(config)
-    assert result.manifest["status"] == "ok"
+    assert result.manifest["status"] == "finished"
     assert json.loads((result.run_dir / "row_count" / "result.json").read_text()) == {"n": 10}
-    assert log.read_text().splitlines() == ["row_count ran", "pipeline ok"]
+    assert log.read_text().splitlines() == ["row_count ran", "pipeline finished"]
     assert result.run_dir.parent.parent == tmp_path / "runs"
 
 

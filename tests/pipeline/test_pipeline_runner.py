@@ -65,7 +65,7 @@ def test_run_writes_manifest_config_and_stage_folders(
     assert result.run_dir == ctx.run_dir
     manifest = json.loads((ctx.run_dir / MANIFEST).read_text())
     assert manifest == result.manifest
-    assert manifest["status"] == "ok"
+    assert manifest["status"] == "finished"
     assert manifest["run_id"] == "20250101-000000-abcdef"
     assert manifest["seed"] == 42 and manifest["data_fingerprint"] == "data-v1"
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["config_hash"])

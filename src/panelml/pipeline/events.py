@@ -63,7 +63,7 @@ class PipelineStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineFinished(Event):
-    """The run ended, well (``status == "ok"``) or not (``"failed"``).
+    """The run ended, well (``status == "finished"``) or not (``"failed"``, ``"interrupted"``).
 
     ``manifest.json`` is already written when this event is emitted.
     """

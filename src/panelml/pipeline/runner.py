@@ -20,7 +20,6 @@ is called, for computed and cached results alike. The run folder also receives
 
 from __future__ import annotations
 
-import json
 import platform
 import secrets
 import shutil
@@ -35,7 +34,8 @@ from typing import Any, Literal
 
 import yaml
 
-from panelml.pipeline.cache import StageCache, cache_key
+from panelml.pipeline.cache import CacheHit, StageCache, key_document
+from panelml.pipeline.codeid import code_identity
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import HookError, PipelineOrderError
 from panelml.pipeline.events import (
@@ -50,9 +50,20 @@ from panelml.pipeline.events import (
 )
 from panelml.pipeline.hashing import sha256_json
 from panelml.pipeline.hooks import HookManager
+from panelml.pipeline.manifest import (
+    OUTPUT_SETTING,
+    create_run_dir,
+    iso,
+    mark_stale_runs,
+    write_manifest,
+)
+from panelml.pipeline.runstate import MANIFEST as MANIFEST
+from panelml.pipeline.runstate import process_identity
+from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
 from panelml.pipeline.stage import Stage, StageResult
+from panelml.pipeline.storage import check_tree, storage_errors, tree_sha256, write_text_atomic
 
-MANIFEST = "manifest.json"
+CACHE_SETTING = "runtime.cache_dir"
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
 
@@ -98,10 +109,6 @@ def library_versions() -> dict[str, str]:
 def new_run_id() -> str:
     """A sortable, unique run id: UTC ``YYYYmmdd-HHMMSS`` plus 6 random hex digits."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -153,12 +160,14 @@ class StageRecord:
     """What happened to one stage in a run (one row of the manifest)."""
 
     name: str
-    status: Literal["pending", "ran", "cached", "skipped", "failed"] = "pending"
+    status: Literal["pending", "ran", "cached", "skipped", "failed", "interrupted"] = "pending"
     seconds: float = 0.0
     cache_key: str | None = None
     fingerprint: str | None = None
     reason: str | None = None
     error: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    """sha256 of every file in the stage's run folder (``panelml runs verify``)."""
 
 
 @dataclass
@@ -227,41 +236,51 @@ class Pipeline:
                 f"({', '.join(self.names)})"
             )
         run_dir = ctx.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        log = EventLog(run_dir / EVENTS_FILE)
+        create_run_dir(run_dir)
+        started = time.time()
+        for stale in mark_stale_runs(run_dir.parent, now=started, by_run=ctx.run_id):
+            ctx.reporter.warn(
+                f"run {stale} of {ctx.experiment!r} was still marked running but its "
+                "process is gone; marked interrupted"
+            )
+        with storage_errors(run_dir, OUTPUT_SETTING):
+            log = EventLog(run_dir / EVENTS_FILE)
         unsubscribe_log = ctx.events.subscribe(log)
         if self.hooks is not None:
             self.hooks.attach(ctx.events, ctx.reporter)
 
         records = {p.name: StageRecord(p.name) for p in self.stages}
         fingerprints: dict[str, str] = {}
-        started = time.time()
         manifest = self._manifest(ctx, records, started, config_snapshot)
-        if config_snapshot is not None:
-            _atomic_write(
-                run_dir / CONFIG_FILE,
-                yaml.safe_dump(dict(config_snapshot), sort_keys=False, allow_unicode=True),
-            )
-        _atomic_write(run_dir / MANIFEST, json.dumps(manifest, indent=2))
-
         error: BaseException | None = None
         try:
-            ctx.events.emit(
-                PipelineStarted(
-                    run_id=ctx.run_id,
-                    experiment=ctx.experiment,
-                    run_dir=str(run_dir),
-                    stages=tuple(self.names),
-                    context=ctx,
+            with interrupt_on_signals():
+                if config_snapshot is not None:
+                    with storage_errors(run_dir, OUTPUT_SETTING):
+                        write_text_atomic(
+                            run_dir / CONFIG_FILE,
+                            yaml.safe_dump(
+                                dict(config_snapshot), sort_keys=False, allow_unicode=True
+                            ),
+                        )
+                write_manifest(run_dir, manifest)
+                ctx.events.emit(
+                    PipelineStarted(
+                        run_id=ctx.run_id,
+                        experiment=ctx.experiment,
+                        run_dir=str(run_dir),
+                        stages=tuple(self.names),
+                        context=ctx,
+                    )
                 )
-            )
-            for position, planned in enumerate(self.stages, start=1):
-                self._run_stage(ctx, planned, position, records, fingerprints, force)
+                for position, planned in enumerate(self.stages, start=1):
+                    self._run_stage(ctx, planned, position, records, fingerprints, force)
         except BaseException as exc:
             error = exc
             raise
         finally:
             try:
+                self._record_cache_use(ctx, records)
                 self._finish(ctx, manifest, records, started, error)
             finally:
                 if self.hooks is not None:
@@ -294,15 +313,16 @@ class Pipeline:
                     StageSkipped(run_id=ctx.run_id, stage=name, reason=reason, context=ctx)
                 )
                 return
-            key = self._key(ctx, stage, fingerprints)
+            document = self._key_document(ctx, stage, fingerprints)
+            key = sha256_json(document)
             record.cache_key = key
             forced = force == "all" or name in force
             cacheable = self.cache is not None and stage.cacheable
             if cacheable and self.cache is not None and not forced:
-                hit = self.cache.load(name, key, stage.result_type)
+                hit = self._cached(ctx, stage, key)
                 if hit is not None:
-                    _copy_tree(hit.result_dir, ctx.run_dir / name)
                     hit.result.export(ctx.run_dir)
+                    record.files = self._checksums(ctx.run_dir / name)
                     ctx.results[name] = hit.result
                     fingerprints[name] = hit.fingerprint
                     seconds = time.perf_counter() - t0
@@ -329,20 +349,17 @@ class Pipeline:
                     f"stage {name!r} returned {type(result).__name__}, not a StageResult"
                 )
             fingerprint = result.fingerprint()
-            if cacheable and self.cache is not None:
-                entry = self.cache.store(name, key, result, fingerprint)
-                _copy_tree(entry / "result", ctx.run_dir / name)
-            else:
-                (ctx.run_dir / name).mkdir(parents=True, exist_ok=False)
-                result.save(ctx.run_dir / name)
+            self._save(ctx, name, key, document, result, fingerprint, cacheable)
             result.export(ctx.run_dir)
+            record.files = self._checksums(ctx.run_dir / name)
         except HookError:
             record.status, record.seconds = "failed", time.perf_counter() - t0
             record.error = "a hook failed (strict_hooks)"
             raise
         except BaseException as exc:
             seconds = time.perf_counter() - t0
-            record.status, record.seconds, record.error = "failed", seconds, repr(exc)
+            record.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
+            record.seconds, record.error = seconds, repr(exc)
             try:
                 ctx.events.emit(
                     StageFailed(
@@ -384,17 +401,95 @@ class Pipeline:
                 return f"requires {needed!r}, which was {records[needed].status}"
         return planned.stage.skip(ctx)
 
-    def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
+    def _key_document(
+        self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]
+    ) -> dict[str, Any]:
+        """What ``stage``'s cache key is the hash of (see :func:`key_document`)."""
         inputs = {n: fingerprints[n] for n in (*stage.requires, *stage.uses) if n in fingerprints}
-        return cache_key(
+        return key_document(
             stage=stage.name,
             stage_version=str(stage.version),
             params=stage.params.model_dump(mode="json"),
             input_fingerprints=inputs,
             data_fingerprint=ctx.data_fingerprint,
             panelml_version=panelml_version(),
+            code=code_identity(type(stage)),
             settings=_settings(ctx, stage),
         )
+
+    def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
+        return sha256_json(self._key_document(ctx, stage, fingerprints))
+
+    def _cached(self, ctx: RunContext, stage: Stage[Any], key: str) -> CacheHit | None:
+        """The verified cache entry, copied into the run folder; ``None`` on a miss.
+
+        The copy is checked against the entry's checksums once more, so a file
+        changed between the check and the copy is never served either.
+        """
+        assert self.cache is not None
+        name = stage.name
+        found = self.cache.lookup(name, key, stage.result_type)
+        if not isinstance(found, CacheHit):
+            if found.damaged:
+                ctx.reporter.warn(f"cache: {found.reason}; recomputing {name!r}")
+            return None
+        target = ctx.run_dir / name
+        with storage_errors(ctx.run_dir, OUTPUT_SETTING):
+            _copy_tree(found.result_dir, target)
+        problem = check_tree(target, found.files)
+        if problem is not None:
+            shutil.rmtree(target, ignore_errors=True)
+            ctx.reporter.warn(
+                f"cache: entry {found.path} changed while being copied ({problem}); "
+                f"recomputing {name!r}"
+            )
+            return None
+        return found
+
+    def _save(
+        self,
+        ctx: RunContext,
+        name: str,
+        key: str,
+        document: Mapping[str, Any],
+        result: StageResult,
+        fingerprint: str,
+        cacheable: bool,
+    ) -> None:
+        """Store a fresh result in the cache (when cacheable) and in the run folder."""
+        target = ctx.run_dir / name
+        entry: Path | None = None
+        if cacheable and self.cache is not None:
+            with storage_errors(self.cache.root, CACHE_SETTING):
+                entry = self.cache.store(name, key, result, fingerprint, key_inputs=document)
+        with storage_errors(ctx.run_dir, OUTPUT_SETTING):
+            if entry is not None:
+                _copy_tree(entry / "result", target)
+            else:
+                if target.exists():
+                    shutil.rmtree(target)
+                target.mkdir(parents=True)
+                result.save(target)
+
+    def _checksums(self, folder: Path) -> dict[str, str]:
+        with storage_errors(folder, OUTPUT_SETTING):
+            return tree_sha256(folder) if folder.is_dir() else {}
+
+    def _record_cache_use(self, ctx: RunContext, records: dict[str, StageRecord]) -> None:
+        """Append the entries this run used to the cache's log (for ``cache prune``)."""
+        if self.cache is None:
+            return
+        used = [
+            (r.name, r.cache_key)
+            for r in records.values()
+            if r.cache_key is not None and r.status in ("ran", "cached")
+        ]
+        if not used:
+            return
+        try:
+            self.cache.record_run(ctx.run_id, used)
+        except OSError as exc:
+            ctx.reporter.warn(f"cache: cannot record this run's use of the cache: {exc}")
 
     # -- the record --------------------------------------------------------------
     def _manifest(
@@ -408,14 +503,15 @@ class Pipeline:
             "run_id": ctx.run_id,
             "experiment": ctx.experiment,
             "status": "running",
-            "started": _iso(started),
+            "started": iso(started),
             "finished": None,
             "seconds": None,
+            "process": process_identity(),
             "seed": ctx.seed,
             "data_fingerprint": ctx.data_fingerprint,
             "config_hash": None if config_snapshot is None else sha256_json(config_snapshot),
             "versions": library_versions(),
-            "stages": [vars(r) for r in records.values()],
+            "stages": [dict(vars(r)) for r in records.values()],
         }
 
     def _finish(
@@ -427,15 +523,29 @@ class Pipeline:
         error: BaseException | None,
     ) -> None:
         finished = time.time()
+        if error is None:
+            status = "finished"
+        elif isinstance(error, RunInterrupted):
+            status = "interrupted"
+            error.run_dir = ctx.run_dir
+        else:
+            status = "failed"
         manifest.update(
-            status="failed" if error is not None else "ok",
-            finished=_iso(finished),
+            status=status,
+            finished=iso(finished),
             seconds=round(finished - started, 6),
             stages=[dict(vars(r)) for r in records.values()],
         )
         if error is not None:
             manifest["error"] = repr(error)
-        _atomic_write(ctx.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+            try:
+                write_manifest(ctx.run_dir, manifest)
+            except OSError as write_exc:  # StorageError is not an OSError: a real OS fault
+                error.add_note(f"panelml: the manifest could not be written: {write_exc}")
+            except Exception as write_exc:
+                error.add_note(f"panelml: additionally, {write_exc}")
+        else:
+            write_manifest(ctx.run_dir, manifest)
         event = PipelineFinished(
             run_id=ctx.run_id,
             status=manifest["status"],
@@ -450,7 +560,7 @@ class Pipeline:
                 error.add_note(f"panelml: additionally, {hook_exc}")
                 return
             manifest.update(status="failed", error=repr(hook_exc))
-            _atomic_write(ctx.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+            write_manifest(ctx.run_dir, manifest)
             raise
 
 
@@ -462,12 +572,6 @@ def _settings(ctx: RunContext, stage: Stage[Any]) -> dict[str, Any]:
         dump = getattr(value, "model_dump", None)
         settings[section] = dump(mode="json") if callable(dump) else value
     return settings
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _copy_tree(source: Path, target: Path) -> None:

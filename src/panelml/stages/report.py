@@ -127,6 +127,32 @@ def data_facts(data: Any) -> dict[str, Any]:
     return facts
 
 
+def portable_facts(facts: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    """``facts`` safe to cache: the data source relative to the config's folder.
+
+    The absolute path is not part of the report's cache key, so a cached report
+    must not show it (a copy of the project elsewhere would show the old place).
+    A source outside the config's folder is shown by file name; the data
+    fingerprint, which is in the key, names the data exactly.
+    """
+    shape = facts.get("data_shape")
+    if not isinstance(shape, dict):
+        return facts
+    shape = dict(shape)
+    source = shape.get("source")
+    base = getattr(ctx.config, "base_dir", None)
+    if isinstance(source, str) and source and not source.startswith("<"):
+        path = Path(source)
+        if path.is_absolute():
+            try:
+                path = path.relative_to(base) if isinstance(base, Path) else Path(path.name)
+            except ValueError:
+                path = Path(path.name)
+        shape["source"] = path.as_posix()
+    shape["data fingerprint"] = ctx.data_fingerprint[:16]
+    return {**facts, "data_shape": shape}
+
+
 @register_stage
 class ReportStage(Stage[ReportParams]):
     """Write one self-contained report.html: summary, ranking, leakage, selection,
@@ -141,7 +167,7 @@ class ReportStage(Stage[ReportParams]):
 
     def run(self, ctx: RunContext) -> ReportResult:
         config = config_data(ctx.config)
-        facts = data_facts(ctx.data)
+        facts = portable_facts(data_facts(ctx.data), ctx)
         inputs = ReportInputs(
             title=self.params.title or f"panelml report: {ctx.experiment}",
             experiment=ctx.experiment,

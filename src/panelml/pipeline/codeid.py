@@ -1,0 +1,99 @@
+"""Code identity for cache keys: which source and which libraries made a result.
+
+A stage's ``version`` is bumped by hand and was not (seven commits changed the
+ranking logic under ``version = "1"``), so the cache key also holds:
+
+- ``panelml_source``: the sha256 over every ``.py`` file of the installed
+  panelml package (relative path and bytes, in path order). Any change to
+  panelml's code is a new key for every stage: coarse, but it can never serve a
+  result of older code. Computed once per process (about 150 small files).
+- ``stage_source``: the sha256 of the file that defines the stage's class,
+  so a third-party stage outside the package is covered as well. Cached per
+  (path, size, modification time).
+- ``libraries``: the versions of the numeric, data and model libraries (from
+  package metadata: nothing is imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import platform
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KEY_LIBRARIES", "code_identity", "library_key_versions", "package_digest"]
+
+KEY_LIBRARIES = (
+    "numpy",
+    "polars",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "lightgbm",
+    "xgboost",
+    "catboost",
+    "torch",
+)
+"""Libraries whose version enters every cache key (when installed)."""
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_digest(root: Path) -> str:
+    """sha256 over the relative path and bytes of every ``.py`` file under ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\x00")
+        digest.update(path.read_bytes())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def package_digest() -> str:
+    """:func:`source_digest` of the panelml package, once per process."""
+    return source_digest(PACKAGE_ROOT)
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stage_source_digest(stage_class: type) -> str | None:
+    """sha256 of the source file defining ``stage_class`` (``None`` if it has none)."""
+    try:
+        source = inspect.getsourcefile(stage_class)
+    except TypeError:
+        return None
+    if source is None:
+        return None
+    try:
+        stat = Path(source).stat()
+    except OSError:
+        return None
+    return _file_digest(source, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def library_key_versions() -> tuple[tuple[str, str], ...]:
+    """``(name, version)`` of python and each installed :data:`KEY_LIBRARIES` entry."""
+    out = [("python", platform.python_version())]
+    for name in KEY_LIBRARIES:
+        try:
+            out.append((name, version(name)))
+        except PackageNotFoundError:
+            continue
+    return tuple(out)
+
+
+def code_identity(stage_class: type) -> dict[str, Any]:
+    """The code part of a stage's cache key (see the module docstring)."""
+    return {
+        "panelml_source": package_digest(),
+        "stage_source": stage_source_digest(stage_class),
+        "libraries": dict(library_key_versions()),
+    }
