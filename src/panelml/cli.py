@@ -134,11 +134,16 @@ def run(
 
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config without running anything: keys, types, stages, params, order, hooks."""
+    """Check a config without running anything: keys, types, stages, params, order, hooks,
+    model families and their params, importance kinds, executor, stage inputs, and that
+    the data file exists with the configured columns."""
     from panelml.config import load_config
+    from panelml.preflight import check_config, check_data_source
 
     with user_errors():
         cfg = load_config(config, set_ or ())
+        check_config(cfg)
+        check_data_source(cfg)
     stages = ", ".join(
         entry.name + ("" if entry.enabled else " (disabled)") for entry in cfg.pipeline.stages
     )
@@ -209,9 +214,9 @@ def hooks(config: ConfigArg, set_: SetOpt = None) -> None:
 
 def _register_commands() -> None:
     """Attach the commands that live in ``panelml.commands`` (one module each)."""
-    from panelml.commands import demo, features, predict, report, runs, stability
+    from panelml.commands import cache, demo, features, predict, report, runs, stability
 
-    for module in (demo, features, predict, report, runs, stability):
+    for module in (cache, demo, features, predict, report, runs, stability):
         module.register(app)
 
 

@@ -1,7 +1,10 @@
-"""``panelml runs list [OUTPUT_DIR]`` and ``panelml runs diff RUN_A RUN_B``.
+"""``panelml runs list [OUTPUT_DIR]``, ``runs diff RUN_A RUN_B``, ``runs verify RUN``.
 
 ``list`` shows every run under an output folder (experiment, run id, start,
-status, duration, top selected targets). ``diff`` compares two runs: config
+state, duration, top selected targets); a run still marked ``running`` whose
+process is gone shows as ``interrupted``. ``verify`` checks a run folder's
+files against the checksums its manifest and model ``meta.json`` files record
+(:mod:`panelml.pipeline.verify`); exit 0 when intact, 2 when not. ``diff`` compares two runs: config
 changes, data fingerprint, ranking scores, selected-feature overlap, training
 metrics, result-file content, and a verdict (identical / stable / drifting /
 diverged; thresholds in :class:`panelml.stability.compare.DiffThresholds`).
@@ -21,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.runstate import run_state
+from panelml.pipeline.verify import verify_run
 from panelml.stability.compare import RunDiff, RunsError, diff_runs, list_runs
 
 EXIT_USER_ERROR = 2
@@ -77,7 +82,7 @@ def list_command(
             escape(run.experiment),
             escape(run.run_id),
             escape(run.started or "-"),
-            escape(run.status),
+            escape(run_state(run.path)),
             "-" if run.seconds is None else f"{run.seconds:.1f}",
             escape(", ".join(run.top_targets) or "-"),
         )
@@ -169,6 +174,34 @@ def diff_command(
     print_diff(diff, _console())
 
 
+@runs_app.command("verify")
+def verify_command(
+    run: Annotated[Path, typer.Argument(help="a run folder (or run id)")],
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="where run ids are looked up")
+    ] = Path("runs"),
+) -> None:
+    """Check that a run finished and that its files are the ones it wrote."""
+    try:
+        folder = _resolve(run, runs_dir)
+    except UserError as exc:
+        raise _fail(exc) from None
+    result = verify_run(folder)
+    if result.ok:
+        typer.echo(f"{folder}: ok ({result.state}; {result.files_checked} files match)")
+        return
+    for problem in result.problems[:_MAX_ROWS]:
+        typer.echo(f"  {problem}", err=True)
+    if len(result.problems) > _MAX_ROWS:
+        typer.echo(f"  ... and {len(result.problems) - _MAX_ROWS} more", err=True)
+    raise _fail(
+        UserError(
+            f"run folder {folder} failed verification ({len(result.problems)} problem(s)); "
+            "rerun the experiment to rebuild it"
+        )
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``runs`` command group (``list``, ``diff``) to ``app``."""
+    """Add the ``runs`` command group (``list``, ``diff``, ``verify``) to ``app``."""
     app.add_typer(runs_app, name="runs")

@@ -15,11 +15,13 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from panelml.pipeline.runstate import MANIFEST, run_state
 from panelml.stability.measures import (
     StabilityThresholds,
     jaccard_topk,
@@ -31,7 +33,7 @@ from panelml.stability.measures import (
 )
 from panelml.stability.snapshots import CONSENSUS
 
-__all__ = ["FREQUENCY_SCHEMA", "REPORT_SCHEMA", "history_stability"]
+__all__ = ["FREQUENCY_SCHEMA", "REPORT_SCHEMA", "finished_runs_only", "history_stability"]
 
 NAN = float("nan")
 
@@ -64,6 +66,32 @@ FREQUENCY_SCHEMA: dict[str, pl.DataType] = {
     "selection_frequency": pl.Float64(),
     "n_runs": pl.Int64(),
 }
+
+
+# == which runs count ==============================================================
+def finished_runs_only(
+    snapshots: pl.DataFrame, experiment_dir: Path, *, keep: str | None = None
+) -> tuple[pl.DataFrame, list[str]]:
+    """The snapshot rows of runs that finished, and the run ids left out.
+
+    A run whose folder ``<experiment_dir>/<run_id>`` has a manifest whose state
+    (:func:`~panelml.pipeline.runstate.run_state`) is not ``finished`` (a run
+    killed, interrupted, failed or still going) is left out: its snapshots are
+    of results no finished run confirmed. Runs whose folder is gone are kept
+    (nothing says they did not finish), and so is ``keep`` (the current run).
+    """
+    if snapshots.height == 0:
+        return snapshots, []
+    dropped = sorted(
+        str(run_id)
+        for run_id in snapshots["run_id"].unique().to_list()
+        if run_id != keep
+        and (Path(experiment_dir) / str(run_id) / MANIFEST).is_file()
+        and run_state(Path(experiment_dir) / str(run_id)) != "finished"
+    )
+    if not dropped:
+        return snapshots, []
+    return snapshots.filter(~pl.col("run_id").is_in(dropped)), dropped
 
 
 # == stability across runs ========================================================

@@ -1,7 +1,7 @@
 """The ``stability`` stage: will this run's features and importances hold across runs?
 
 It compares this run's selections and importance rankings with every earlier
-run of the same experiment, per target and method, and reports Nogueira's Phi
+finished run of the same experiment, per target and method, and reports Nogueira's Phi
 over the runs (with its 95% interval), Jaccard of the top-k with the previous
 run and over all pairs, Kendall's tau of the importances with the previous run,
 and the within-run fold stability of the selection; measures below their
@@ -29,7 +29,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.stability.history import history_stability
+from panelml.stability.history import finished_runs_only, history_stability
 from panelml.stability.measures import StabilityThresholds
 from panelml.stability.snapshots import SnapshotStore, empty_snapshots, snapshots_from_result
 
@@ -104,6 +104,12 @@ class StabilityStage(Stage[StabilityParams]):
         this_run = pl.concat(current) if current else empty_snapshots()
         store = SnapshotStore.for_run(ctx.run_dir)
         earlier = store.read(experiment=ctx.experiment, exclude_run=ctx.run_id)
+        earlier, unfinished = finished_runs_only(earlier, ctx.run_dir.parent)
+        if unfinished:
+            ctx.reporter.info(
+                f"stability: left out {len(unfinished)} earlier run(s) that did not finish "
+                f"({', '.join(unfinished[:5])}{', ...' if len(unfinished) > 5 else ''})"
+            )
         earlier = self._recent(earlier)
         params = self.params
         thresholds = StabilityThresholds(
@@ -133,6 +139,7 @@ class StabilityStage(Stage[StabilityParams]):
                 "top_k": params.top_k,
                 "n_earlier_runs": n_earlier,
                 "earlier_runs": sorted(set(earlier["run_id"].to_list())),
+                "unfinished_runs_left_out": unfinished,
             },
         )
 
