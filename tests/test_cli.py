@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -159,6 +160,10 @@ def test_validate_reports_ok(
     toy_stages: Any, toy_config: Config, write_config: Callable[..., Path]
 ) -> None:
     path = write_config(toy_config(gamma={"enabled": False}))
+    # validate also checks that the data file exists and has the configured columns
+    pl.DataFrame(
+        {"symbol": ["a", "b"], "timestamp": [1, 1], "x": [0.1, 0.2], "fwd_ret_1": [0.0, 1.0]}
+    ).write_parquet(path.parent / "panel.parquet")
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0
     assert "ok" in result.stdout and "gamma (disabled)" in result.stdout

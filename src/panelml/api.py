@@ -28,6 +28,7 @@ from panelml.pipeline.manifest import check_run_id
 from panelml.pipeline.registry import did_you_mean
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.runner import MANIFEST, Pipeline, RunResult, new_run_id
+from panelml.preflight import check_config, check_panel, print_data_warnings
 
 __all__ = ["RunResult", "load_config", "run"]
 
@@ -83,6 +84,7 @@ def run(
                 f"stages: {', '.join(names)}"
             )
     hooks = build_hooks(cfg, reporter)
+    check_config(cfg)  # families, their params, importance kinds, executor, stage inputs
     if data is None:
         data = _load_data(cfg)
     fingerprint = getattr(data, "fingerprint", None)
@@ -90,6 +92,8 @@ def run(
         raise UserError(
             f"the data object {type(data).__name__} has no string 'fingerprint' attribute"
         )
+    check_panel(cfg, data)  # enough timestamps and symbols for the validation
+    print_data_warnings(data)
     run_id = run_id or new_run_id()
     run_dir = cfg.resolve_path(cfg.runtime.output_dir) / cfg.experiment.name / run_id
     if (run_dir / MANIFEST).exists():

@@ -27,7 +27,6 @@ order. A per-symbol model scores only its own symbol; other rows get null.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -44,7 +43,16 @@ import yaml
 from panelml.data.errors import DataError
 from panelml.data.timestamps import encode_timestamps
 from panelml.models import ModelFamily, get_family
+from panelml.models.integrity import (
+    FILES_KEY,
+    IntegrityError,
+    file_digests,
+    read_checked_json,
+    sealed_text,
+    verify_files,
+)
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
 __all__ = [
@@ -64,7 +72,7 @@ __all__ = [
 MODELS_DIR = "models"
 META_FILE = "meta.json"
 FORMAT = "panelml-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENSEMBLE = "ensemble"
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 
@@ -112,8 +120,12 @@ class ModelBundle:
         return models_root / safe_name(self.target) / safe_name(self.family)
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+def _write_meta(folder: Path, record: Mapping[str, Any]) -> None:
+    """``meta.json``: ``record`` plus the digests of every other file under ``folder``,
+    sealed with its own digest (:mod:`panelml.models.integrity`)."""
+    digests = file_digests(folder, skip=META_FILE)
+    text = sealed_text({**record, "format_version": FORMAT_VERSION, FILES_KEY: digests})
+    (folder / META_FILE).write_text(text, encoding="utf-8")
 
 
 def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
@@ -127,35 +139,90 @@ def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
             bundle.by_symbol[symbol].save(sub)
             rounds = (bundle.meta.get("rounds_by_symbol") or {}).get(symbol)
             record = {**bundle.meta, "symbol": symbol, "symbols": None, "n_rounds": rounds}
-            _write_json(sub / META_FILE, record)
+            _write_meta(sub, record)
     else:
         if bundle.model is None:
             raise ValueError(f"bundle {bundle.label} has no model to save")
         bundle.model.save(folder)
-    _write_json(folder / META_FILE, bundle.meta)
+    _write_meta(folder, bundle.meta)
     return folder
 
 
 def read_bundle(folder: Path) -> ModelBundle:
-    """Load the model(s) saved in ``folder`` by :func:`write_bundle`."""
+    """Load the model(s) saved in ``folder`` by :func:`write_bundle`.
+
+    Every file is checked against the digests in ``meta.json`` before a model
+    library sees it; the family is resolved by registered name only (never by a
+    dotted path: a run folder is data, not code). Any fault is a
+    :class:`PredictError` naming the file and what to do.
+    """
     meta_path = folder / META_FILE
+    redo = "retrain (rerun the training stage) or restore the run folder from a copy"
     try:
-        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PredictError(
-            f"cannot read {meta_path} ({exc}): is {folder} a model folder written by panelml's "
-            "training stage?"
-        ) from None
+        meta = read_checked_json(meta_path)
+    except IntegrityError as exc:
+        raise PredictError(f"{exc}: {redo}") from None
     if meta.get("format") != FORMAT:
-        raise PredictError(f"{meta_path} is not a panelml model record (no format {FORMAT!r})")
-    family = get_family(str(meta["family"]))
+        raise PredictError(
+            f"{meta_path} is not a panelml model record (no format {FORMAT!r}): point at a run "
+            "folder written by panelml's training stage"
+        )
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PredictError(f"{meta_path} has no valid format_version ({version!r}): {redo}")
+    if version > FORMAT_VERSION:
+        raise PredictError(
+            f"{meta_path} has format_version {version}, newer than this panelml reads "
+            f"({FORMAT_VERSION}): upgrade panelml to load this run"
+        )
+    if version >= 2:
+        try:
+            verify_files(folder, meta.get(FILES_KEY))
+        except IntegrityError as exc:
+            raise PredictError(f"{exc}: {redo}") from None
+    features = meta.get("features")
+    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
+        raise PredictError(f"{meta_path} lists no valid 'features': {redo}")
+    if len(set(features)) != len(features):
+        raise PredictError(f"{meta_path} lists a feature more than once: {redo}")
+    try:
+        family = get_family(str(meta.get("family")), allow_dotted=False)
+    except UserError as exc:
+        raise PredictError(f"{meta_path}: {exc}") from None
     bundle = ModelBundle(meta=meta)
     if meta.get("scope") == "per_symbol":
-        for symbol, sub in sorted(meta["symbols"].items()):
-            bundle.by_symbol[symbol] = family.load(folder / sub)
+        symbols = meta.get("symbols")
+        if not isinstance(symbols, dict) or not symbols:
+            raise PredictError(f"{meta_path} names no per-symbol model folders: {redo}")
+        for symbol, sub in sorted(symbols.items()):
+            bundle.by_symbol[symbol] = _load_model(family, folder / str(sub), meta_path, redo)
     else:
-        bundle.model = family.load(folder)
+        bundle.model = _load_model(family, folder, meta_path, redo)
+    for model in (bundle.model, *bundle.by_symbol.values()):
+        if model is not None and model.n_features_ != len(features):
+            raise PredictError(
+                f"{meta_path} lists {len(features)} features but the saved {family.name} model "
+                f"takes {model.n_features_}: the record does not belong to this model; {redo}"
+            )
     return bundle
+
+
+def _load_model(family: type[ModelFamily], folder: Path, meta_path: Path, redo: str) -> ModelFamily:
+    """``family.load(folder)``; any failure is a :class:`PredictError` naming the folder.
+
+    Reached only after the files were verified (or for records older than digests),
+    so a failure here means damaged or foreign files, not a bug in panelml.
+    """
+    resolved = folder.resolve()
+    if not resolved.is_relative_to(meta_path.parent.resolve()) or not folder.is_dir():
+        raise PredictError(f"{meta_path} points at a model folder {folder} that does not exist")
+    try:
+        return family.load(folder)
+    except Exception as exc:  # any library's refusal of a damaged file is a file fault
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictError(
+            f"cannot load the {family.name} model in {folder} ({detail}): {redo}"
+        ) from None
 
 
 class RunModels:
@@ -304,9 +371,40 @@ def _run_columns(run_dir: Path, metas: Sequence[Mapping[str, Any]]) -> tuple[str
     return "symbol", "timestamp"
 
 
-def load_run(run_dir: str | Path) -> RunModels:
-    """Load every model saved under ``<run_dir>/models`` (see the module docstring)."""
+def require_finished(run_dir: Path, *, allow_incomplete: bool = False) -> None:
+    """A :class:`PredictError` unless the run in ``run_dir`` finished (or the caller
+    accepts an unfinished one): a running, failed or interrupted run may hold models
+    and results of a run that never completed. The state is
+    :func:`panelml.pipeline.runstate.run_state` (a ``running`` run whose process is
+    gone reads as ``interrupted``)."""
+    if not run_dir.is_dir():
+        what = "is a file, not a folder" if run_dir.exists() else "does not exist"
+        raise PredictError(
+            f"the run folder {run_dir} {what}: pass a run folder (runs/<experiment>/<run_id>)"
+        )
+    if allow_incomplete:
+        return
+    if read_manifest(run_dir) is None:
+        raise PredictError(
+            f"{run_dir} has no readable manifest.json, so it is not known to have finished: "
+            "pass a finished run folder, or --allow-incomplete to use it anyway"
+        )
+    state = run_state(run_dir)
+    if state != "finished":
+        raise PredictError(
+            f"the run {run_dir} is {state}, not finished: pass a finished run, or "
+            "--allow-incomplete to use it anyway"
+        )
+
+
+def load_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunModels:
+    """Load every model saved under ``<run_dir>/models`` (see the module docstring).
+
+    ``allow_incomplete=False`` refuses a run whose manifest is not ``finished``
+    (what ``panelml predict`` does unless given ``--allow-incomplete``).
+    """
     run_dir = Path(run_dir)
+    require_finished(run_dir, allow_incomplete=allow_incomplete)
     root = run_dir / MODELS_DIR
     if not root.is_dir():
         raise PredictError(
@@ -330,28 +428,25 @@ def read_frame(path: str | Path, models: RunModels) -> pl.DataFrame:
     """Read the columns ``models`` need from a parquet / CSV file, folder or glob.
 
     Files are found as ``data.path`` is (:func:`panelml.data.loaders.resolve_source`);
-    only the symbol, timestamp and feature columns are read.
+    only the symbol, timestamp and feature columns are read. Problems name ``--data``.
     """
-    from panelml.data.loaders import resolve_source
+    from panelml.data.loaders import resolve_source, scan_source
+    from panelml.data.sniff import check_single_column
     from panelml.data.spec import DataConfig
 
-    source = resolve_source(DataConfig(path=str(path)))
     try:
-        if source.format == "csv":
-            lazy = pl.scan_csv(
-                source.scan,
-                separator=source.separator,
-                try_parse_dates=True,
-                infer_schema_length=10_000,
-            )
-        else:
-            lazy = pl.scan_parquet(source.scan, hive_partitioning=bool(source.partition_columns))
-        models.check_columns(lazy.collect_schema().names(), where=str(path))
+        source = resolve_source(DataConfig(path=str(path)), key="--data")
+        lazy = scan_source(source, "--data")
+        schema = lazy.collect_schema()
+        check_single_column(source, schema, "--data")
+        models.check_columns(schema.names(), where=str(path))
         return lazy.select(models.required_columns()).collect()
+    except DataError as exc:
+        raise PredictError(str(exc)) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PredictError(
-            f"cannot read {path} as {source.format} ({detail}): check the file"
+            f"cannot read {path} ({detail}): check the file given as --data"
         ) from None
 
 

@@ -105,4 +105,4 @@ def test_not_a_run_folder_is_a_user_error(app: typer.Typer, tmp_path: Path) -> N
     done = CliRunner().invoke(
         app, ["predict", str(tmp_path), "--data", "x.parquet", "--out", str(tmp_path / "o.csv")]
     )
-    assert done.exit_code == 2 and "no models/ folder" in done.output
+    assert done.exit_code == 2 and "no readable manifest.json" in done.output

@@ -30,13 +30,23 @@ def predict(
         Path,
         typer.Option("--out", help="output file (.csv for CSV, else parquet)", show_default=False),
     ],
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="use a run that did not finish (running, failed, interrupted)",
+        ),
+    ] = False,
 ) -> None:
-    """Score new data with the models a run saved; print the output path."""
+    """Score new data with the models a run saved; print the output path.
+
+    A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
+    """
     from panelml.cli import user_errors
     from panelml.predict import load_run, read_frame, write_frame
 
     with user_errors():
-        models = load_run(run_dir)
+        models = load_run(run_dir, allow_incomplete=allow_incomplete)
         frame = read_frame(data, models)
         scores = models.predict(frame)
         try:

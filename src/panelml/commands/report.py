@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from panelml.pipeline.errors import UserError
 from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
 from panelml.report.run_folder import REPORT_FILE, write_atomic
 
@@ -32,11 +33,23 @@ def report(
         Path | None,
         typer.Option("--out", help="where to write the report (default: RUN_DIR/report.html)"),
     ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete", help="render a run that did not finish (running, failed, ...)"
+        ),
+    ] = False,
 ) -> None:
-    """Re-render report.html from a finished run folder, without rerunning anything."""
+    """Re-render report.html from a finished run folder, without rerunning anything.
+
+    A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
+    """
+    from panelml.predict import require_finished
+
     try:
         folder = load_run_folder(run_dir)
-    except RunFolderError as exc:
+        require_finished(run_dir, allow_incomplete=allow_incomplete)
+    except (RunFolderError, UserError) as exc:
         _stderr().print(f"error: {escape(str(exc))}")
         raise typer.Exit(EXIT_USER_ERROR) from None
     for warning in folder.warnings:

@@ -7,6 +7,10 @@ Policies (the same for files and in-memory frames):
   counted per column in ``DataReport.infinite_values``;
 * a target that is all missing or constant is dropped with a warning (reason in
   ``DataReport.dropped_targets``); if every target is dropped, that is an error;
+* finite feature values beyond float32's range (|x| > 3.4e38) cannot be stored:
+  they become NaN, counted and warned about separately from infinities;
+* a feature that is missing in every row is dropped with a warning; if every
+  feature is, that is an error;
 * a target is binary when it matches ``data.binary_targets`` (then its values
   must all be 0/1) or, with that unset, when all its non-missing values are 0/1.
 """
@@ -124,3 +128,53 @@ def check_some_targets_left(dropped: dict[str, str], kept: Sequence[str], source
             f"every target in {source} was dropped ({reasons}): check data.targets points at "
             f"columns with varying values; dropped: {preview(list(dropped))}"
         )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_overflow(frame: pl.DataFrame, features: Sequence[str]) -> dict[str, int]:
+    """Per feature, how many finite values lie beyond float32's range (become inf)."""
+    wide = [n for n in features if frame.schema[n] == pl.Float64]
+    if not wide:
+        return {}
+    counts = frame.select(
+        ((pl.col(n).abs() > FLOAT32_MAX) & pl.col(n).is_finite()).sum().alias(n) for n in wide
+    ).row(0, named=True)
+    return {name: int(count) for name, count in counts.items() if count}
+
+
+def report_overflow(overflow: dict[str, int], report: DataReport) -> None:
+    """Move overflowed values out of the infinity counts into their own warning."""
+    for name, count in overflow.items():
+        left = report.infinite_values.get(name, 0) - count
+        if left > 0:
+            report.infinite_values[name] = left
+        else:
+            report.infinite_values.pop(name, None)
+        report.warnings.append(
+            f"{count} value(s) in feature {name!r} exceed float32's range (|x| > 3.4e38) and "
+            "were set to missing: rescale the column"
+        )
+
+
+def drop_empty_features(
+    X: npt.NDArray[np.float32], names: Sequence[str], report: DataReport, source: str
+) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+    """``X`` and ``names`` without the features that are missing in every row."""
+    if X.shape[0] == 0:
+        return X, tuple(names)
+    empty = np.isnan(X).all(axis=0)
+    if not empty.any():
+        return X, tuple(names)
+    dropped = [names[int(j)] for j in np.flatnonzero(empty)]
+    if empty.all():
+        raise DataError(
+            f"every feature column of {source} is missing (NaN, null or non-finite) in every "
+            f"row ({preview(dropped)}): check the file and data.features"
+        )
+    report.warnings.append(
+        f"{len(dropped)} feature(s) missing in every row were dropped: {preview(dropped)}"
+    )
+    keep = np.flatnonzero(~empty)
+    return np.ascontiguousarray(X[:, keep]), tuple(names[int(j)] for j in keep)

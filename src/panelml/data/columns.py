@@ -66,6 +66,21 @@ def _key_column(kind: str, setting: str, name: str, names: list[str], source: st
         )
 
 
+_UNSAFE_CHARS = frozenset('/\\<>:"|?*')
+
+
+def check_target_name(name: str, source: str) -> None:
+    """A :class:`DataError` for a target name that cannot be a file or folder name
+    (results and models are saved under the target's name)."""
+    bad = sorted({c for c in name if c in _UNSAFE_CHARS or c.isspace() or not c.isprintable()})
+    if bad or name in ("", ".", "..") or name.startswith("."):
+        shown = " ".join(repr(c) for c in bad) or "a leading '.'"
+        raise DataError(
+            f"target column {name!r} in {source} has a name that cannot be used as a file name "
+            f"({shown}): rename the column using letters, digits, '_', '-' or '.'"
+        )
+
+
 def plan_columns(
     schema: Mapping[str, pl.DataType],
     cfg: DataConfig,
@@ -100,6 +115,7 @@ def plan_columns(
             "glob patterns such as 'fwd_*'"
         )
     for name in targets:
+        check_target_name(name, source)
         if not is_numeric(schema[name]):
             raise DataError(
                 f"target column {name!r} in {source} has type {schema[name]}, not numbers: "
@@ -111,6 +127,14 @@ def plan_columns(
     if cfg.features is None:
         skip = target_set | excluded | set(partition_columns)
         features = [n for n in candidates if n not in skip and is_numeric(schema[n])]
+        other = [n for n in candidates if n not in skip and not is_numeric(schema[n])]
+        if other:
+            kinds = ", ".join(f"{n!r} ({schema[n]})" for n in other[:6])
+            more = f" and {len(other) - 6} more" if len(other) > 6 else ""
+            warnings.append(
+                f"{len(other)} column(s) are not numbers and were not used as "
+                f"features: {kinds}{more}; encode them as numbers or list them in data.exclude"
+            )
     else:
         for pattern in cfg.features:
             if is_glob(pattern):

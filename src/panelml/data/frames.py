@@ -7,6 +7,8 @@ and then calls it, so files and in-memory frames pass the same checks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -41,9 +43,15 @@ def build_panel(
     *,
     source: str,
     n_rows_read: int | None = None,
+    warnings: Sequence[str] = (),
 ) -> Panel:
-    """Assemble a Panel from ``frame`` whose column roles are ``plan``."""
+    """Assemble a Panel from ``frame`` whose column roles are ``plan``.
+
+    ``warnings`` are the loader's own (for example mixed time-zone offsets); they
+    go first into ``Panel.report.warnings``.
+    """
     report = DataReport(n_rows_read=frame.height if n_rows_read is None else n_rows_read)
+    report.warnings.extend(warnings)
     report.warnings.extend(plan.warnings)
     checks.check_not_empty(frame, source)
     checks.check_keys_not_null(frame, (plan.symbol, plan.timestamp), source)
@@ -58,6 +66,7 @@ def build_panel(
         timestamps, codes = timestamps[order], codes[order]
     checks.check_unique_keys(timestamps, codes, symbols, timestamp_dtype, source)
 
+    overflow = checks.float32_overflow(frame, plan.features)
     X = frame.select(pl.col(name).cast(pl.Float32) for name in plan.features).to_numpy(
         order="c", writable=True
     )
@@ -65,6 +74,8 @@ def build_panel(
         X = X[order]
     X = np.ascontiguousarray(X, dtype=np.float32)
     checks.replace_infinite(X, plan.features, report)
+    checks.report_overflow(overflow, report)
+    X, features = checks.drop_empty_features(X, plan.features, report, source)
 
     targets: dict[str, npt.NDArray[np.float64]] = {}
     kinds: dict[str, TargetKind] = {}
@@ -93,7 +104,7 @@ def build_panel(
 
     return Panel.build(
         X=X,
-        feature_names=plan.features,
+        feature_names=features,
         targets=targets,
         horizons=horizons,
         target_kinds=kinds,

@@ -20,9 +20,10 @@ from panelml.data.columns import is_glob, plan_columns
 from panelml.data.errors import DataError
 from panelml.data.frames import build_panel, panel_from_frame
 from panelml.data.panel import Panel
+from panelml.data.sniff import check_single_column, check_text_files, mixed_offset_warnings
 from panelml.data.spec import DataConfig
 
-__all__ = ["Source", "load_panel", "panel_from_frame", "resolve_source"]
+__all__ = ["Source", "load_panel", "panel_from_frame", "resolve_source", "scan_source"]
 
 Format = Literal["parquet", "csv"]
 _PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
@@ -73,11 +74,16 @@ def _split_glob(pattern: Path) -> tuple[Path, str]:
     return root, str(Path(*parts[first_wild:]))
 
 
-def resolve_source(cfg: DataConfig, base_dir: Path | None = None) -> Source:
-    """Find the files ``cfg.path`` names (relative paths are resolved against ``base_dir``)."""
+def resolve_source(cfg: DataConfig, base_dir: Path | None = None, *, key: str = "") -> Source:
+    """Find the files ``cfg.path`` names (relative paths are resolved against ``base_dir``).
+
+    ``key`` is how the user gave the path, for messages (default ``data.path``;
+    ``panelml predict`` passes ``--data``).
+    """
     raw = Path(cfg.path).expanduser()
     path = raw if raw.is_absolute() or base_dir is None else Path(base_dir) / raw
-    where = f"data.path {cfg.path!r}" + (f" resolved against {base_dir}" if base_dir else "")
+    setting = key or "data.path"
+    where = f"{setting} {cfg.path!r}" + (f" resolved against {base_dir}" if base_dir else "")
     if is_glob(str(path)):
         root, pattern = _split_glob(path)
         files = tuple(p for p in sorted(root.glob(pattern)) if p.is_file())
@@ -86,7 +92,7 @@ def resolve_source(cfg: DataConfig, base_dir: Path | None = None) -> Source:
         if not files or fmt is None:
             what = "no files" if not files else "no parquet or CSV files"
             raise DataError(
-                f"{what} match the glob {path} ({where}): fix data.path so it matches your "
+                f"{what} match the glob {path} ({where}): fix {setting} so it matches your "
                 "data files"
             )
         keys = _partition_keys(files, root)
@@ -108,22 +114,32 @@ def resolve_source(cfg: DataConfig, base_dir: Path | None = None) -> Source:
         if not files or fmt is None:
             raise DataError(
                 f"the folder {path} ({where}) holds no parquet or CSV files: put the data "
-                "files there or point data.path at them"
+                f"files there or point {setting} at them"
             )
         keys = _partition_keys(files, path)
         scan = str(path) if fmt == "parquet" else [str(f) for f in files]
         return Source(str(path), "folder", fmt, scan, files, keys, _separator(files))
     if not path.exists():
-        raise DataError(
-            f"the data file {path} does not exist ({where}): fix data.path, which is relative "
-            "to the config file's folder unless absolute"
+        relative = (
+            "which is relative to the config file's folder unless absolute"
+            if base_dir is not None
+            else "which is relative to the working directory unless absolute"
         )
+        raise DataError(f"the data file {path} does not exist ({where}): fix {setting}, {relative}")
     fmt = _format_of((path,), cfg.format) or "parquet"
     return Source(str(path), "file", fmt, str(path), (path,), frozenset(), _separator((path,)))
 
 
 def _separator(files: tuple[Path, ...]) -> str:
     return "\t" if files and all(f.suffix.lower() == ".tsv" for f in files) else ","
+
+
+def scan_source(source: Source, setting: str = "data.path") -> pl.LazyFrame:
+    """A lazy scan of ``source``; a CSV choice for a binary (parquet) file is refused
+    up front with a message (polars would read its bytes as column names)."""
+    if source.format == "csv":
+        check_text_files(source, setting)
+    return _scan(source)
 
 
 def _scan(source: Source) -> pl.LazyFrame:
@@ -156,10 +172,11 @@ def load_panel(cfg: DataConfig, base_dir: Path | None = None) -> Panel:
     """
     source = resolve_source(cfg, base_dir)
     try:
-        lazy = _scan(source)
+        lazy = scan_source(source)
         schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _unreadable(source, error) from error
+    check_single_column(source, schema, "data")
     plan = plan_columns(
         dict(schema), cfg, source=source.display, partition_columns=source.partition_columns
     )
@@ -167,4 +184,5 @@ def load_panel(cfg: DataConfig, base_dir: Path | None = None) -> Panel:
         frame = lazy.select(plan.columns).collect()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _unreadable(source, error) from error
-    return build_panel(frame, plan, cfg, source=source.display)
+    extra = mixed_offset_warnings(source, lazy, schema, cfg.timestamp_column)
+    return build_panel(frame, plan, cfg, source=source.display, warnings=extra)

@@ -80,3 +80,12 @@ def load_skops(path: Path) -> Any:
             "refusing to load it"
         )
     return skops.io.load(str(path), trusted=list(untrusted))
+
+
+def param_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions scikit-learn raises for invalid params: a bad value
+    (``InvalidParameterError``, checked at fit) or an unknown key (``TypeError``
+    from the constructor)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    return (InvalidParameterError, TypeError)

@@ -35,13 +35,18 @@ solve them in one factorisation.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+
+from panelml.pipeline.errors import UserError
 
 Task = Literal["regression", "binary"]
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -55,6 +60,54 @@ FORMAT_VERSION = 1
 
 class ModelError(ValueError):
     """A model family was used wrongly (bad input, unknown kind, bad folder)."""
+
+
+class ModelParamsError(UserError, ModelError):
+    """The model library rejected a family's params (the user's to fix)."""
+
+
+def params_message(family: str, exc: BaseException) -> str:
+    """One sentence: which family rejected its params, the library's reason, the fix."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"model family {family!r} rejected its params ({detail}): fix family_params.{family} "
+        "in the stage's section of the config (see the family's documentation for valid values)"
+    )
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Discard what native code writes to file descriptor 2 meanwhile.
+
+    Model libraries print their own fatal messages (``[LightGBM] [Fatal] ...``)
+    before raising; a dry construction reports the reason in its one error line.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (embedded interpreters): nothing to hide
+        yield
+        return
+    try:
+        with Path(os.devnull).open("wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+@contextmanager
+def rejected_params(family: str, *errors: type[BaseException]) -> Iterator[None]:
+    """Re-raise the library errors ``errors`` as :class:`ModelParamsError` for ``family``."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except errors as exc:
+        raise ModelParamsError(params_message(family, exc)) from exc
 
 
 class PreparedData:
@@ -154,6 +207,28 @@ class ModelFamily(ABC):
     @abstractmethod
     def load(cls, directory: Path) -> Self:
         """Load a model written by :meth:`save`; predictions are identical."""
+
+    @classmethod
+    def check_params(
+        cls, task: Task = "regression", params: Mapping[str, Any] | None = None
+    ) -> None:
+        """Raise :class:`ModelParamsError` when the library rejects ``params``.
+
+        A dry run: one fit on a tiny fixed synthetic sample (64 rows, 3 features),
+        which is where every library validates its params. Raises ``ImportError``
+        when the family's library is missing.
+        """
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((64, 3)).astype(np.float32)
+        # 0/1 labels suit every task and objective (a binary objective rejects other values)
+        y = (X[:, 0] > 0).astype(np.float64)
+        try:
+            with native_stderr_silenced():
+                cls(task, params).fit(X, y, seed=0)
+        except (ImportError, ModelParamsError):
+            raise
+        except Exception as exc:  # any refusal of these params by the library
+            raise ModelParamsError(params_message(cls.name, exc)) from exc
 
     # -- reuse (override for speed; defaults are correct but do no reuse) -------
     @classmethod

@@ -33,8 +33,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models._sklearn import dump_skops, load_skops, positive_proba
-from panelml.models.base import FloatArray, ModelError, ModelFamily, Task, as_float64
+from panelml.models._sklearn import dump_skops, load_skops, param_errors, positive_proba
+from panelml.models.base import (
+    FloatArray,
+    ModelError,
+    ModelFamily,
+    Task,
+    as_float64,
+    rejected_params,
+)
 from panelml.models.registry import register_model
 
 MODEL_FILE = "model.skops"
@@ -93,21 +100,29 @@ class HistGBFamily(ModelFamily):
             else ensemble.HistGradientBoostingClassifier
         )
         if eval_set is None:
-            estimator = cls(**{**params, "early_stopping": False, "random_state": seed})
-            with _threads(self.params.get("n_threads")):
+            with rejected_params(self.name, *param_errors()):
+                estimator = cls(**{**params, "early_stopping": False, "random_state": seed})
+            with (
+                _threads(self.params.get("n_threads")),
+                rejected_params(self.name, *param_errors()[:1]),
+            ):
                 estimator.fit(X, y, sample_weight=sample_weight)
             self.best_iteration = None
         else:
             Xe, ye = eval_set
-            estimator = cls(
-                **{
-                    **params,
-                    "early_stopping": True,
-                    "n_iter_no_change": stop_rounds,
-                    "random_state": seed,
-                }
-            )
-            with _threads(self.params.get("n_threads")):
+            with rejected_params(self.name, *param_errors()):
+                estimator = cls(
+                    **{
+                        **params,
+                        "early_stopping": True,
+                        "n_iter_no_change": stop_rounds,
+                        "random_state": seed,
+                    }
+                )
+            with (
+                _threads(self.params.get("n_threads")),
+                rejected_params(self.name, *param_errors()[:1]),
+            ):
                 estimator.fit(X, y, sample_weight=sample_weight, X_val=Xe, y_val=ye)
             self.best_iteration = int(estimator.n_iter_)
         self._estimator = estimator

@@ -43,9 +43,12 @@ from panelml.models.base import (
     IndexArray,
     ModelError,
     ModelFamily,
+    ModelParamsError,
     PreparedData,
     Task,
     as_float64,
+    params_message,
+    rejected_params,
 )
 from panelml.models.registry import register_model
 
@@ -102,6 +105,15 @@ def _pop_first(params: dict[str, Any], keys: tuple[str, ...], default: Any) -> A
             if not found:
                 value, found = v, True
     return value
+
+
+def _positive_int(value: Any, key: str) -> int:
+    """``value`` as a whole number >= 1, else a :class:`ModelParamsError` naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ModelParamsError(params_message("lightgbm", ValueError(f"{key}={value!r}")))
+    if value < 1:
+        raise ModelParamsError(params_message("lightgbm", ValueError(f"{key}={value!r} < 1")))
+    return int(value)
 
 
 class LightGBMPrepared(PreparedData):
@@ -175,8 +187,8 @@ class LightGBMFamily(ModelFamily):
     def _train_params(self, seed: int) -> tuple[dict[str, Any], int, int]:
         """(LightGBM params, number of rounds, early-stopping rounds)."""
         params = dict(self.params)
-        n_rounds = int(_pop_first(params, N_ESTIMATORS_KEYS, 100))
-        stop_rounds = int(_pop_first(params, EARLY_STOPPING_KEYS, 20))
+        n_rounds = _positive_int(_pop_first(params, N_ESTIMATORS_KEYS, 100), "n_estimators")
+        stop_rounds = _positive_int(_pop_first(params, EARLY_STOPPING_KEYS, 20), "early_stopping")
         params["seed"] = seed
         return params, n_rounds, stop_rounds
 
@@ -236,7 +248,8 @@ class LightGBMFamily(ModelFamily):
     ) -> LightGBMPrepared:
         """Bin ``X`` once (no labels are used) into a reusable ``Dataset``."""
         merged = {**cls.default_params, **(params or {})}
-        return LightGBMPrepared(X, cls._dataset_params(merged))
+        with rejected_params(cls.name, _lgb().basic.LightGBMError):
+            return LightGBMPrepared(X, cls._dataset_params(merged))
 
     def _train(self, train: Any, valid: Any | None, seed: int) -> Self:
         lgb = _lgb()
@@ -246,14 +259,15 @@ class LightGBMFamily(ModelFamily):
         if valid is not None:
             valid_sets = [valid]
             callbacks.append(lgb.early_stopping(stop_rounds, first_metric_only=True, verbose=False))
-        booster = lgb.train(
-            params,
-            train,
-            num_boost_round=n_rounds,
-            valid_sets=valid_sets,
-            valid_names=["eval"] if valid_sets else None,
-            callbacks=callbacks,
-        )
+        with rejected_params(self.name, lgb.basic.LightGBMError):
+            booster = lgb.train(
+                params,
+                train,
+                num_boost_round=n_rounds,
+                valid_sets=valid_sets,
+                valid_names=["eval"] if valid_sets else None,
+                callbacks=callbacks,
+            )
         if valid is not None:
             best = int(booster.best_iteration) or booster.current_iteration()
             self.best_iteration = best
@@ -303,6 +317,15 @@ class LightGBMFamily(ModelFamily):
 
     @classmethod
     def load(cls, directory: Path) -> Self:
+        """Load ``model.txt``; a file that is not a complete LightGBM text model is a
+        :class:`ModelError` (LightGBM itself may crash on a truncated one)."""
         model, _ = cls._read_meta(Path(directory))
-        model._booster = _lgb().Booster(model_file=str(Path(directory) / MODEL_FILE))
+        path = Path(directory) / MODEL_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"cannot read {path}: {exc}") from None
+        if not text.startswith("tree\n") or "\nend of trees\n" not in text:
+            raise ModelError(f"{path} is not a complete LightGBM text model (damaged or truncated)")
+        model._booster = _lgb().Booster(model_str=text)
         return model

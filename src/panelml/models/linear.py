@@ -44,8 +44,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models._sklearn import column_means, impute
-from panelml.models.base import FloatArray, ModelError, ModelFamily, Task, as_float64
+from panelml.models._sklearn import column_means, impute, param_errors
+from panelml.models.base import (
+    FloatArray,
+    ModelError,
+    ModelFamily,
+    Task,
+    as_float64,
+    rejected_params,
+)
 from panelml.models.registry import register_model
 
 COEF_FILE = "coefficients.json"
@@ -96,7 +103,8 @@ class LinearFamily(ModelFamily):
             if self.task == "regression"
             else linear_model.LogisticRegression
         )
-        return cls(**{**self.params, "random_state": seed})
+        with rejected_params(self.name, *param_errors()):
+            return cls(**{**self.params, "random_state": seed})
 
     def _solve(
         self, Z: npt.NDArray[np.float64], y: FloatArray, weight: FloatArray | None, seed: int
@@ -104,12 +112,14 @@ class LinearFamily(ModelFamily):
         """(coef, intercept) on standardised features, in target/log-odds units."""
         est = self._estimator(seed)
         if self.task == "binary":
-            est.fit(Z, y, sample_weight=weight)
+            with rejected_params(self.name, *param_errors()[:1]):
+                est.fit(Z, y, sample_weight=weight)
             return as_float64(est.coef_).ravel(), float(np.ravel(est.intercept_)[0])
         y64 = np.asarray(y, dtype=np.float64)
         y_mean, y_scale = float(y64.mean()), float(y64.std())
         y_scale = y_scale if y_scale > 0 else 1.0
-        est.fit(Z, (y64 - y_mean) / y_scale, sample_weight=weight)
+        with rejected_params(self.name, *param_errors()[:1]):
+            est.fit(Z, (y64 - y_mean) / y_scale, sample_weight=weight)
         coef = as_float64(est.coef_).ravel() * y_scale
         return coef, y_mean + y_scale * float(np.ravel(est.intercept_)[0])
 
@@ -228,7 +238,8 @@ class RidgeFamily(LinearFamily):
         y_mean = Y64.mean(axis=0)
         y_scale = Y64.std(axis=0)
         y_scale[~(y_scale > 0)] = 1.0
-        est = self._estimator(seed).fit(Z, (Y64 - y_mean) / y_scale)
+        with rejected_params(self.name, *param_errors()[:1]):
+            est = self._estimator(seed).fit(Z, (Y64 - y_mean) / y_scale)
         coef = np.atleast_2d(as_float64(est.coef_))
         intercept = np.ravel(as_float64(est.intercept_))
         return [

@@ -12,7 +12,7 @@ import importlib
 from typing import TypeVar
 
 from panelml.models.base import ModelFamily
-from panelml.pipeline.registry import Registry, RegistryError
+from panelml.pipeline.registry import Registry, RegistryError, did_you_mean, is_dotted_path
 
 F = TypeVar("F", bound=type[ModelFamily])
 
@@ -49,13 +49,22 @@ def load_builtins() -> None:
         _builtins_loaded = True
 
 
-def get_family(ref: str) -> type[ModelFamily]:
+def get_family(ref: str, *, allow_dotted: bool = True) -> type[ModelFamily]:
     """The family class for a registered name, an entry-point name, or a dotted path.
 
+    ``allow_dotted=False`` resolves registered and entry-point names only: saved
+    model folders are data, and a name read from them must never import code.
     Raises :class:`RegistryError` for unknown names (listing what exists) and
     for objects that are not :class:`ModelFamily` subclasses.
     """
     load_builtins()
+    if not allow_dotted and (is_dotted_path(ref) or ref not in models.names()):
+        available = models.names()
+        raise RegistryError(
+            f"unknown model family {ref!r}{did_you_mean(ref, available)}: only registered or "
+            f"installed families can be loaded from a saved model; available: "
+            f"{', '.join(available)}"
+        )
     obj: object = models.get(ref)
     if not (isinstance(obj, type) and issubclass(obj, ModelFamily)):
         raise RegistryError(

@@ -24,8 +24,22 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models._sklearn import column_means, dump_skops, impute, load_skops, positive_proba
-from panelml.models.base import FloatArray, ModelError, ModelFamily, Task, as_float64
+from panelml.models._sklearn import (
+    column_means,
+    dump_skops,
+    impute,
+    load_skops,
+    param_errors,
+    positive_proba,
+)
+from panelml.models.base import (
+    FloatArray,
+    ModelError,
+    ModelFamily,
+    Task,
+    as_float64,
+    rejected_params,
+)
 from panelml.models.registry import register_model
 
 MODEL_FILE = "model.skops"
@@ -57,9 +71,11 @@ class ForestFamily(ModelFamily):
 
         self._check_fit_inputs(X, y, sample_weight)
         name = self.regressor if self.task == "regression" else self.classifier
-        estimator = getattr(ensemble, name)(**{**self.params, "random_state": seed})
+        with rejected_params(self.name, *param_errors()):
+            estimator = getattr(ensemble, name)(**{**self.params, "random_state": seed})
         self.means_ = column_means(X)
-        estimator.fit(impute(X, self.means_), y, sample_weight=sample_weight)
+        with rejected_params(self.name, *param_errors()[:1]):
+            estimator.fit(impute(X, self.means_), y, sample_weight=sample_weight)
         self._estimator = estimator
         return self
 

@@ -47,6 +47,7 @@ from panelml.models.base import (
     PreparedData,
     Task,
     as_float64,
+    rejected_params,
 )
 from panelml.models.registry import register_model
 
@@ -222,17 +223,19 @@ class XGBoostFamily(ModelFamily):
         xgb = _xgb()
         params, n_rounds, stop_rounds = self._train_params(seed)
         if deval is None:
-            booster = xgb.train(params, dtrain, num_boost_round=n_rounds, verbose_eval=False)
+            with rejected_params(self.name, xgb.core.XGBoostError):
+                booster = xgb.train(params, dtrain, num_boost_round=n_rounds, verbose_eval=False)
             self.best_iteration = None
         else:
-            booster = xgb.train(
-                params,
-                dtrain,
-                num_boost_round=n_rounds,
-                evals=[(deval, "eval")],
-                early_stopping_rounds=stop_rounds,
-                verbose_eval=False,
-            )
+            with rejected_params(self.name, xgb.core.XGBoostError):
+                booster = xgb.train(
+                    params,
+                    dtrain,
+                    num_boost_round=n_rounds,
+                    evals=[(deval, "eval")],
+                    early_stopping_rounds=stop_rounds,
+                    verbose_eval=False,
+                )
             n_best = int(booster.best_iteration) + 1
             self.best_iteration = n_best
             if n_best < booster.num_boosted_rounds():

@@ -511,6 +511,10 @@ class Pipeline:
             "data_fingerprint": ctx.data_fingerprint,
             "config_hash": None if config_snapshot is None else sha256_json(config_snapshot),
             "versions": library_versions(),
+            # what loading did to the data (dropped columns, NaN/inf, ...): Panel.report
+            "data_warnings": [
+                str(w) for w in getattr(getattr(ctx.data, "report", None), "warnings", None) or ()
+            ],
             "stages": [dict(vars(r)) for r in records.values()],
         }
 

@@ -8,6 +8,7 @@ not part of it; they go into the placeholder block that
 
 from __future__ import annotations
 
+from panelml.report.data_warnings import data_warnings_block
 from panelml.report.html import Markup, join, tag
 from panelml.report.inputs import ReportInputs
 from panelml.report.sections import (
@@ -37,6 +38,7 @@ def render_report(inputs: ReportInputs) -> str:
         "main",
         tag("header", tag("h1", inputs.title), tag("p", subtitle)),
         tag("nav", [tag("a", label, href=f"#{sid}") for sid, label in SECTIONS]),
+        data_warnings_block(inputs),
         summary_section(inputs),
         ranking_section(inputs),
         leakage_section(inputs),

@@ -40,6 +40,7 @@ class ReportInputs:
         timestamp_dtype: the panel's original timestamp type (``"date"``,
             ``"datetime[ns]"``, ``"int64"``...) to print int64 timestamps readably.
         ic_window: rolling window (periods) of the OOF IC chart.
+        data_warnings: what loading did to the data (shown at the top).
     """
 
     title: str = "panelml report"
@@ -52,6 +53,7 @@ class ReportInputs:
     max_targets: int = 20
     timestamp_dtype: str | None = None
     ic_window: int = 20
+    data_warnings: Sequence[str] = ()
 
     def result(self, name: str) -> Any | None:
         """The result of stage ``name`` if present."""

@@ -130,8 +130,17 @@ def load_run_folder(run_dir: Path) -> RunFolder:
         timestamp_dtype=facts.get("timestamp_dtype")
         if isinstance(facts.get("timestamp_dtype"), str)
         else None,
+        data_warnings=_data_warnings(facts, manifest),
     )
     return RunFolder(inputs=inputs, warnings=warnings)
+
+
+def _data_warnings(facts: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
+    """The data warnings saved with the report, else those in the manifest."""
+    for found in (facts.get("data_warnings"), manifest.get("data_warnings")):
+        if isinstance(found, list):
+            return [str(w) for w in found]
+    return []
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -124,6 +124,9 @@ def data_facts(data: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {"data_shape": shape} if shape else {}
     if isinstance(timestamp_dtype, str):
         facts["timestamp_dtype"] = timestamp_dtype
+    warnings = getattr(getattr(data, "report", None), "warnings", None)
+    if warnings:
+        facts["data_warnings"] = [str(w) for w in warnings]
     return facts
 
 
@@ -179,5 +182,6 @@ class ReportStage(Stage[ReportParams]):
             max_targets=self.params.max_targets,
             ic_window=self.params.ic_window,
             timestamp_dtype=facts.get("timestamp_dtype"),
+            data_warnings=facts.get("data_warnings", ()),
         )
         return ReportResult(render_report(inputs), facts)

@@ -1,0 +1,231 @@
+"""Checks that need no model fit, run before any stage (``panelml validate`` and the
+start of every run), so a config or panel that cannot work fails in a second
+with one message instead of minutes later after writing cache entries.
+
+Config checks (:func:`check_config`):
+
+* model families named in any enabled stage (``families``, ``family_params``
+  keys, ``importances[].family``) exist, with a did-you-mean;
+* each family's params are accepted by its library: a dry construction, one
+  fit on a tiny fixed synthetic sample (:meth:`ModelFamily.check_params`),
+  remembered per process;
+* importance kinds exist for their family;
+* the executor is available (``ray`` is installed when asked for);
+* stage inputs: a stage that chooses its targets from earlier stages has one.
+
+Data checks: :func:`check_data_source` (the file exists, its columns are there:
+a schema read only) and :func:`check_panel` (the loaded panel can support the
+configured validation: enough timestamps for ``n_splits`` after purging and
+embargo, enough symbols for a cross-sectional IC).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from panelml.config import ExperimentConfig, resolve_stages
+from panelml.data.errors import DataError
+from panelml.pipeline.errors import ConfigError, UserError
+
+__all__ = ["check_config", "check_data_source", "check_panel", "print_data_warnings"]
+
+_UNIVARIATE = "univariate"
+_PERMUTATION = "permutation"
+_UNIVARIATE_KINDS = ("rank_ic", "partial_rank_ic")
+_TARGET_SOURCES = ("feature_selection", "target_ranking")
+_checked: dict[str, str | None] = {}
+
+
+def _where(cfg: ExperimentConfig) -> str:
+    return str(cfg.source) if cfg.source is not None else "config"
+
+
+def check_config(cfg: ExperimentConfig) -> None:
+    """Every config check of the module docstring; the first problem is a ConfigError."""
+    where = _where(cfg)
+    resolved = [r for r in resolve_stages(cfg) if r.enabled]
+    enabled = [r.name for r in resolved]
+    for stage in resolved:
+        params = stage.params
+        _check_families(where, stage.name, params)
+        _check_importances(where, stage.name, params)
+        targets_source = stage.name in ("feature_selection", "training")
+        if targets_source and getattr(params, "targets", None) is None:
+            before = enabled[: enabled.index(stage.name)]
+            if not any(name in before for name in _TARGET_SOURCES if name != stage.name):
+                raise ConfigError(
+                    f"{where}: {stage.name}.targets: {stage.name} has no targets: set "
+                    f"{stage.name}.targets (names or globs), or enable target_ranking before it "
+                    "in pipeline.stages"
+                )
+    if cfg.runtime.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            f"{where}: runtime.executor: 'ray' is not installed; install it (pip install ray) "
+            "or use executor 'serial' or 'process'"
+        )
+
+
+def _family(where: str, key: str, name: str) -> Any:
+    from panelml.models import get_family
+
+    try:
+        return get_family(name)
+    except UserError as exc:
+        raise ConfigError(f"{where}: {key}: {exc}") from None
+
+
+def _check_families(where: str, stage: str, params: Any) -> None:
+    families = getattr(params, "families", None)
+    family_params = getattr(params, "family_params", None) or {}
+    names: list[str] = list(families) if isinstance(families, list | tuple) else []
+    for index, name in enumerate(names):
+        _family(where, f"{stage}.families[{index}]", str(name))
+    if isinstance(family_params, Mapping):
+        for name, values in family_params.items():
+            key = f"{stage}.family_params.{name}"
+            _check_params(where, key, _family(where, key, str(name)), values)
+    for name in names:
+        if name not in family_params:
+            _check_params(where, f"{stage}.families", _family(where, stage, name), {})
+
+
+def _check_params(where: str, key: str, cls: Any, params: Any) -> None:
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{where}: {key}: expected a mapping of params, found {params!r}")
+    token = json.dumps([cls.__module__, cls.__qualname__, params], sort_keys=True, default=str)
+    if token not in _checked:
+        try:
+            cls.check_params("regression", dict(params))
+            _checked[token] = None
+        except ImportError as exc:
+            _checked[token] = str(exc)
+        except UserError as exc:
+            _checked[token] = str(exc)
+    problem = _checked[token]
+    if problem is not None:
+        raise ConfigError(f"{where}: {key}: {problem}")
+
+
+def _check_importances(where: str, stage: str, params: Any) -> None:
+    for index, spec in enumerate(getattr(params, "importances", None) or ()):
+        family, kind = str(getattr(spec, "family", "")), str(getattr(spec, "kind", ""))
+        key = f"{stage}.importances[{index}]"
+        if family == _UNIVARIATE:
+            if kind not in _UNIVARIATE_KINDS:
+                raise ConfigError(
+                    f"{where}: {key}.kind: family 'univariate' has kinds "
+                    f"{', '.join(_UNIVARIATE_KINDS)}, found {kind!r}"
+                )
+            continue
+        cls = _family(where, f"{key}.family", family)
+        kinds = [*cls.importance_kinds, _PERMUTATION]
+        if kind not in kinds:
+            from panelml.pipeline.registry import did_you_mean
+
+            raise ConfigError(
+                f"{where}: {key}.kind: family {family!r} has no importance kind {kind!r}"
+                f"{did_you_mean(kind, kinds)}; use one of {', '.join(kinds)}"
+            )
+
+
+def check_data_source(cfg: ExperimentConfig) -> None:
+    """The data file exists, can be read, and has the configured columns (schema only)."""
+    import polars as pl
+
+    from panelml.data.columns import plan_columns
+    from panelml.data.loaders import resolve_source, scan_source
+    from panelml.data.sniff import check_single_column
+
+    source = resolve_source(cfg.data, cfg.base_dir)
+    try:
+        schema = scan_source(source).collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"cannot read {source.display} as {source.format} ({detail}): check the file or "
+            "data.format"
+        ) from None
+    check_single_column(source, schema)
+    plan_columns(
+        dict(schema), cfg.data, source=source.display, partition_columns=source.partition_columns
+    )
+
+
+def check_panel(cfg: ExperimentConfig, data: Any) -> None:
+    """The loaded panel can support the configured validation (module docstring).
+
+    Data that is not a :class:`panelml.data.Panel` (a custom pipeline's own data)
+    is not checked.
+    """
+    from panelml.data import Panel
+    from panelml.validation.splitters import make_splitter
+
+    if not isinstance(data, Panel):
+        return
+    where = _where(cfg)
+    fitting = [
+        r
+        for r in resolve_stages(cfg)
+        if r.enabled and r.name in ("target_ranking", "feature_selection", "training")
+    ]
+    if not fitting:
+        return
+    source = data.source
+    if data.n_timestamps < 2:
+        raise DataError(
+            f"{source} holds {data.n_timestamps} timestamp(s): validation needs a time series, "
+            "so load data with many timestamps (at least 2 * validation.n_splits)"
+        )
+    min_names = cfg.validation.min_names
+    if data.n_symbols < min_names:
+        raise DataError(
+            f"{source} holds {data.n_symbols} symbol(s) but every cross-sectional IC needs at "
+            f"least validation.min_names = {min_names}: add symbols or lower "
+            "validation.min_names (at least 2)"
+        )
+    horizon = min(data.horizons.values(), default=1)
+    for stage in fitting:
+        validation = cfg.validation
+        scheme = getattr(stage.params, "scheme", None)
+        key = "validation"
+        if scheme is not None and scheme != validation.scheme:
+            validation = validation.model_copy(update={"scheme": scheme})
+            key = f"validation (with {stage.name}.scheme = {scheme})"
+        splitter = make_splitter(validation, horizon, data.n_timestamps)
+        try:
+            n = data.n_timestamps
+            list(splitter.split(np.zeros((n, 1)), groups=np.arange(n)))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: {key}: the data has {data.n_timestamps} timestamps, too few for "
+                f"n_splits = {validation.n_splits} with embargo and purging ({exc})"
+            ) from None
+        needed = 2 * validation.n_splits
+        if stage.name == "target_ranking":
+            needed = max(needed, int(getattr(stage.params, "min_timestamps", 0)))
+        if data.n_timestamps < needed:
+            raise ConfigError(
+                f"{where}: {stage.name}: the data has {data.n_timestamps} timestamps but "
+                f"{stage.name} needs at least {needed} (2 * validation.n_splits"
+                + (", target_ranking.min_timestamps" if stage.name == "target_ranking" else "")
+                + "): load more timestamps or lower those settings"
+            )
+
+
+def data_warnings(data: Any) -> list[str]:
+    """What loading did to the data (``Panel.report.warnings``), for any data object."""
+    report = getattr(data, "report", None)
+    return [str(w) for w in getattr(report, "warnings", None) or ()]
+
+
+def print_data_warnings(data: Any) -> None:
+    """Each data warning once on stderr (``warning: data: ...``); they are also
+    recorded in ``manifest.json`` and shown at the top of the report."""
+    for warning in data_warnings(data):
+        print(f"warning: data: {warning}", file=sys.stderr)
