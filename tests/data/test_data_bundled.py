@@ -107,3 +107,19 @@ def test_volatility_is_strongly_predictable_on_real_prices(panel: pl.DataFrame) 
     assert 0.6 < measured_rank_ic(panel, "vol_60", "fwd_vol_20") < 0.8
     assert 0.4 < measured_rank_ic(panel, "vol_5", "fwd_vol_5") < 0.6
     assert abs(measured_rank_ic(panel, "ret_20", "fwd_ret_5")) < 0.05
+
+
+def test_trailing_volatility_is_a_near_copy_of_the_label_h_days_ago(panel: pl.DataFrame) -> None:
+    """On real prices vol_20 is almost fwd_vol_20 of 20 days earlier (its window has
+    closed: known at t) and, at the leaky lag 19, still a near-copy (rank IC >= 0.95):
+    a shifted-copy leak check must tell the two apart by comparing lags, since the
+    genuine feature peaks at lag h and is symmetric around it."""
+    ordered = panel.sort("symbol", "timestamp")
+
+    def lagged_ic(lag: int) -> float:
+        shifted = ordered.with_columns(pl.col("fwd_vol_20").shift(lag).over("symbol").alias("lab"))
+        return measured_rank_ic(shifted, "vol_20", "lab")
+
+    before, at, after = lagged_ic(19), lagged_ic(20), lagged_ic(21)
+    assert 0.95 < before < at and 0.95 < after < at and at > 0.98
+    assert abs(before - after) < 0.01

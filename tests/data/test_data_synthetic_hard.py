@@ -233,8 +233,37 @@ def test_genuine_features_are_point_in_time() -> None:
         assert not head[leak].equals(cut.frame[leak], null_equal=True), leak
 
 
+def test_without_leaks_the_rest_is_the_same() -> None:
+    with_leaks = make_panel(hard_cases=True, n_symbols=20, n_timestamps=150, seed=2)
+    without = make_panel(hard_cases=True, n_symbols=20, n_timestamps=150, seed=2, leaks=False)
+    assert not without.truth.leaks
+    assert set(with_leaks.frame.columns) - set(without.frame.columns) == set(
+        with_leaks.truth.leak_features()
+    )
+    assert with_leaks.frame.select(without.frame.columns).equals(without.frame)
+
+
 def test_invalid_hard_case_arguments() -> None:
     with pytest.raises(ValueError, match="own features and targets"):
         make_panel(hard_cases=True, n_signal_features=3)
     with pytest.raises(ValueError, match="only with hard_cases"):
         make_panel(ragged_share=0.1)
+
+
+def test_trailing_vols_are_past_labels_known_at_t(panels: dict[int, SyntheticPanel]) -> None:
+    """The recorded past labels equal their target exactly h bars earlier (a label
+    whose window (t-h, t] has closed, known at t). At the leaky lag h-1 they are
+    still near-copies (rank IC about 0.90 for h=5, 0.985 for h=20) but strictly
+    less close than at lag h: a shifted-copy check has to compare the leaky lags
+    with the known ones, not only against a fixed 0.95."""
+    truth, frame = panels[0].truth, panels[0].frame
+    assert [(t, lag) for _, t, lag in truth.past_labels] == [("fwd_vol_5", 5), ("fwd_vol_20", 20)]
+    for feature, target, lag in truth.past_labels:
+        assert truth.pair_role(feature, target) == "genuine"
+        values, label = grid(frame, feature), grid(frame, target)
+        ok = ~np.isnan(values[lag:]) & ~np.isnan(label[:-lag])
+        assert ok.sum() > 1000
+        np.testing.assert_allclose(values[lag:][ok], label[:-lag][ok], rtol=1e-5)
+        leaky = cross_sectional_rank_ic(values[lag - 1 :], label[: -(lag - 1)])
+        known = cross_sectional_rank_ic(values[lag:], label[:-lag])
+        assert known > 0.999 and 0.85 < leaky < known - 0.005

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from panelml.data.synthetic.design import DEFAULT_TARGETS, TargetSpec
 from panelml.data.synthetic.generate import SyntheticPanel, make_panel, write_demo_data
+from panelml.data.synthetic.hard import make_hard_panel
 from panelml.data.synthetic.truth import GroundTruth, PlantedLeak, PlantedTarget, PlantedTerm
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "PlantedTerm",
     "SyntheticPanel",
     "TargetSpec",
+    "make_hard_panel",
     "make_panel",
     "write_demo_data",
 ]

@@ -9,7 +9,10 @@ business days, 34 features ``feat_NN``, 10 targets):
 * volatility block: 4 trailing realised volatilities (windows 1, 5, 20, 60; the
   20 and 60 windows have rank IC about 0.6-0.7 with ``fwd_vol_5`` /
   ``fwd_vol_20`` and persistence >= 0.98; the 1-bar one, ``|r[t]|``, is a strong
-  non-persistent genuine predictor) and the targets ``fwd_vol_5``, ``fwd_vol_20``;
+  non-persistent genuine predictor) and the targets ``fwd_vol_5``, ``fwd_vol_20``.
+  The 5- and 20-bar trailing vols *are* ``fwd_vol_5`` / ``fwd_vol_20`` lagged by
+  exactly h bars (``GroundTruth.past_labels``): labels whose window has closed,
+  known at t, as on real prices, where a shifted-copy check must stop at lag h-1;
 * return block: 11 Gaussian AR(1) signal features (persistence 0 .. 0.97) and
   targets ``fwd_ret_1`` (one dominant non-persistent feature), ``fwd_ret_2``
   (a strong non-persistent feature, IC about 0.28), ``fwd_ret_5`` (three
@@ -290,6 +293,11 @@ def make_hard_panel(
         n_symbols=N,
         n_timestamps=T,
         design="hard",
+        past_labels=tuple(
+            (vol_names[hd.VOL_WINDOWS.index(h)], f"fwd_vol_{h}", h)
+            for h in hd.VOL_HORIZONS
+            if h in hd.VOL_WINDOWS
+        ),
         entry_exit={
             symbols[i]: (int(start[i]), int(end[i])) for i in range(N) if start[i] > 0 or end[i] < T
         },

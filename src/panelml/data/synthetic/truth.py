@@ -131,7 +131,14 @@ class PlantedLeak:
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Everything planted in a synthetic panel; see ``make_panel`` for the design."""
+    """Everything planted in a synthetic panel; see ``make_panel`` for the design.
+
+    ``entry_exit`` maps each ragged symbol to its first bar and one past its last
+    bar (bar indices of the full calendar). ``past_labels`` lists (feature,
+    target, lag) where the feature equals the target ``lag`` >= h bars earlier: a
+    label whose window has closed by t, so it is known at t and is genuine, not
+    a leak (a trailing realised volatility is the forward one, h bars ago).
+    """
 
     targets: dict[str, PlantedTarget]
     leaks: tuple[PlantedLeak, ...]
@@ -148,6 +155,7 @@ class GroundTruth:
     n_timestamps: int = 0
     design: str = "default"
     entry_exit: dict[str, tuple[int, int]] = field(default_factory=dict)
+    past_labels: tuple[tuple[str, str, int], ...] = ()
 
     def predictable_targets(self) -> tuple[str, ...]:
         """Targets with planted signal, strongest first (ties by name)."""
@@ -257,6 +265,9 @@ class GroundTruth:
                 "noise_features": tuple(data["noise_features"]),
                 "groups": tuple(tuple(g) for g in data["groups"]),
                 "market_features": tuple(data["market_features"]),
+                "past_labels": tuple(
+                    (str(f), str(t), int(lag)) for f, t, lag in data.get("past_labels", ())
+                ),
                 "entry_exit": {
                     s: (int(v[0]), int(v[1])) for s, v in data.get("entry_exit", {}).items()
                 },
