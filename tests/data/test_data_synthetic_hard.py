@@ -155,6 +155,13 @@ def test_return_features_have_their_planted_ic_and_persistence(
 def test_leaks_have_their_planted_relation_to_the_target(
     panels: dict[int, SyntheticPanel],
 ) -> None:
+    """Per seed: the noisy copy is a near-copy (rank IC >= 0.95; measured 0.98),
+    the lagged label equals the target ``lag`` bars earlier exactly, the partial
+    window (2 of 5 bars) has IC in 0.4-0.75 (measured 0.56-0.57), the full window
+    0.7-0.9 (measured 0.80), and the mixed leak is about 1/sqrt(2) its genuine
+    feature and beats that feature's IC by > 0.1 (measured +0.22). The seed sd of
+    each IC is below 0.01, so the bands only fail a leak of another kind or of
+    another target (IC ~0)."""
     for panel in panels.values():
         truth, frame = panel.truth, panel.frame
         for leak in truth.leaks:

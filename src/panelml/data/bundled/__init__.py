@@ -10,7 +10,8 @@ network and without an optional dependency.
 :func:`real_prices` reads it in long format; :func:`price_panel` turns any
 long-format closes into features and targets (strictly point-in-time: a
 feature at t uses closes up to t only, a target at t covers (t, t+h]);
-:func:`real_price_panel` is the two together.
+:func:`real_price_panel` is the two together; :func:`with_lagged_label` plants
+a shifted-label leak (or a legitimate past label) for tests.
 
 Features (windows count trading days of the symbol):
 
@@ -113,6 +114,19 @@ def price_panel(prices: pl.DataFrame, *, horizons: Sequence[int] = HORIZONS) -> 
     )
 
 
+def with_lagged_label(frame: pl.DataFrame, target: str, *, lag: int, name: str) -> pl.DataFrame:
+    """``frame`` plus a column ``name`` = ``target`` of ``lag`` rows earlier within
+    each symbol: with 0 < lag < h it is a leak (the label's window (t-lag,
+    t-lag+h] reaches past t); with lag >= h it is a known past label. For tests
+    that plant a shifted-label leak in real data."""
+    if lag < 0:
+        raise ValueError(f"lag must be >= 0, got {lag}")
+    if name in frame.columns:
+        raise ValueError(f"column {name!r} already exists")
+    shifted = pl.col(target).shift(lag).over("symbol", order_by="timestamp").alias(name)
+    return frame.with_columns(shifted)
+
+
 def real_price_panel(
     *,
     symbols: Sequence[str] | None = None,
@@ -124,4 +138,4 @@ def real_price_panel(
     return price_panel(real_prices(symbols=symbols, start=start, end=end), horizons=horizons)
 
 
-__all__ = ["PRICE_FILE", "price_panel", "real_price_panel", "real_prices"]
+__all__ = ["PRICE_FILE", "price_panel", "real_price_panel", "real_prices", "with_lagged_label"]
