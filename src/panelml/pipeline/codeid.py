@@ -8,8 +8,8 @@ ranking logic under ``version = "1"``), so the cache key also holds:
   panelml's code is a new key for every stage: coarse, but it can never serve a
   result of older code. Computed once per process (about 150 small files).
 - ``stage_source``: the sha256 of the file that defines the stage's class,
-  so a third-party stage outside the package is covered as well. Cached per
-  (path, size, modification time).
+  so a third-party stage outside the package is covered as well. Read at
+  every key computation (one small file), so an edit is seen at once.
 - ``libraries``: the versions of the numeric, data and model libraries (from
   package metadata: nothing is imported).
 """
@@ -58,24 +58,27 @@ def package_digest() -> str:
     return source_digest(PACKAGE_ROOT)
 
 
-@lru_cache(maxsize=256)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _source_file(stage_class: type) -> str | None:
+    """The file defining ``stage_class``: its module's file, else its ``run``'s code file."""
+    try:
+        found = inspect.getsourcefile(stage_class)
+    except TypeError:
+        found = None
+    if found is None:
+        code = getattr(getattr(stage_class, "run", None), "__code__", None)
+        found = getattr(code, "co_filename", None)
+    return found if isinstance(found, str) else None
 
 
 def stage_source_digest(stage_class: type) -> str | None:
     """sha256 of the source file defining ``stage_class`` (``None`` if it has none)."""
-    try:
-        source = inspect.getsourcefile(stage_class)
-    except TypeError:
-        return None
+    source = _source_file(stage_class)
     if source is None:
         return None
     try:
-        stat = Path(source).stat()
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
     except OSError:
         return None
-    return _file_digest(source, stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=1)
