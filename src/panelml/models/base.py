@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -62,6 +63,9 @@ class ModelError(ValueError):
     """A model family was used wrongly (bad input, unknown kind, bad folder)."""
 
 
+_NATIVE_SOURCE = re.compile(r"\s+at\s+/\S+, line \d+\s*\.?\s*$")
+
+
 class ModelParamsError(UserError, ModelError):
     """The model library rejected a family's params (the user's to fix)."""
 
@@ -69,6 +73,7 @@ class ModelParamsError(UserError, ModelError):
 def params_message(family: str, exc: BaseException) -> str:
     """One sentence: which family rejected its params, the library's reason, the fix."""
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = _NATIVE_SOURCE.sub("", detail)  # LightGBM appends its C++ source location
     return (
         f"model family {family!r} rejected its params ({detail}): fix family_params.{family} "
         "in the stage's section of the config (see the family's documentation for valid values)"
