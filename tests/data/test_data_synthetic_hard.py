@@ -64,7 +64,7 @@ def test_design_and_truth_helpers(panels: dict[int, SyntheticPanel]) -> None:
     panel = panels[0]
     truth, frame = panel.truth, panel.frame
     features = [c for c in frame.columns if c.startswith("feat_")]
-    assert len(features) == 34 and len(truth.targets) == 10
+    assert len(features) == 35 and len(truth.targets) == 10
     assert set(truth.legitimate_features()) | set(truth.leak_features()) == set(features)
     assert set(truth.persistence) == set(features)
     assert truth.design == "hard"
@@ -73,7 +73,7 @@ def test_design_and_truth_helpers(panels: dict[int, SyntheticPanel]) -> None:
     assert kinds == {"noisy_copy", "lagged_label", "partial_window", "full_window", "mixed"}
     assert {leak.kind for leak in truth.proof_leaks()} == {"noisy_copy", "lagged_label"}
     genuine = truth.genuine_pairs()
-    assert len(genuine) == 8 + 2 + 3 + 1 + 1 + 2 + 2  # vol 2x4, ret_1, ret_2 ...
+    assert len(genuine) == 8 + 1 + 2 + 3 + 1 + 2 + 3  # vol 2x4, then ret_1 .. int_10
     for feature, target in genuine:
         assert truth.pair_role(feature, target) == "genuine"
     for feature, target, _ in truth.leak_pairs():

@@ -4,7 +4,7 @@ Built by ``make_panel(hard_cases=True)`` (or :func:`make_hard_panel`). It exists
 so that the leakage screen, the ranking and feature selection are tested on the
 cases that tell an honest method from a flattering one. The design is in
 :mod:`panelml.data.synthetic.hard_design`; in short (default 60 symbols x 400
-business days, 34 features ``feat_NN``, 10 targets):
+business days, 35 features ``feat_NN``, 10 targets):
 
 * volatility block: 4 trailing realised volatilities (windows 1, 5, 20, 60; the
   20 and 60 windows have rank IC about 0.6-0.7 with ``fwd_vol_5`` /
@@ -13,11 +13,12 @@ business days, 34 features ``feat_NN``, 10 targets):
   The 5- and 20-bar trailing vols *are* ``fwd_vol_5`` / ``fwd_vol_20`` lagged by
   exactly h bars (``GroundTruth.past_labels``): labels whose window has closed,
   known at t, as on real prices, where a shifted-copy check must stop at lag h-1;
-* return block: 11 Gaussian AR(1) signal features (persistence 0 .. 0.97) and
+* return block: 12 Gaussian AR(1) signal features (persistence 0 .. 0.97) and
   targets ``fwd_ret_1`` (one dominant non-persistent feature), ``fwd_ret_2``
   (a strong non-persistent feature, IC about 0.28), ``fwd_ret_5`` (three
   features), ``fwd_ret_10`` (one dominant persistent feature), ``fwd_sq_5``
-  (a square term), ``fwd_int_10`` (a product), and two noise targets
+  (a square term), ``fwd_int_10`` (a product plus a linear term), and two
+  noise targets
   ``fwd_noise_5``, ``fwd_noise_20``; noise in every target is Student-t3;
 * 12 AR(1) noise features (half with t3 innovations) and 2 trailing volatilities
   of an unrelated return stream (persistent, vol-like, unrelated to every target);

@@ -68,7 +68,9 @@ class HardTarget:
 
 
 # Persistence of each return-block signal feature (positions 0..).
-SIGNAL_PHIS: tuple[float, ...] = (0.10, 0.25, 0.90, 0.95, 0.50, 0.85, 0.97, 0.93, 0.0, 0.90, 0.80)
+SIGNAL_PHIS: tuple[float, ...] = (
+    0.10, 0.25, 0.90, 0.95, 0.50, 0.85, 0.97, 0.93, 0.0, 0.90, 0.80, 0.60,
+)  # fmt: skip
 
 RETURN_TARGETS: tuple[HardTarget, ...] = (
     # one dominant non-persistent feature
@@ -84,7 +86,8 @@ RETURN_TARGETS: tuple[HardTarget, ...] = (
     # one dominant strong persistent feature
     HardTarget("fwd_ret_10", 10, 0.30, (("linear", (6,), 1.0),)),
     HardTarget("fwd_sq_5", 5, 0.22, (("square", (7,), 0.7), ("linear", (8,), 0.3))),
-    HardTarget("fwd_int_10", 10, 0.20, (("product", (9, 10), 1.0),)),
+    # a product (no marginal effect of either factor) plus a linear helper
+    HardTarget("fwd_int_10", 10, 0.22, (("product", (9, 10), 0.7), ("linear", (11,), 0.3))),
     HardTarget("fwd_noise_5", 5, 0.0),
     HardTarget("fwd_noise_20", 20, 0.0),
 )
