@@ -4,6 +4,8 @@
   unique timestamps (AFML ch. 7), plus the inner early-stopping split.
 - ``metrics``: per-timestamp (rank) IC, ICIR and Newey-West t (Qlib convention);
   ``pooled``: r2, mse, AUC, log loss, accuracy, hit rate.
+- ``significance``: the one test of a mean out-of-fold IC (overlapping labels
+  and the validation scheme's cross-fold correlation), used by every stage.
 - ``multiple_testing``: Benjamini-Hochberg / Benjamini-Yekutieli.
 - ``permutation``: shuffles within timestamps; ``timestamps``: shared helpers.
 """
@@ -19,6 +21,7 @@ from panelml.validation.metrics import (
 from panelml.validation.multiple_testing import adjust_pvalues, bh_adjust, by_adjust, reject
 from panelml.validation.permutation import permute_within_timestamps
 from panelml.validation.pooled import accuracy, auc, hit_rate, log_loss, mse, r2
+from panelml.validation.significance import ICSignificance, ic_significance, long_run_variance
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import (
     CombinatorialPurgedCV,
@@ -34,6 +37,7 @@ from panelml.validation.timestamps import subsample_rows, timestamp_index
 __all__ = [
     "CombinatorialPurgedCV",
     "ICSeries",
+    "ICSignificance",
     "ICSummary",
     "PurgedKFold",
     "Splitter",
@@ -46,9 +50,11 @@ __all__ = [
     "by_adjust",
     "hit_rate",
     "ic_series",
+    "ic_significance",
     "ic_summary",
     "inner_validation_split",
     "log_loss",
+    "long_run_variance",
     "make_splitter",
     "mse",
     "per_symbol_ic",

@@ -1,0 +1,253 @@
+"""Significance of a mean out-of-fold IC: the one test every stage uses.
+
+:func:`ic_significance` answers "is the mean per-timestamp IC of out-of-fold
+(OOF) predictions above zero by more than chance?" with a one-sided p-value.
+Target ranking (each family and the consensus) and training's summary row call
+it, so the same IC series gets the same t and p everywhere.
+
+Two things make the plain t test wrong for OOF ICs, and the test corrects both.
+
+**Overlapping labels (horizon h > 1).** A label at t sums the next h bar
+returns, so labels h - 1 bars apart share returns and, under the null of no
+skill, the IC series is (given the predictions) a moving average of order
+h - 1. Its long-run variance is estimated with the truncated uniform kernel
+of lag h - 1 (Hansen & Hodrick 1980), which is unbiased for any MA(h - 1),
+instead of Newey-West's (1987) Bartlett weights, which shrink the very
+autocovariances overlapping labels create and bias the variance down (0.6x of
+the true spread at h = 5, measured). Demeaning the series biases any kernel
+estimate down in short series; the bias is removed exactly under the reference
+null model (autocorrelation 1 - l/h at lag l < h: the correlation of two
+h-bar windows l bars apart, reached when predictions are persistent):
+
+    V = d'Wd * (1'R1) / (T^2 tr(W M R M)),    d = x - mean(x),  M = I - 11'/T,
+
+with W the kernel matrix (W_st = 1 when |s - t| < h) and R the reference
+correlation. The t statistic is referred to Student's t with the Satterthwaite
+degrees of freedom of that quadratic form under R,
+df = tr(A R)^2 / tr(A R A R) with A = M W M (Satterthwaite 1946): about T/h
+for persistent predictions, exactly T - 1 for h = 1, where the whole test is
+the ordinary one-sample t test. The truncated kernel can give a negative
+variance (never seen on null series, possible on strongly mean-reverting
+ones); the test then uses Bartlett weights with the same lag and the same
+correction (a positive semi-definite kernel) and says so in ``method``.
+
+**K-fold scores are correlated across folds** (Bengio & Grandvalet 2004: no
+unbiased estimator of the variance of K-fold CV exists). Fold k's model was fit
+on fold j's labels and fold j's model on fold k's. For a linear learner in the
+small-signal regime the fitted coefficients are A * sum_j X_j'y_j, so the OOF
+score sum is sum_{k != j} u_k'A u_j (u_k = X_k'y_k): each pair of folds
+appears twice, and its variance 4 sum_{k<j} tr(A S_k A S_j) is twice what the
+within-fold (per-timestamp) variance estimates, for any K. The variance is
+therefore multiplied by :data:`FOLD_VARIANCE_FACTOR` (2 for purged K-fold).
+Under walk-forward folds a model never saw a later fold's labels, the fold
+scores form a martingale-difference sequence and the factor is 1. This is a
+fixed correction in the spirit of Nadeau & Bengio (2003), derived for the
+scheme rather than for random splits, and checked by simulation: it is the
+linear learner's exact factor and an upper bound for the trees measured.
+
+Measured calibration (``bench/calibration.py``, results in
+``bench/results/calibration.json``): null panels of 20-200 symbols x
+250-2,000 bars, persistent and non-persistent AR(1) features with a common
+factor, Gaussian and t3 shocks, missing values, 480 null targets per horizon
+h in (1, 2, 5, 10, 20), default ranking families (lightgbm + ridge) and their
+consensus. See the README section "What p and q mean" for the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy import stats
+
+__all__ = [
+    "FOLD_VARIANCE_FACTOR",
+    "KFOLD_MEASURED_FACTOR",
+    "ICSignificance",
+    "Scheme",
+    "fold_variance_factor",
+    "ic_significance",
+    "long_run_variance",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Scheme = Literal["purged_kfold", "walk_forward", "single_split"]
+
+FOLD_VARIANCE_FACTOR: dict[str, float] = {
+    "purged_kfold": 2.0,
+    "walk_forward": 1.0,
+    "single_split": 1.0,
+}
+"""Variance multiplier for the correlation of OOF scores across folds, per scheme
+(derivation in the module docstring): for K-fold the linear learner's exact value,
+the bound for any learner. ``single_split``: the test rows of one fold, scored
+by a model that never saw their labels (training's per-fold rows)."""
+
+KFOLD_MEASURED_FACTOR: dict[frozenset[str], float] = {
+    frozenset({"lightgbm"}): 1.3,
+    frozenset({"lightgbm", "ridge"}): 1.6,
+}
+"""K-fold factors measured by ``bench/calibration.py`` for the families whose OOF
+predictions are less than linear in the other folds' labels (module docstring),
+keyed by the family set (one family, or the families of a rank-average consensus).
+Every other set gets the bound :data:`FOLD_VARIANCE_FACTOR`."""
+
+
+def fold_variance_factor(scheme: str, families: Sequence[str] = ()) -> float:
+    """The variance factor for OOF ICs of ``families`` (one, or a consensus) under ``scheme``.
+
+    1 for walk-forward and single splits; for purged K-fold the measured factor of
+    the family set when :data:`KFOLD_MEASURED_FACTOR` has it, else the bound 2.
+    """
+    if scheme not in FOLD_VARIANCE_FACTOR:
+        raise ValueError(f"scheme must be one of {sorted(FOLD_VARIANCE_FACTOR)}, got {scheme!r}")
+    bound = FOLD_VARIANCE_FACTOR[scheme]
+    if bound == 1.0:
+        return bound
+    return KFOLD_MEASURED_FACTOR.get(frozenset(families), bound)
+
+
+@dataclass(frozen=True)
+class ICSignificance:
+    """A mean IC with its standard error, t, one-sided p-value (H1: mean > 0) and df.
+
+    ``icir`` is mean / std (ddof=1, per period, not annualised); ``n_periods``
+    counts the finite IC values; ``method`` names the variance estimator used.
+    Undefined quantities (fewer than two periods, a constant series) are NaN.
+    """
+
+    mean: float
+    se: float
+    t_stat: float
+    p_value: float
+    df: float
+    n_periods: int
+    icir: float
+    method: str
+
+
+def ic_significance(
+    values: npt.ArrayLike,
+    horizon: int = 1,
+    *,
+    scheme: Scheme = "purged_kfold",
+    families: Sequence[str] = (),
+) -> ICSignificance:
+    """One-sided test that the mean of an OOF IC series is above zero.
+
+    ``values``: the per-timestamp IC series in time order (NaN dropped);
+    ``horizon``: the label horizon in periods of the series (bars, or bars /
+    stride when timestamps were thinned); ``scheme``: the validation scheme that
+    produced the OOF predictions; ``families``: the model families behind the
+    predictions (one, or those of a rank-average consensus; empty: unknown).
+    se^2 = factor * V with factor = :func:`fold_variance_factor`, t = mean / se
+    and p = P(t_df > t), with V and df as in the module docstring.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    factor = fold_variance_factor(scheme, families)
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    nan = math.nan
+    mean = float(x.mean()) if n else nan
+    if n < 2 or float(np.ptp(x)) == 0.0:
+        return ICSignificance(mean, nan, nan, nan, nan, n, nan, "undefined")
+    std = float(x.std(ddof=1))
+    lag = min(horizon, n) - 1
+    variance, df, kernel = _mean_variance(x, lag)
+    se = math.sqrt(factor * variance) if variance > 0.0 else nan
+    t = mean / se if math.isfinite(se) else nan
+    p = float(stats.t.sf(t, df=df)) if math.isfinite(t) else nan
+    method = f"{kernel} lag {lag}, fold factor {factor:g} ({scheme}), t df {df:.1f}"
+    return ICSignificance(mean, se, t, p, df, n, mean / std, method)
+
+
+def long_run_variance(values: npt.ArrayLike, horizon: int = 1) -> float:
+    """T * V: the bias-corrected long-run variance of an IC series (no fold factor).
+
+    ``V`` estimates the variance of the mean (module docstring); NaN values are
+    dropped; NaN for fewer than two values.
+    """
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan
+    variance, _, _ = _mean_variance(x, min(horizon, x.size) - 1)
+    return variance * x.size
+
+
+def _mean_variance(x: FloatArray, lag: int) -> tuple[float, float, str]:
+    """(variance of the mean, df, kernel name): truncated kernel, else Bartlett."""
+    n = x.size
+    d = x - x.mean()
+    gammas = np.array([float(d[k:] @ d[: n - k]) for k in range(lag + 1)])
+    for kernel in ("uniform", "bartlett"):
+        weights = _weights(kernel, lag)
+        quad = float(gammas[0] + 2.0 * (weights[1:] @ gammas[1:]))
+        scale, df = _reference_moments(n, lag, kernel)
+        if quad > 0.0:
+            return quad * scale, df, kernel
+    return 0.0, math.nan, "bartlett"
+
+
+def _weights(kernel: str, lag: int) -> FloatArray:
+    lags = np.arange(lag + 1, dtype=np.float64)
+    if kernel == "uniform":
+        return np.ones(lag + 1)
+    return 1.0 - lags / (lag + 1.0)
+
+
+def _reference_moments(n: int, lag: int, kernel: str) -> tuple[float, float]:
+    """(scale, df) of the kernel quadratic form d'Wd: the scale that makes it unbiased
+    under the overlapping-window reference, and the smaller Satterthwaite df of the
+    two references (overlapping windows, white noise: predictions that do not
+    persist make the IC series nearly white even with overlapping labels, and the
+    kernel estimate is then noisier, so the smaller df keeps the test valid)."""
+    scale, df_overlap = _moments(n, lag, kernel, overlap=True)
+    _, df_white = _moments(n, lag, kernel, overlap=False)
+    return scale, min(df_overlap, df_white)
+
+
+@lru_cache(maxsize=256)
+def _moments(n: int, lag: int, kernel: str, *, overlap: bool) -> tuple[float, float]:
+    """(scale, df) of d'Wd under the reference correlation R.
+
+    R has autocorrelation 1 - l/h at lag l < h (``overlap``) or is the identity.
+    scale = 1'R1 / (T^2 tr(W M R M)) makes scale * d'Wd unbiased for the
+    variance of the mean; df = tr(AR)^2 / tr(ARAR), A = MWM (Satterthwaite).
+    Computed with banded matrices and the rank-two part of M R M in O(T * lag^2).
+    """
+    h = lag + 1
+    offsets = list(range(-lag, lag + 1))
+    w = _weights(kernel, lag)
+    rho = 1.0 - np.arange(h, dtype=np.float64) / h if overlap else np.eye(1, h).ravel()
+    W = sp.diags([np.full(n - abs(k), w[abs(k)]) for k in offsets], offsets, format="csr")
+    R = sp.diags([np.full(n - abs(k), rho[abs(k)]) for k in offsets], offsets, format="csr")
+    one = np.ones(n)
+    a = R @ one  # R1
+    c = float(one @ a)  # 1'R1
+    # M R M = R + L with L = sum_i alpha_i u_i v_i'
+    low_rank = [(-1.0 / n, a, one), (-1.0 / n, one, a), (c / n**2, one, one)]
+    WR = (W @ R).tocsr()
+    trace_wr = float(W.multiply(R).sum())  # tr(WR), both symmetric
+    trace_wl = sum(alpha * float(v @ (W @ u)) for alpha, u, v in low_rank)
+    expected = trace_wr + trace_wl  # tr(W M R M) = tr(A R)
+    trace_wrwr = float(WR.multiply(WR.T).sum())
+    cross = 0.0  # tr(W R W L)
+    for alpha, u, v in low_rank:
+        cross += alpha * float(v @ (WR @ (W @ u)))
+    wl = 0.0  # tr(W L W L)
+    for alpha_i, u_i, v_i in low_rank:
+        for alpha_j, u_j, v_j in low_rank:
+            wl += alpha_i * alpha_j * float(v_i @ (W @ u_j)) * float(v_j @ (W @ u_i))
+    second = trace_wrwr + 2.0 * cross + wl  # tr(A R A R)
+    if expected <= 0.0 or second <= 0.0:
+        return math.nan, math.nan
+    return c / (n**2 * expected), expected**2 / second
