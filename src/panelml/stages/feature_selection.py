@@ -351,7 +351,7 @@ class _Runner:
             raise FeatureSelectionError(
                 f"feature_selection: the leakage screen removed every feature for target "
                 f"{target!r}; review leakage_screen/report.parquet or set "
-                "leakage_screen.action: warn"
+                "leakage_screen.policy: report_only"
             )
         X_aug = self._augmented(allowed)
         y = panel.targets[target]

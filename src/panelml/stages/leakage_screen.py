@@ -1,69 +1,72 @@
 """The ``leakage_screen`` stage: which features must a model never see for a target?
 
-Before any model is trained, every (feature, target) pair is checked with four
-independent, individually switchable checks. A flagged pair is written to
-``leakage_screen/report.parquet`` (feature, target, check, value, threshold,
-action) and, with ``action: remove`` (the default), later stages drop the
-feature for that target through :meth:`LeakageScreenResult.excluded_features`.
-The user's files are never edited.
+Before any model is trained every (feature, target) pair is checked. A check
+that fires is a *finding*, written to ``leakage_screen/report.parquet`` (feature,
+target, check, grade, value, threshold, action, evidence). The user's files are
+never edited. Findings come in two grades, because magnitude is not evidence of
+leakage: lagged volatility predicts forward volatility with rank IC 0.6-0.85,
+honestly, and a strong genuine predictor and a leak of the next bars can have
+the same joint distribution with the target.
+
+**Proof** (removes the feature for every target under the default policy):
+
+* ``name_rule``: the name matches a ``data.targets`` glob or a label-like prefix
+  (case-insensitive; ``fwd_``, ``y_``, ``future_``, ``next_``, ``label``,
+  ``target``);
+* ``near_copy``: |rank IC| with the target >= ``near_copy.threshold`` (0.95);
+* ``shifted_copy``: |rank IC| >= ``shifted_copy.threshold`` (0.95) with the
+  target shifted by any lag 0 < l < h, backwards (``y[t-l]``: a lagged label
+  whose window still reaches past t, not yet known at t) or forwards.
+  Both copy checks also require the copy to beat the |IC| with the closed
+  window ``y[t-h]`` - a label known at t - by ``known_margin`` (0.02): a
+  trailing 20-bar volatility shares 19 of 20 bars with ``fwd_vol_20[t-19]``
+  but is exactly ``fwd_vol_20[t-20]``, a point-in-time feature;
+* ``corroborated``: two independent heuristics agree on the same pair - the
+  feature is too good *and* its IC is tied to the label window.
+
+**Suspicion** (one heuristic; by default it warns and removes nothing):
+
+* ``too_good``: |rank IC| above ``too_good.regression_threshold`` /
+  ``binary_threshold`` (0.3; per target glob in ``too_good.by_target``);
+* ``future_info``: the feature's IC with the windows just before and after the
+  label's own falls short of what the feature's *own persistence* implies for
+  a genuine predictor (a calibrated test: model, standard error and thresholds
+  in :mod:`panelml.stages._leak_timing`). ``future_info.model: ratio`` restores
+  the former fixed-ratio rule (|ic_now| > 3 x max(|ic_before|, |ic_after|)).
+
+The target ranking adds its own suspicions (a target score above a limit, one
+feature's dominant share of the importance) as warnings, never as a status.
+
+**Policy** (``policy``): ``balanced`` (default) removes on proof only;
+``strict`` removes on any finding, as panelml did before graded evidence
+(timing findings then also extend to every target); ``report_only`` removes
+nothing. ``trusted_features`` (globs) are features the user vouches for as
+point-in-time: heuristics never remove them (they are still reported), only a
+name rule or a (shifted) near-copy does. ``exclude_everywhere`` overrides which
+checks extend a removal to every screened target (rows ``"<check> (via
+<target>)"``, with the target the feature was caught on).
+
+**Known ambiguity.** A strong, non-persistent genuine predictor of the next bar
+cannot be told apart from a leak of that bar: both know nothing about the
+windows around the label's, and the genuine model predicts exactly that for a
+feature without persistence. Such a feature is at most a ``too_good``
+suspicion; the report shows the numbers and the ranking shows the target's
+score without it, so a human can judge.
 
 All IC numbers are the mean over timestamps of the cross-sectional Spearman
-rank IC (Qlib SigAnaRecord convention, :func:`panelml.validation.ic_series`),
-with the ``validation.min_names`` rule for defined timestamps. For a binary
-target the same rank IC is used: Spearman with a 0/1 label is the
-point-biserial correlation of the feature's ranks, ``rho ~ sqrt(3 p (1-p)) (2 AUC
-- 1)``, so at balanced labels a rank IC of 0.3 is an AUC of about 0.67.
-
-Checks:
-
-1. ``name_rule``: the feature's name matches one of the config's target
-   patterns (``data.targets`` globs, for example ``fwd_*``) or starts with one of
-   the configured prefixes (case-insensitive; defaults ``fwd_``, ``y_``,
-   ``future_``, ``next_``, ``label``, ``target``). Such a name is flagged for
-   every target. value = 1.0, threshold = 1.0.
-2. ``near_copy``: ``|ic_now| > near_copy.threshold`` (default 0.95), ic_now the
-   mean per-timestamp rank IC with the target. The mean per-timestamp IC (not a
-   pooled correlation) is used because it ignores level shifts over time that
-   pooled statistics would count as agreement or disagreement.
-3. ``future_info``: for a target with horizon h (window (t, t+h]) compare
-   ``ic_now`` with the IC against the same symbol's target shifted back by h
-   (``ic_past``: window (t-h, t], known at t) and forward by h (``ic_next``:
-   window (t+h, t+2h]). Flag when ``|ic_now| >= min_abs_ic`` (0.1) and
-   ``|ic_now| > ratio * max(|ic_past|, |ic_next|, floor)`` (3, 0.02).
-   Assumption: a legitimate predictor's power comes from persistent state, so
-   it does not collapse exactly at the label window's edges - it explains the
-   next window nearly as well, and it is correlated with the window just
-   before t. A feature computed from the window itself is tied to (t, t+h] only.
-   Limits: a genuine but non-persistent predictor with a large IC (>= 0.1, which
-   is rare and suspicious in itself on a cross-section) is flagged too; a leak
-   that also carries persistent information, or one weaker than ``min_abs_ic``,
-   passes. value = ``|ic_now| / max(...)``, threshold = ``ratio``.
-4. ``too_good``: ``|ic_now|`` above ``too_good.regression_threshold`` (0.3) or
-   ``too_good.binary_threshold`` (0.3, on the rank-IC scale above) for the
-   target's kind: no single honest feature predicts a cross-section that well.
-
-Leaks are unusable everywhere: ``name_rule``, ``near_copy`` and ``future_info``
-prove that a feature is built from data after t (a label's name, a copy of a
-label, information tied to a label window), so such a feature must not be used
-for *any* target, not only the one it was caught on. For every check listed in
-``exclude_everywhere`` (default those three) a feature flagged for some target
-is also removed for every other screened target: the report gets one row per
-such (feature, other target) with ``check`` = ``"<check> (via <target>)"`` (the
-check and the target it was caught on; the first in (check, target) order when
-several), ``value``/``threshold`` copied from that catch and the same
-``action``; :meth:`LeakageScreenResult.excluded_features` includes them.
-``too_good`` stays per target (a strong honest predictor of one target is no
-evidence against its use for another). Set ``exclude_everywhere: []`` for purely
-per-target screening.
-
-Large panels: ``max_rows_per_timestamp`` caps the names per timestamp (a seeded
-random subset, :func:`panelml.validation.subsample_rows`) before any IC is
-computed; the shifted targets are still read from the full panel.
+rank IC (Qlib convention, :func:`panelml.validation.ic_series`) with the
+``validation.min_names`` rule. For a binary target Spearman with a 0/1 label is
+the point-biserial correlation of the ranks, ``rho ~ sqrt(3 p (1-p)) (2 AUC -
+1)``: at balanced labels a rank IC of 0.3 is an AUC of about 0.67. Large
+panels: ``max_rows_per_timestamp`` caps the names per timestamp (a seeded
+random subset) before any IC; shifted targets are still read from the full
+panel.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -79,7 +82,24 @@ from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
-from panelml.validation.metrics import ic_series
+from panelml.stages._leak_evidence import (
+    CHECKS,
+    REPORT_SCHEMA,
+    Finding,
+    Policy,
+    decide,
+    default_everywhere,
+)
+from panelml.stages._leak_summary import print_summary, screen_meta
+from panelml.stages._leak_timing import (
+    WindowICs,
+    autocorrelations,
+    centred_ranks,
+    rank_ic_fn,
+    shifted_copy,
+    shifted_copy_candidates,
+    timing_evidence,
+)
 from panelml.validation.timestamps import subsample_rows
 
 __all__ = [
@@ -90,16 +110,10 @@ __all__ = [
     "screen_panel",
 ]
 
-CHECKS = ("name_rule", "near_copy", "future_info", "too_good")
-CheckName = Literal["name_rule", "near_copy", "future_info", "too_good"]
-REPORT_SCHEMA: dict[str, Any] = {
-    "feature": pl.String,
-    "target": pl.String,
-    "check": pl.String,
-    "value": pl.Float64,
-    "threshold": pl.Float64,
-    "action": pl.String,
-}
+CheckName = Literal[
+    "name_rule", "near_copy", "shifted_copy", "corroborated", "future_info", "too_good"
+]
+F64 = npt.NDArray[np.float64]
 
 
 class _Check(BaseModel):
@@ -115,29 +129,53 @@ class NameRules(_Check):
     use_target_patterns: bool = Field(True, description="also match the data.targets globs")
 
 
+_KNOWN_MARGIN = Field(
+    0.02,
+    ge=0.0,
+    lt=1.0,
+    description="the copy must beat the |IC| with the closed window y[t-h] by this much",
+)
+
+
 class NearCopy(_Check):
     """Flag features almost equal (in rank) to the target."""
 
     threshold: float = Field(0.95, gt=0.0, le=1.0)
+    known_margin: float = _KNOWN_MARGIN
+
+
+class ShiftedCopy(_Check):
+    """Flag features almost equal (in rank) to the target shifted by 0 < |l| < h bars."""
+
+    threshold: float = Field(0.95, gt=0.0, le=1.0)
+    known_margin: float = _KNOWN_MARGIN
+    prefilter_margin: float = Field(
+        0.2, ge=0.0, lt=1.0, description="exact check where the fast estimate is within this"
+    )
 
 
 class FutureInfo(_Check):
-    """Flag features tied to the label window only (module docstring)."""
+    """Flag features whose IC is tied to the label window (module docstring)."""
 
-    min_abs_ic: float = Field(0.1, ge=0.0, le=1.0)
-    ratio: float = Field(3.0, gt=1.0)
-    floor: float = Field(0.02, gt=0.0, le=1.0)
+    model: Literal["persistence", "ratio"] = Field(
+        "persistence", description="calibrated on the feature's persistence, or the fixed ratio"
+    )
+    min_abs_ic: float = Field(0.05, ge=0.0, le=1.0)
+    z: float = Field(3.0, gt=0.0, description="shortfall in standard errors (persistence)")
+    min_shortfall: float = Field(
+        0.25, gt=0.0, le=1.0, description="shortfall as a share of the expectation (persistence)"
+    )
+    ratio: float = Field(3.0, gt=1.0, description="model 'ratio' only")
+    floor: float = Field(0.02, gt=0.0, le=1.0, description="model 'ratio' only")
 
 
 class TooGood(_Check):
-    """Flag single features with an implausibly high rank IC."""
+    """Flag single features with an implausibly high rank IC (a suspicion only)."""
 
     regression_threshold: float = Field(0.3, gt=0.0, le=1.0)
     binary_threshold: float = Field(0.3, gt=0.0, le=1.0)
     by_target: dict[str, float] = Field(
-        default_factory=dict,
-        description="glob -> threshold for targets that honest features predict very well "
-        "(e.g. forward volatility); the first matching glob wins",
+        default_factory=dict, description="glob -> threshold; the first matching glob wins"
     )
 
     def threshold(self, target: str, kind: str | None) -> float:
@@ -151,25 +189,33 @@ class TooGood(_Check):
 class LeakageScreenParams(StageParams):
     """Parameters of ``leakage_screen`` (see the module docstring for the checks)."""
 
+    policy: Policy = Field(
+        "balanced", description="balanced: remove on proof; strict: on any finding; report_only"
+    )
+    trusted_features: list[str] = Field(
+        default_factory=list, description="globs of point-in-time features heuristics never remove"
+    )
     name_rules: NameRules = Field(default_factory=NameRules)
     near_copy: NearCopy = Field(default_factory=NearCopy)
+    shifted_copy: ShiftedCopy = Field(default_factory=ShiftedCopy)
     future_info: FutureInfo = Field(default_factory=FutureInfo)
     too_good: TooGood = Field(default_factory=TooGood)
-    action: Literal["remove", "warn"] = Field(
-        "remove", description="remove flagged features for the target, or only warn"
-    )
     max_rows_per_timestamp: int | None = Field(
         None, ge=2, description="cap names per timestamp (seeded subsample) on large panels"
     )
     targets: list[str] | None = Field(None, description="targets to screen (default: all)")
-    exclude_everywhere: tuple[CheckName, ...] = Field(
-        ("name_rule", "near_copy", "future_info"),
-        description="checks whose flag removes the feature for every target (module docstring)",
+    exclude_everywhere: tuple[CheckName, ...] | None = Field(
+        None, description="checks whose removal extends to every target (default: by policy)"
     )
+
+    def everywhere(self) -> tuple[str, ...]:
+        if self.exclude_everywhere is not None:
+            return tuple(self.exclude_everywhere)
+        return default_everywhere(self.policy)
 
 
 class LeakageScreenResult(TableResult):
-    """Table ``report`` (one row per flagged (feature, target, check)) and meta counts."""
+    """Table ``report`` (one row per finding) and meta (policy, per-target lists)."""
 
     @property
     def report(self) -> pl.DataFrame:
@@ -180,6 +226,21 @@ class LeakageScreenResult(TableResult):
         frame = self.report
         hit = frame.filter((pl.col("target") == target) & (pl.col("action") == "removed"))
         return set(hit["feature"].to_list())
+
+    def suspect_features(self, target: str) -> set[str]:
+        """Features flagged but kept for ``target`` (warned)."""
+        frame = self.report
+        hit = frame.filter((pl.col("target") == target) & (pl.col("action") == "warned"))
+        return set(hit["feature"].to_list())
+
+    def timing_suspects(self, target: str) -> set[str]:
+        """Kept features whose IC with ``target`` is tied to its label window."""
+        frame = self.report.filter(
+            (pl.col("target") == target)
+            & (pl.col("action") == "warned")
+            & (pl.col("check") == "future_info")
+        )
+        return set(frame["feature"].to_list())
 
     def flags(self, target: str) -> dict[str, list[str]]:
         """feature -> the checks that flagged it for ``target`` (removed or warned)."""
@@ -204,13 +265,6 @@ def _name_flags(
     return out
 
 
-def _mean_ic(
-    x: npt.NDArray[Any], y: npt.NDArray[Any], ts: npt.NDArray[Any], min_names: int
-) -> float:
-    series = ic_series(x, y, ts, method="rank", min_names=min_names)
-    return float(series.values.mean()) if len(series) else 0.0
-
-
 def screen_panel(
     panel: Panel,
     params: LeakageScreenParams,
@@ -223,115 +277,162 @@ def screen_panel(
     targets = list(params.targets) if params.targets is not None else list(panel.target_names)
     for target in targets:
         panel.target(target)  # a clear DataError for unknown names
-    action = "removed" if params.action == "remove" else "warned"
-    rows: list[dict[str, Any]] = []
+    findings: list[Finding] = []
     names = list(panel.feature_names)
     if params.name_rules.enabled:
         flagged = _name_flags(names, params.name_rules, target_patterns)
+        why = "the name looks like a label (a target glob or a label-like prefix)"
         for target in targets:
-            rows.extend(_row(f, target, "name_rule", 1.0, 1.0, action) for f in names if flagged[f])
-    need_ic = params.near_copy.enabled or params.future_info.enabled or params.too_good.enabled
-    if need_ic and names:
-        subset: npt.NDArray[np.int64] | None = None
+            findings.extend(
+                Finding(f, target, "name_rule", 1.0, 1.0, why) for f in names if flagged[f]
+            )
+    checks = (params.near_copy, params.shifted_copy, params.future_info, params.too_good)
+    if any(c.enabled for c in checks) and names:
+        take: Any = slice(None)
         if params.max_rows_per_timestamp is not None:
-            subset = subsample_rows(
+            take = subsample_rows(
                 panel.timestamps, max_rows_per_timestamp=params.max_rows_per_timestamp, seed=seed
             )
-        grid = row_grid(panel) if params.future_info.enabled else None
-        for target in targets:
-            rows.extend(_ic_checks(panel, target, params, subset, grid, min_names, action))
-    rows.extend(_everywhere_rows(rows, targets, set(params.exclude_everywhere)))
+        findings.extend(_ic_findings(panel, targets, params, take, min_names))
+    rows = decide(
+        findings,
+        targets,
+        policy=params.policy,
+        everywhere=params.everywhere(),
+        trusted=params.trusted_features,
+    )
     frame = pl.DataFrame(rows, schema=REPORT_SCHEMA)
     return frame.sort(["target", "feature", "check"])
 
 
-def _everywhere_rows(
-    rows: Sequence[dict[str, Any]], targets: Sequence[str], checks: set[str]
-) -> list[dict[str, Any]]:
-    """Rows ``"<check> (via <target>)"`` that extend a proof-of-future flag of a
-    feature to every screened target it was not already flagged for."""
-    caught: dict[str, dict[str, Any]] = {}
-    flagged: dict[str, set[str]] = {}
-    for row in rows:
-        flagged.setdefault(row["feature"], set()).add(row["target"])
-    order = {c: i for i, c in enumerate(CHECKS)}
-    for row in sorted(rows, key=lambda r: (order[r["check"]], r["target"])):
-        if row["check"] in checks:
-            caught.setdefault(row["feature"], row)
-    out: list[dict[str, Any]] = []
-    for feature, first in caught.items():
-        check = f"{first['check']} (via {first['target']})"
-        for target in targets:
-            if target not in flagged[feature]:
-                out.append(
-                    _row(
-                        feature, target, check, first["value"], first["threshold"], first["action"]
-                    )
-                )
+class _Screen:
+    """Per-panel caches of the IC checks (feature columns, ranks, autocorrelations)."""
+
+    def __init__(self, panel: Panel, take: Any, min_names: int) -> None:
+        self.panel = panel
+        self.grid = row_grid(panel)
+        self.ic = rank_ic_fn(panel.timestamps, min_names, take)
+        self.take = take
+        self.min_names = min_names
+        self._x: dict[int, F64] = {}
+        self._acf: dict[int, F64] = {}
+        self._ranked: F64 | None = None
+
+    def x(self, j: int) -> F64:
+        if j not in self._x:
+            self._x[j] = np.asarray(self.panel.X[:, j], dtype=np.float64)
+        return self._x[j]
+
+    def acf(self, j: int, max_lag: int) -> F64:
+        have = self._acf.get(j)
+        if have is None or have.size <= max_lag:
+            x = self.x(j)
+            self._acf[j] = autocorrelations(self.panel, x, max_lag, self.grid, self.min_names)
+        return self._acf[j][: max_lag + 1]
+
+    def ranked(self) -> F64:
+        """Centred cross-sectional ranks of every feature (rows x features)."""
+        if self._ranked is None:
+            cols = [
+                centred_ranks(self.x(j), self.panel.timestamps)
+                for j in range(self.panel.n_features)
+            ]
+            ranked = np.column_stack(cols)
+            if not isinstance(self.take, slice):
+                keep = np.zeros(self.panel.n_rows, dtype=bool)
+                keep[self.take] = True
+                ranked[~keep] = 0.0
+            self._ranked = ranked
+        return self._ranked
+
+
+def _ic_findings(
+    panel: Panel, targets: Sequence[str], params: LeakageScreenParams, take: Any, min_names: int
+) -> list[Finding]:
+    screen = _Screen(panel, take, min_names)
+    out: list[Finding] = []
+    for target in targets:
+        out.extend(_target_findings(screen, target, params))
     return out
 
 
-def _row(
-    feature: str, target: str, check: str, value: float, threshold: float, action: str
-) -> dict[str, Any]:
-    return {
-        "feature": feature,
-        "target": target,
-        "check": check,
-        "value": float(value),
-        "threshold": float(threshold),
-        "action": action,
-    }
-
-
-def _ic_checks(
-    panel: Panel,
-    target: str,
-    params: LeakageScreenParams,
-    subset: npt.NDArray[np.int64] | None,
-    grid: npt.NDArray[np.int64] | None,
-    min_names: int,
-    action: str,
-) -> list[dict[str, Any]]:
-    y = panel.targets[target]
-    h = panel.horizons[target]
-    fi = params.future_info
-    y_past = y_next = None
-    if grid is not None:
-        y_past = shift_values(panel, y, -h, grid)
-        y_next = shift_values(panel, y, h, grid)
-    take = slice(None) if subset is None else subset
-    ts = panel.timestamps[take]
-    y_now = y[take]
+def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) -> list[Finding]:
+    panel = screen.panel
+    y = np.asarray(panel.targets[target], dtype=np.float64)
+    h = int(panel.horizons[target])
+    fi, sc = params.future_info, params.shifted_copy
+    y_before = shift_values(panel, y, -h, screen.grid)
+    y_after = shift_values(panel, y, h, screen.grid) if fi.enabled else y
+    candidates: dict[int, list[int]] = {}
+    if sc.enabled and h > 1:
+        cutoff = max(sc.threshold - sc.prefilter_margin, 0.0)
+        candidates = shifted_copy_candidates(panel, screen.ranked(), y, h, screen.grid, cutoff)
     too_good = params.too_good.threshold(target, panel.target_kinds.get(target))
-    out: list[dict[str, Any]] = []
+    out: list[Finding] = []
     for j, feature in enumerate(panel.feature_names):
-        x = panel.X[take, j]
-        ic_now = abs(_mean_ic(x, y_now, ts, min_names))
-        if params.near_copy.enabled and ic_now > params.near_copy.threshold:
-            out.append(
-                _row(feature, target, "near_copy", ic_now, params.near_copy.threshold, action)
-            )
+        x = screen.x(j)
+        now = screen.ic(x, y)
+        ic_now = abs(float(now.values.mean())) if len(now) else 0.0
+        nc = params.near_copy
+        close = (nc.enabled and ic_now >= nc.threshold) or j in candidates
+        known = _abs_mean(screen.ic(x, y_before)) if close else 0.0  # closed window (t-h, t]
+        if nc.enabled and ic_now >= nc.threshold and ic_now > known + nc.known_margin:
+            why = f"rank IC {ic_now:.3f} with the target, {known:.3f} with the closed window"
+            out.append(Finding(feature, target, "near_copy", ic_now, nc.threshold, why))
+        if j in candidates:
+            lag, value = shifted_copy(screen.ic, panel, x, y, candidates[j], screen.grid)
+            if value >= sc.threshold and value > known + sc.known_margin:
+                why = (
+                    f"rank IC {value:.3f} with the target shifted to y[t{lag:+d}] "
+                    f"(|lag| < h={h}: not known at t), {known:.3f} with the closed "
+                    f"window y[t-{h}]"
+                )
+                out.append(Finding(feature, target, "shifted_copy", value, sc.threshold, why))
         if params.too_good.enabled and ic_now > too_good:
-            out.append(_row(feature, target, "too_good", ic_now, too_good, action))
-        if fi.enabled and ic_now >= fi.min_abs_ic and y_past is not None and y_next is not None:
-            ic_past = abs(_mean_ic(x, y_past[take], ts, min_names))
-            ic_next = abs(_mean_ic(x, y_next[take], ts, min_names))
-            ratio = ic_now / max(ic_past, ic_next, fi.floor)
-            if ratio > fi.ratio:
-                out.append(_row(feature, target, "future_info", ratio, fi.ratio, action))
+            why = f"rank IC {ic_now:.3f} above {too_good}"
+            out.append(Finding(feature, target, "too_good", ic_now, too_good, why))
+        if fi.enabled and ic_now >= fi.min_abs_ic:
+            windows = WindowICs(now, screen.ic(x, y_before), screen.ic(x, y_after))
+            found = _future_info(screen, j, windows, h, params.future_info)
+            if found is not None:
+                value, threshold, why = found
+                out.append(Finding(feature, target, "future_info", value, threshold, why))
     return out
+
+
+def _abs_mean(series: Any) -> float:
+    return abs(float(series.values.mean())) if len(series) else 0.0
+
+
+def _future_info(
+    screen: _Screen, j: int, windows: WindowICs, h: int, fi: FutureInfo
+) -> tuple[float, float, str] | None:
+    """(value, threshold, evidence) when the timing check fires, else ``None``."""
+    if fi.model == "ratio":
+        now = abs(float(windows.now.values.mean()))
+        before = abs(float(windows.before.values.mean())) if len(windows.before) else 0.0
+        after = abs(float(windows.after.values.mean())) if len(windows.after) else 0.0
+        ratio = now / max(before, after, fi.floor)
+        if ratio <= fi.ratio:
+            return None
+        why = f"IC {now:.3f} now vs {before:.3f} before / {after:.3f} after the label window"
+        return ratio, fi.ratio, why
+    evidence = timing_evidence(windows, screen.acf(j, 2 * h - 1), h)
+    share = evidence.share
+    if not math.isfinite(share) or evidence.z > -fi.z or share >= 1.0 - fi.min_shortfall:
+        return None
+    return share, 1.0 - fi.min_shortfall, evidence.describe()
 
 
 @register_stage
 class LeakageScreenStage(Stage[LeakageScreenParams]):
-    """Flag (and by default remove) leaky features per target before any model runs."""
+    """Grade leak evidence per (feature, target) and remove what the policy says."""
 
     name: ClassVar[str] = "leakage_screen"
     Params: ClassVar[type[StageParams]] = LeakageScreenParams
     result_type: ClassVar[type[LeakageScreenResult]] = LeakageScreenResult
     config_sections: ClassVar[tuple[str, ...]] = ("data", "validation")
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def run(self, ctx: RunContext) -> LeakageScreenResult:
         panel = ctx.data
@@ -351,60 +452,6 @@ class LeakageScreenStage(Stage[LeakageScreenParams]):
             min_names=min_names,
             seed=ctx.child_seed(self.name, "rows"),
         )
-        result = LeakageScreenResult({"report": report}, _meta(report, panel, self.params))
-        _print_summary(ctx, result)
+        result = LeakageScreenResult({"report": report}, screen_meta(report, panel, self.params))
+        print_summary(ctx, result)
         return result
-
-
-def _meta(report: pl.DataFrame, panel: Panel, params: LeakageScreenParams) -> dict[str, Any]:
-    per_target: dict[str, dict[str, Any]] = {}
-    targets = params.targets if params.targets is not None else list(panel.target_names)
-    for target in targets:
-        sub = report.filter(pl.col("target") == target)
-        per_target[target] = {
-            "n_flagged": sub["feature"].n_unique(),
-            "n_removed": sub.filter(pl.col("action") == "removed")["feature"].n_unique(),
-            "by_check": {c: int((sub["check"] == c).sum()) for c in CHECKS},
-            "n_removed_via_other_target": sub.filter(
-                pl.col("check").str.contains(" (via ", literal=True)
-            )["feature"].n_unique(),
-        }
-    return {
-        "action": params.action,
-        "n_features": panel.n_features,
-        "n_targets": len(targets),
-        "n_flagged_pairs": report.select(["feature", "target"]).unique().height,
-        "targets": per_target,
-        "checks_enabled": [c for c in CHECKS if _check_enabled(params, c)],
-    }
-
-
-def _check_enabled(params: LeakageScreenParams, check: str) -> bool:
-    section = {
-        "name_rule": params.name_rules,
-        "near_copy": params.near_copy,
-        "future_info": params.future_info,
-        "too_good": params.too_good,
-    }[check]
-    return section.enabled
-
-
-def _print_summary(ctx: RunContext, result: LeakageScreenResult) -> None:
-    report = result.report
-    verb = "removed" if result.meta["action"] == "remove" else "flagged (warn only)"
-    if report.height == 0:
-        ctx.reporter.info("leakage_screen: no feature flagged for any target")
-        return
-    rows = []
-    for target in sorted(report["target"].unique().to_list()):
-        sub = report.filter(pl.col("target") == target)
-        why = sub.group_by("feature").agg(pl.col("check").sort().str.join("+")).sort("feature")
-        detail = ", ".join(f"{f} ({c})" for f, c in why.iter_rows())
-        rows.append((target, why.height, detail))
-    ctx.reporter.table(f"leakage_screen: features {verb} per target", ["target", "n", "why"], rows)
-    total = report.select(["feature", "target"]).unique().height
-    message = f"leakage_screen: {total} (feature, target) pairs {verb}"
-    if result.meta["action"] == "warn":
-        ctx.reporter.warn(message + "; they stay in use because action is 'warn'")
-    else:
-        ctx.reporter.info(message)
