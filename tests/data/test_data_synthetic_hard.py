@@ -5,13 +5,14 @@ features) verified on the data over several seeds."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pytest
 
-from panelml.data import SyntheticPanel, make_panel
+from panelml.data import DataConfig, SyntheticPanel, load_panel, make_panel, write_demo_data
 from panelml.data.synthetic import GroundTruth
 from panelml.data.synthetic.hard_design import cross_sectional_rank_ic
 
@@ -99,9 +100,16 @@ def test_truth_round_trips_through_json(panels: dict[int, SyntheticPanel]) -> No
     assert again.genuine_pairs() == truth.genuine_pairs()
 
 
-def test_the_panel_loads(panels: dict[int, SyntheticPanel]) -> None:
-    panel = panels[0].to_panel()
-    assert panel is not None
+def test_the_panel_loads_and_writes_as_demo_files(tmp_path: Path) -> None:
+    """Through the same loader as user data: ragged rows, horizons read from names."""
+    path = write_demo_data(
+        tmp_path / "hard", hard_cases=True, n_symbols=20, n_timestamps=150, seed=6
+    )
+    truth = GroundTruth.from_dict(json.loads((tmp_path / "hard" / "truth.json").read_text()))
+    assert truth == make_panel(hard_cases=True, n_symbols=20, n_timestamps=150, seed=6).truth
+    panel = load_panel(DataConfig(path=str(path), bar_interval="1d"))
+    assert panel.horizons == {n: t.horizon for n, t in truth.targets.items()}
+    assert set(panel.feature_names) == {*truth.legitimate_features(), *truth.leak_features()}
 
 
 def test_vol_features_are_strong_persistent_genuine_predictors(
