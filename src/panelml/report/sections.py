@@ -14,6 +14,7 @@ import yaml
 
 from panelml.report.html import Child, Markup, explain, fmt, note, table, tag
 from panelml.report.inputs import ReportInputs, as_float, column, table_of
+from panelml.report.leakage import LEAKAGE_MEANING, leakage_parts
 from panelml.report.run_record import placeholder
 from panelml.report.style import STATUS_ORDER, status_colour
 from panelml.report.svg import IntervalPoint, interval_chart
@@ -194,52 +195,8 @@ def _ranking_table(frame: pl.DataFrame) -> Markup:
 
 # -- leakage -------------------------------------------------------------------
 def leakage_section(inputs: ReportInputs) -> Markup:
-    """Flagged (feature, target) pairs, grouped by target."""
-    meaning = (
-        "Leakage is information from the future hiding in a feature (a copy of the target, a "
-        "name that says 'future', a score too good to be true). Removed features were kept "
-        "out of every model for that target; warnings deserve a look before trusting results."
-    )
-    result = inputs.result("leakage_screen")
-    if result is None:
-        return section("leakage", "Leakage findings", meaning, inputs.missing("leakage_screen"))
-    frame = table_of(result, "report")
-    if frame is None:
-        return section(
-            "leakage",
-            "Leakage findings",
-            meaning,
-            note("leakage_screen has no 'report' table to show."),
-        )
-    if frame.height == 0:
-        return section(
-            "leakage",
-            "Leakage findings",
-            meaning,
-            tag("p", "No feature was flagged for any target."),
-        )
-    actions = _count(column(frame, "action"))
-    parts: list[Child] = [
-        tag(
-            "p",
-            f"{frame.height} findings: " + ", ".join(f"{n} {a}" for a, n in actions.items()) + ".",
-        )
-    ]
-    targets = [str(t) if t is not None else "(all targets)" for t in column(frame, "target")]
-    keyed = frame.with_columns(pl.Series("__target", targets))
-    cols = [c for c in ("feature", "check", "value", "threshold", "action") if c in frame.columns]
-    for target in sorted(set(targets)):
-        group = keyed.filter(pl.col("__target") == target)
-        rows = [[fmt(r[c]) for c in cols] for r in group.head(MAX_TABLE_ROWS).iter_rows(named=True)]
-        css = [
-            "removed" if r.get("action") == "removed" else None
-            for r in group.head(MAX_TABLE_ROWS).iter_rows(named=True)
-        ]
-        numeric = [i for i, c in enumerate(cols) if group[c].dtype.is_numeric()]
-        parts += [tag("h3", target), table(cols, rows, numeric=numeric, row_classes=css)]
-        if group.height > MAX_TABLE_ROWS:
-            parts.append(note(f"{group.height - MAX_TABLE_ROWS} more findings not shown."))
-    return section("leakage", "Leakage findings", meaning, *parts)
+    """Findings per target, proof and suspicion apart (:mod:`panelml.report.leakage`)."""
+    return section("leakage", "Leakage findings", LEAKAGE_MEANING, *leakage_parts(inputs))
 
 
 # -- stability across runs -----------------------------------------------------

@@ -115,11 +115,9 @@ def decide(
     """Report rows (``REPORT_SCHEMA``) of ``findings`` under ``policy`` (module docstring)."""
     all_findings = [*findings, *corroborate(findings)]
     removed: set[tuple[str, str]] = set()
-    flagged: dict[str, set[str]] = {}
     order = {c: i for i, c in enumerate(CHECKS)}
     spread: dict[str, Finding] = {}
     for f in sorted(all_findings, key=lambda f: (order[f.check], f.target)):
-        flagged.setdefault(f.feature, set()).add(f.target)
         trust = is_trusted(f.feature, trusted)
         if _removes(f.check, policy, trust):
             removed.add((f.feature, f.target))
@@ -129,7 +127,7 @@ def decide(
     for feature, first in spread.items():
         check = f"{first.check} (via {first.target})"
         for target in targets:
-            if target not in flagged[feature]:
+            if (feature, target) not in removed:  # unflagged there, or only suspected
                 extra.append(
                     Finding(feature, target, check, first.value, first.threshold, first.evidence)
                 )
