@@ -191,9 +191,9 @@ def make_hard_panel(
         u = np.zeros((T, N))
         for (form, pos, _), a in zip(spec.terms, cal.per_bar, strict=True):
             u[1:] += a * term_values(form, [signal[:-1, :, i] for i in pos])
-        drawn = rng.standard_normal(T)  # market shock: common to all symbols
+        market = rng.standard_normal(T)  # a shock common to all symbols
         eps = noise_scale * hd.t_shocks(rng, (T, N))
-        u += eps + noise_scale * drawn[:, None]
+        u += eps + noise_scale * market[:, None]
         u[0] = 0.0
         u = np.where(bar < end[None, :], u, np.nan)
         y = np.where(bar >= start[None, :], hd.forward_sums(u, spec.horizon), np.nan)
