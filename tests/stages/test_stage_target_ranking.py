@@ -30,6 +30,7 @@ from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
 from panelml.stages._crossval import fit_folds, oof_vector, plan_folds
 from panelml.stages._ranking_scores import ic_test, subsample_se
+from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStage
 from panelml.stages.target_ranking import (
     RankingError,
     TargetRankingParams,
@@ -178,6 +179,7 @@ def test_ranking_table_follows_the_contract(
         *("p_value", "q_value", "r2", "auc", "positive_symbol_share", "top_feature"),
         *("top_feature_share", "lightgbm_ic", "lightgbm_icir", "lightgbm_t"),
         *("ridge_ic", "ridge_icir", "ridge_t"),
+        *("suspect_features", "score_without_suspects", "warnings"),
     }
     assert contract <= set(frame.columns)
     assert frame.height == len(TRUTH_SPECS)
@@ -213,25 +215,47 @@ def test_per_symbol_and_ic_series_tables_match_the_ranking(
 
 
 # -- leakage -----------------------------------------------------------------------
-def test_leaky_targets_are_suspect_and_never_selected(
+def test_magnitude_alone_warns_and_never_demotes(
     ranking_leaky: tuple[SyntheticPanel, Panel, TargetRankingResult],
 ) -> None:
+    """Without a leakage screen the leaky targets score very high and one feature
+    dominates: both are warnings with their numbers, never a status."""
     synthetic, _, result = ranking_leaky
     leaked = {leak.target: leak.feature for leak in synthetic.truth.leaks}
     assert len(leaked) == 3
+    assert "suspect_leak" not in result.ranking["status"].to_list()
     for target, feature in leaked.items():
         r = row(result, target)
-        assert r["status"] == "suspect_leak", r
-        assert "leak" in r["reason"]
         assert r["top_feature"] == feature
-    assert not set(result.selected_targets()) & set(leaked)
+        assert "above max_rank_ic" in r["warnings"] or "split gain" in r["warnings"], r
+        assert r["score_without_suspects"] is None  # no screen: no suspects to leave out
     honest = ("fwd_ret_1", "fwd_vol_5", "y_up_5")
-    for target in honest:
-        assert row(result, target)["status"] != "suspect_leak"
     # a leaked feature takes a larger share of the trees' gain than any honest feature
     assert min(row(result, t)["top_feature_share"] for t in leaked) > max(
         row(result, t)["top_feature_share"] for t in honest
     )
+
+
+def test_suspect_leak_needs_timing_evidence_and_vanishing_skill(
+    ranking_leaky: tuple[SyntheticPanel, Panel, TargetRankingResult],
+) -> None:
+    """With a screen that only reports (``report_only``), the noise target whose
+    skill is its noisy-copy leak loses it without the timing suspect and is
+    ``suspect_leak``; the target with genuine skill next to its leak keeps it and
+    is only warned about, with its score without the suspects."""
+    _, panel, _ = ranking_leaky
+    ctx = make_ctx(panel)
+    screen = LeakageScreenStage(LeakageScreenParams(policy="report_only")).run(ctx)
+    result = rank(panel, {"leakage_screen": screen}, targets=["fwd_ret_20", "fwd_ret_10"])
+    copy = row(result, "fwd_ret_20")
+    assert copy["status"] == "suspect_leak", copy
+    assert "tied to the label window" in copy["reason"]
+    assert copy["score"] > 0.5 and copy["score_without_suspects"] < 0.1
+    shifted = row(result, "fwd_ret_10")
+    assert shifted["status"] == "selected", shifted
+    assert "feat_16" in shifted["suspect_features"]
+    assert shifted["score_without_suspects"] < shifted["score"]
+    assert "future_info" in shifted["warnings"]
 
 
 def test_screen_exclusions_restore_honest_scores(
@@ -246,7 +270,11 @@ def test_screen_exclusions_restore_honest_scores(
         assert r["top_feature"] != feature
         assert r["n_features"] == panel.n_features - 1
     assert ranking_screened.meta["excluded_features"] == {t: [f] for t, f in leaks.items()}
-    assert row(ranking_screened, "fwd_ret_1")["n_features"] == panel.n_features  # only warned
+    warned = row(ranking_screened, "fwd_ret_1")
+    assert warned["n_features"] == panel.n_features  # only warned: still used
+    assert warned["suspect_features"] == "feat_00" and warned["status"] == "selected"
+    assert warned["score_without_suspects"] is not None
+    assert "feat_00: too_good" in warned["warnings"]
     honest = row(ranking_screened, "fwd_ret_5")
     planted = synthetic.truth.targets["fwd_ret_5"].expected_rank_ic
     assert honest["status"] == "selected"
@@ -258,20 +286,26 @@ def test_screen_exclusions_restore_honest_scores(
     assert ranking_screened.status("fwd_ret_20") == "not_significant"  # its leak was its skill
 
 
-def test_dominant_feature_is_suspect_only_when_significant() -> None:
+def test_magnitude_warnings_list_the_score_and_the_dominant_feature() -> None:
     from panelml.stages._ranking_fit import TargetPlan
     from panelml.stages._ranking_scores import FamilyScore, TargetScore
-    from panelml.stages._ranking_tables import leak_reason
+    from panelml.stages._ranking_suspects import magnitude_warnings
 
     params = TargetRankingParams()
+    limits = {
+        "rank_ic_limit": params.rank_ic_limit("t_5"),
+        "max_auc": params.max_auc,
+        "max_feature_share": params.max_feature_share,
+    }
     plan = TargetPlan("t_5", "regression", 5, ("a", "b"), (), np.arange(3), 3)
     score = TargetScore(0.05, 0.03, 0.07, 0.4, 5.0, 1e-6, 0.0, math.nan, 300, 0.7)
     score.families["lightgbm"] = FamilyScore(0.05, 0.4, 5.0, math.nan)
-    assert leak_reason(plan, score, 0.001, ("a", 0.9), params) is not None
-    assert leak_reason(plan, score, 0.5, ("a", 0.9), params) is None
-    assert leak_reason(plan, score, 0.001, ("a", 0.5), params) is None
+    assert magnitude_warnings(plan, score, ("a", 0.5), **limits) == []
+    (share,) = magnitude_warnings(plan, score, ("a", 0.9), **limits)
+    assert "'a' takes 90%" in share
     score.families["lightgbm"] = FamilyScore(0.35, 0.4, 5.0, math.nan)
-    assert "max_rank_ic" in str(leak_reason(plan, score, 0.5, ("a", 0.1), params))
+    (ic,) = magnitude_warnings(plan, score, ("a", 0.1), **limits)
+    assert "rank IC 0.350 above max_rank_ic=0.3" in ic
 
 
 # -- null calibration --------------------------------------------------------------
@@ -445,7 +479,7 @@ def test_runs_from_yaml_caches_and_prints(tmp_path: Path) -> None:
     assert isinstance(result, TargetRankingResult)
     assert (first.run_dir / "target_ranking" / "ranking.parquet").is_file()
     printed = buffer.getvalue()
-    assert "target ranking" in printed and "fwd_ret_5" in printed and "suspect_leak" in printed
+    assert "target ranking" in printed and "fwd_ret_5" in printed and "max_rank_ic" in printed
     assert len(result.selected_targets()) <= 2
     second = run(path, reporter=Reporter(quiet=True))
     assert second.manifest["stages"][0]["status"] == "cached"

@@ -131,7 +131,7 @@ def autocorrelations(
     dense[present] = ranks[grid[present]]
     out = np.ones(max_lag + 1)
     for k in range(1, max_lag + 1):
-        out[k] = _lagged_corr(dense, k, min_names) if k < dense.shape[0] else 0.0
+        out[k] = _lagged_corr(dense, k, min_names) if k < len(dense) else 0.0
     return out
 
 

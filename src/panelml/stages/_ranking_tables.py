@@ -28,13 +28,6 @@ class StatusParams(Protocol):
     def fdr(self) -> float: ...
     @property
     def top_n(self) -> int: ...
-    @property
-    def max_rank_ic(self) -> float: ...
-    def rank_ic_limit(self, target: str) -> float: ...
-    @property
-    def max_auc(self) -> float: ...
-    @property
-    def max_feature_share(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -46,44 +39,25 @@ class Verdict:
     reason: str
 
 
+@dataclass(frozen=True)
+class LeakColumns:
+    """A target's leak evidence columns of the ranking table."""
+
+    suspect_features: tuple[str, ...] = ()
+    score_without_suspects: float = math.nan
+    warnings: tuple[str, ...] = ()
+    suspect_leak: str | None = None  # the reason, when the evidence makes it a status
+
+
 def _finite(value: float) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def leak_reason(
-    plan: TargetPlan,
-    score: TargetScore,
-    q_value: float,
-    top: tuple[str | None, float],
-    params: StatusParams,
-) -> str | None:
-    """Why a scored target looks too good to be true, or ``None``."""
-    if plan.kind == "binary":
-        aucs = [score.auc, *(f.auc for f in score.families.values())]
-        best = max((a for a in aucs if _finite(a)), default=math.nan)
-        if _finite(best) and best > params.max_auc:
-            return f"AUC {best:.3f} above max_auc={params.max_auc}: check for leaked features"
-    else:
-        ics = [score.score, *(f.ic for f in score.families.values())]
-        best = max((v for v in ics if _finite(v)), default=math.nan)
-        limit = params.rank_ic_limit(plan.name)
-        if _finite(best) and best > limit:
-            return f"rank IC {best:.3f} above max_rank_ic={limit}: check for leaked features"
-    feature, share = top
-    significant = _finite(q_value) and q_value <= params.fdr and score.score > 0
-    if feature is not None and _finite(share) and share > params.max_feature_share and significant:
-        return (
-            f"feature {feature!r} takes {share:.0%} of the split gain "
-            f"(max_feature_share={params.max_feature_share}): check it for leakage"
-        )
-    return None
 
 
 def assign_statuses(
     plans: Sequence[TargetPlan],
     scores: Mapping[str, TargetScore],
     q_values: Mapping[str, float],
-    tops: Mapping[str, tuple[str | None, float]],
+    leaks: Mapping[str, LeakColumns],
     params: StatusParams,
 ) -> dict[str, Verdict]:
     """Status, rank and reason of every target (rules in the stage docstring)."""
@@ -96,7 +70,7 @@ def assign_statuses(
             status[name], reason[name] = "degenerate", plan.reason or ""
             continue
         score, q = scores[name], q_values[name]
-        leak = leak_reason(plan, score, q, tops[name], params)
+        leak = leaks[name].suspect_leak if name in leaks else None
         if leak is not None:
             status[name], reason[name] = "suspect_leak", leak
         elif _finite(q) and q <= params.fdr and score.score > 0:
@@ -132,12 +106,14 @@ def ranking_frame(
     tops: Mapping[str, tuple[str | None, float]],
     verdicts: Mapping[str, Verdict],
     families: Sequence[str],
+    leaks: Mapping[str, LeakColumns],
 ) -> pl.DataFrame:
     """The ``ranking`` table: one row per target, sorted by rank (nulls last) then name."""
     rows: list[dict[str, Any]] = []
     for plan in plans:
         s = scores.get(plan.name)
         verdict = verdicts[plan.name]
+        leak = leaks.get(plan.name, LeakColumns())
         top_feature, top_share = tops.get(plan.name, (None, math.nan))
         row: dict[str, Any] = {
             "target": plan.name,
@@ -163,6 +139,9 @@ def ranking_frame(
             "positive_symbol_share": None if s is None else _nan_to_none(s.positive_symbol_share),
             "top_feature": top_feature,
             "top_feature_share": _nan_to_none(top_share),
+            "suspect_features": ", ".join(leak.suspect_features),
+            "score_without_suspects": _nan_to_none(leak.score_without_suspects),
+            "warnings": "; ".join(leak.warnings),
         }
         for fam in families:
             f = None if s is None else s.families.get(fam)
@@ -194,6 +173,9 @@ def ranking_frame(
         "positive_symbol_share": pl.Float64,
         "top_feature": pl.String,
         "top_feature_share": pl.Float64,
+        "suspect_features": pl.String,
+        "score_without_suspects": pl.Float64,
+        "warnings": pl.String,
     }
     for fam in families:
         schema.update({f"{fam}_ic": pl.Float64, f"{fam}_icir": pl.Float64, f"{fam}_t": pl.Float64})

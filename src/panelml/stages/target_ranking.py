@@ -38,20 +38,22 @@ rest ``not_significant``. Degenerate targets (too few known values or
 timestamps, constant, a binary target with a tiny minority class, folds that
 cannot be made) are ``degenerate`` with the reason and get no rank.
 
-**Too good to be true?** A target is ``suspect_leak`` (never selected) when
-
-- its skill is beyond what a panel target plausibly offers: the largest of the
-  consensus and per-family rank ICs exceeds ``max_rank_ic`` (regression), or the
-  largest pooled AUC (consensus-mean or per family) exceeds ``max_auc`` (binary);
-- or one feature dominates: the top feature's share of the first tree family's
-  split gain (mean over folds) exceeds ``max_feature_share`` *and* the target
-  passes the FDR test. Why legitimate targets are not flagged: with realistic
-  (weak) signal, trees spread gain over the 2-4 signal features and over the
-  noise features they overfit (top shares of 0.09-0.26 measured on the planted
-  panels of the tests),
-  while a leaked feature explains most of the target and takes 0.70-0.97. A
-  legitimate target driven by one strong feature can trip the rule: that is a
-  case for a human to look at (raise ``max_feature_share`` to accept it).
+**Leak evidence.** Magnitude is not evidence of leakage (lagged volatility
+predicts forward volatility with rank IC 0.6-0.85, honestly), so a large score
+or one feature's large share of the importance never changes a status. They
+are listed in the ``warnings`` column, with every suspicion the leakage screen
+raised for the target (features it flagged but kept) and its evidence numbers:
+a consensus or per-family rank IC above ``max_rank_ic`` (``max_rank_ic_by_target``
+per glob) or AUC above ``max_auc``; the top feature's share of the first tree
+family's split gain above ``max_feature_share``. For every target with suspect
+features the families are refitted without them: ``score_without_suspects``
+shows how much of the skill depends on them (``suspect_features`` lists them).
+A target is ``suspect_leak`` (never selected) only on evidence beyond
+magnitude: some of its suspects are *timing* suspects (the screen's
+``future_info``: their IC is tied to the label window), and its skill vanishes
+without them - it passes the FDR test with them, but refitted without them its
+score is <= 0 or its p-value, put in place of its own, gives q > ``fdr``
+(:mod:`panelml.stages._ranking_suspects`).
 
 ``top_feature`` / ``top_feature_share`` are recorded for every target from the
 first tree family with gain importance. When the ``leakage_screen`` stage ran,
@@ -95,8 +97,15 @@ from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
 from panelml.stages._crossval import PreparedCache, model_label, runtime_params
-from panelml.stages._ranking_fit import FamilyOutput, PlanSettings, fit_family, plan_targets
+from panelml.stages._ranking_fit import (
+    FamilyOutput,
+    PlanSettings,
+    TargetPlan,
+    fit_family,
+    plan_targets,
+)
 from panelml.stages._ranking_scores import TargetScore, score_target
+from panelml.stages._ranking_suspects import leak_columns
 from panelml.stages._ranking_tables import (
     assign_statuses,
     ic_series_frame,
@@ -159,14 +168,16 @@ class TargetRankingParams(StageParams):
     min_rows: int = Field(200, ge=2, description="fewest known values a target needs")
     min_timestamps: int = Field(30, ge=2, description="fewest timestamps a target needs")
     min_minority_share: float = Field(0.02, ge=0.0, lt=0.5)
-    max_rank_ic: float = Field(0.3, gt=0.0, le=1.0, description="higher rank IC: suspect leak")
+    max_rank_ic: float = Field(0.3, gt=0.0, le=1.0, description="higher rank IC: a warning")
     max_rank_ic_by_target: dict[str, float] = Field(
         default_factory=dict,
         description="glob -> max_rank_ic for targets that are legitimately very predictable "
         "(e.g. forward volatility, which clusters); the first matching glob wins",
     )
-    max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: suspect leak")
-    max_feature_share: float = Field(0.6, gt=0.0, le=1.0, description="top gain share limit")
+    max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: a warning")
+    max_feature_share: float = Field(
+        0.6, gt=0.0, le=1.0, description="higher top gain share: a warning"
+    )
     early_stopping: bool = True
     demean: bool = Field(
         True,
@@ -271,10 +282,42 @@ class TargetRankingStage(Stage[TargetRankingParams]):
             )
         q_values = _q_values(scores, p.fdr_method)
         tops = _top_features(plans, outputs, families)
-        verdicts = assign_statuses(plans, scores, q_values, tops, p)
+
+        def fit_and_score(extra: Mapping[str, set[str]]) -> dict[str, TargetScore | None]:
+            """Scores of the targets in ``extra`` refitted without those features too."""
+            sub = plan_targets(
+                panel, list(extra), {t: excluded[t] | extra[t] for t in extra}, validation, settings
+            )
+            ok = [plan for plan in sub if plan.scorable]
+            refits = {
+                fam_name: fit_family(
+                    panel,
+                    family,
+                    params,
+                    ok,
+                    validation,
+                    cache,
+                    early_stopping=p.early_stopping,
+                    settings=settings,
+                    labels=labels,
+                    seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
+                )
+                for fam_name, (family, params) in families.items()
+            }
+            out: dict[str, TargetScore | None] = {plan.name: None for plan in sub}
+            for plan in ok:
+                out[plan.name] = _rescore(plan, refits, labels, panel, p, validation)
+            return out
+
+        leaks = leak_columns(
+            ctx.results.get("leakage_screen"), plans, scores, tops, p, fit_and_score
+        )
+        verdicts = assign_statuses(plans, scores, q_values, leaks, p)
         result = TargetRankingResult(
             {
-                "ranking": ranking_frame(plans, scores, q_values, tops, verdicts, list(families)),
+                "ranking": ranking_frame(
+                    plans, scores, q_values, tops, verdicts, list(families), leaks
+                ),
                 "per_symbol": per_symbol_frame(scores, panel.symbols),
                 "ic_series": ic_series_frame(scores),
             },
@@ -286,10 +329,43 @@ class TargetRankingStage(Stage[TargetRankingParams]):
                 "excluded_features": {k: sorted(v) for k, v in excluded.items() if v},
                 "n_targets": len(plans),
                 "n_selected": sum(v.status == "selected" for v in verdicts.values()),
+                "leak_evidence": {
+                    name: {
+                        "suspect_features": list(c.suspect_features),
+                        "score_without_suspects": c.score_without_suspects
+                        if math.isfinite(c.score_without_suspects)
+                        else None,
+                        "warnings": list(c.warnings),
+                        "suspect_leak": c.suspect_leak,
+                    }
+                    for name, c in leaks.items()
+                    if c.warnings or c.suspect_features
+                },
             },
         )
         _print(ctx, result, list(families))
         return result
+
+
+def _rescore(
+    plan: TargetPlan,
+    outputs: Mapping[str, FamilyOutput],
+    labels: Mapping[str, Any],
+    panel: Panel,
+    p: TargetRankingParams,
+    validation: ValidationConfig,
+) -> TargetScore:
+    """The score of a refit (the same scoring as the stage's own call)."""
+    return score_target(
+        predictions={f: outputs[f].oof[plan.name][plan.rows] for f in outputs},
+        y=labels[plan.name][plan.rows],
+        timestamps=panel.timestamps[plan.rows],
+        symbol_codes=panel.symbol_codes[plan.rows],
+        horizon=math.ceil(plan.horizon / p.timestamp_stride),
+        binary=plan.kind == "binary",
+        min_names=validation.min_names,
+        min_symbol_obs=p.min_symbol_obs,
+    )
 
 
 def _validation(ctx: RunContext) -> ValidationConfig:
@@ -417,6 +493,11 @@ def _print(ctx: RunContext, result: TargetRankingResult, families: list[str]) ->
         rows,
         caption=f"{result.meta['n_selected']} selected of {result.meta['n_targets']} targets",
     )
+    for row in frame.iter_rows(named=True):
+        if row["warnings"]:
+            ctx.reporter.warn(
+                f"target_ranking: {row['target']} ({row['status']}): {row['warnings']}"
+            )
 
 
 def _num(value: Any) -> str:
