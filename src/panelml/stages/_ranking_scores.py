@@ -9,9 +9,11 @@ Kept apart from the stage so the statistics can be read (and tested) alone:
 - :func:`gain_shares`: how much of a tree family's split gain the top feature
   takes, averaged over folds (the feature-dominance leak signal).
 
-Formulas: per-timestamp rank IC, ICIR and the Newey-West t with lag h - 1 as in
-:mod:`panelml.validation.metrics` (Qlib SigAnaRecord convention; Newey & West
-1987); see ``REFERENCES.md``.
+Formulas: per-timestamp rank IC as in :mod:`panelml.validation.metrics` (Qlib
+SigAnaRecord convention); its mean, s.e., t and one-sided p-value from
+:func:`panelml.validation.significance.ic_significance`, the one IC test of
+the project (overlapping labels and the validation scheme's cross-fold
+correlation accounted for); see ``REFERENCES.md``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from panelml.stages._crossval import FoldFit
-from panelml.validation.metrics import ic_series, ic_summary, per_symbol_ic
+from panelml.validation.metrics import ic_series, per_symbol_ic
 from panelml.validation.pooled import auc, r2
 from panelml.validation.ranks import cross_sectional_ranks
+from panelml.validation.significance import Scheme, ic_significance
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,65 +70,6 @@ class TargetScore:
     symbol_n_obs: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def subsample_se(values: FloatArray, horizon: int) -> float:
-    """Standard error of the mean IC from the ``horizon`` interleaved sub-series.
-
-    Sub-series ``r`` holds every ``horizon``-th IC starting at ``r``; its labels
-    do not overlap, so its ICs are close to independent and ``std / sqrt(n_r)``
-    estimates the variance of its mean without any kernel. The full mean is the
-    mean of the sub-series means, whose variance is at most their average
-    variance, so the average of the sub-series s.e. is a conservative s.e.
-    """
-    ses: list[float] = []
-    for start in range(max(horizon, 1)):
-        part = values[start :: max(horizon, 1)]
-        if part.size >= 2:
-            ses.append(float(part.std(ddof=1)) / math.sqrt(part.size))
-    return float(np.mean(ses)) if ses else math.nan
-
-
-@dataclass(frozen=True)
-class ICTest:
-    """Mean IC with the stage's standard error, t and one-sided p-value."""
-
-    mean: float
-    se: float
-    t_stat: float
-    p_value: float
-    icir: float
-    n_periods: int
-
-
-def ic_test(values: FloatArray, horizon: int) -> ICTest:
-    """Significance of a mean IC with overlapping labels (horizon ``h`` bars).
-
-    ``se`` is the larger of the Newey-West (1987) s.e. with lag h - 1 and
-    :func:`subsample_se`; ``t_stat`` = mean / se; ``p_value`` is one-sided
-    (H1: mean > 0) against Student's t with floor(T'/h) - 1 degrees of freedom
-    (T' IC periods). Why not Newey-West alone: on synthetic null panels
-    (pure-noise targets, 40 symbols x 300 bars, 60 seeds) its s.e. was 0.60x
-    (h = 5) and 0.66x (h = 20) of the true spread of the mean OOF IC (Bartlett
-    weights and demeaning bias the long-run variance down in short series, cf.
-    Kiefer & Vogelsang 2005), which made noise targets pass the FDR test; the
-    sub-series s.e. was 0.81x / 1.09x and the remaining gap is the positive
-    correlation of K-fold OOF scores across folds (Bengio & Grandvalet 2004),
-    which the t(floor(T'/h) - 1) reference absorbs. For h = 1 all of this is the
-    ordinary t test.
-    """
-    summary = ic_summary(values, horizon)
-    nw = math.nan
-    if math.isfinite(summary.t_stat_nw) and summary.t_stat_nw != 0.0:
-        nw = abs(summary.mean / summary.t_stat_nw)
-    candidates = [v for v in (nw, subsample_se(values, horizon)) if math.isfinite(v)]
-    se = max(candidates) if candidates else math.nan
-    t = summary.mean / se if math.isfinite(se) and se > 0.0 else math.nan
-    p = math.nan
-    if math.isfinite(t):
-        df = max(1, summary.n_periods // max(horizon, 1) - 1)
-        p = float(stats.t.sf(t, df=df))
-    return ICTest(summary.mean, se, t, p, summary.icir, summary.n_periods)
-
-
 def score_target(
     *,
     predictions: Mapping[str, FloatArray],
@@ -137,14 +80,16 @@ def score_target(
     binary: bool,
     min_names: int,
     min_symbol_obs: int,
+    scheme: Scheme = "purged_kfold",
 ) -> TargetScore:
     """Score one target from its families' OOF predictions on the same rows.
 
     The consensus prediction is the mean over families of their per-timestamp
     percentile ranks (:func:`cross_sectional_ranks`); the score is the mean
     per-timestamp rank IC of the consensus, its CI is score +- 1.96 s.e. and its
-    t and p-value come from :func:`ic_test` (Newey-West lag ``horizon - 1``,
-    made conservative for short overlapping series).
+    t and p-value come from :func:`~panelml.validation.significance.ic_significance`
+    for the validation ``scheme`` that made the OOF predictions (each family's
+    t too, so they are comparable with the consensus').
     ``r2`` (regression) and ``auc`` (binary) are pooled over all rows on the
     mean of the families' raw predictions (same units: target values or
     probabilities). Rows where any family has no prediction are left out.
@@ -158,13 +103,13 @@ def score_target(
     ranks = np.empty_like(stacked)
     for i, name in enumerate(names):
         series = ic_series(stacked[i], y, timestamps, method="rank", min_names=min_names)
-        test = ic_test(series.values, horizon)
+        test = ic_significance(series.values, horizon, scheme=scheme, families=[name])
         family_auc = auc(y, stacked[i]) if binary else math.nan
         families[name] = FamilyScore(test.mean, test.icir, test.t_stat, family_auc)
         ranks[i] = cross_sectional_ranks(stacked[i], timestamps)
     consensus = ranks.mean(axis=0)
     series = ic_series(consensus, y, timestamps, method="rank", min_names=min_names)
-    test = ic_test(series.values, horizon)
+    test = ic_significance(series.values, horizon, scheme=scheme, families=names)
     mean_prediction = stacked.mean(axis=0)
     codes, values = per_symbol_ic(
         consensus, y, symbol_codes, method="rank", min_obs=max(min_symbol_obs, 2)

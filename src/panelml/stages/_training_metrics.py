@@ -2,9 +2,15 @@
 
 Every score here is computed on out-of-sample rows only (the stage passes the
 test rows of a fold, or all out-of-fold rows for the summary). The per-timestamp
-rank IC, ICIR, t and Newey-West t follow the Qlib SigAnaRecord convention as
-implemented in :mod:`panelml.validation.metrics` (NW lag = horizon - 1); pooled
-scores come from :mod:`panelml.validation.pooled`.
+rank IC, ICIR and Newey-West t (``t_stat_nw``, descriptive, lag = horizon - 1)
+follow the Qlib SigAnaRecord convention as implemented in
+:mod:`panelml.validation.metrics`. ``t_stat`` and ``p_value`` (one-sided, H1:
+mean IC > 0) come from :func:`panelml.validation.significance.ic_significance`,
+the test target ranking uses: the summary row (fold -1) is tested for the run's
+validation scheme, so it reports the same t and p as the ranking for the same
+IC series; a fold's row is one test block scored by a model that never saw its
+labels (``single_split``). Pooled scores come from
+:mod:`panelml.validation.pooled`.
 
 The ensemble is the mean, over model families, of each family's cross-sectional
 percentile rank (average rank of ties divided by the number of names at that
@@ -25,6 +31,7 @@ import numpy.typing as npt
 
 from panelml.validation.metrics import ic_series, ic_summary
 from panelml.validation.pooled import auc, hit_rate, log_loss, r2
+from panelml.validation.significance import Scheme, ic_significance
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -41,6 +48,9 @@ METRIC_COLUMNS: tuple[str, ...] = (
 )
 """The score columns of the ``metrics`` table, in contract order."""
 
+SIGNIFICANCE_COLUMNS: tuple[str, ...] = ("p_value",)
+"""Columns after the contract columns: the one-sided p-value of ``t_stat``."""
+
 
 def score(
     pred: FloatArray,
@@ -50,6 +60,8 @@ def score(
     kind: str,
     horizon: int,
     min_names: int,
+    scheme: Scheme,
+    families: Sequence[str],
     is_ensemble: bool = False,
 ) -> dict[str, float]:
     """Out-of-sample scores of ``pred`` against ``y`` (rows aligned, NaN pairs dropped).
@@ -57,17 +69,26 @@ def score(
     Regression: ``r2``; binary: ``auc`` and ``log_loss`` (predictions are
     probabilities). ``hit_rate`` is the share of rows whose predicted direction
     matches the outcome: sign(pred) vs sign(y) for regression (zeros ignored),
-    (p > 0.5) vs (y = 1) for binary. See the module docstring for the ensemble.
+    (p > 0.5) vs (y = 1) for binary. See the module docstring for the ensemble
+    and for ``scheme`` (the validation scheme for the summary over all folds,
+    ``single_split`` for one fold's test rows); ``families`` are the families
+    behind ``pred`` (one, or all of them for the ensemble).
     """
     keep = np.isfinite(pred) & np.isfinite(y)
     p, t = pred[keep], y[keep]
     ts = np.asarray(timestamps)[keep]
-    out = dict.fromkeys(METRIC_COLUMNS, math.nan)
+    out = dict.fromkeys((*METRIC_COLUMNS, *SIGNIFICANCE_COLUMNS), math.nan)
     if p.size == 0:
         return out
-    summary = ic_summary(ic_series(p, t, ts, method="rank", min_names=min_names), horizon)
+    series = ic_series(p, t, ts, method="rank", min_names=min_names)
+    summary = ic_summary(series, horizon)
+    test = ic_significance(series.values, horizon, scheme=scheme, families=families)
     out.update(
-        ic_mean=summary.mean, icir=summary.icir, t_stat=summary.t_stat, t_stat_nw=summary.t_stat_nw
+        ic_mean=summary.mean,
+        icir=summary.icir,
+        t_stat=test.t_stat,
+        t_stat_nw=summary.t_stat_nw,
+        p_value=test.p_value,
     )
     if kind == "binary":
         out["auc"] = auc(t, p)
@@ -97,7 +118,7 @@ def summary_row(row: Mapping[str, Any]) -> list[Any]:
         row["family"],
         row["ic_mean"],
         row["icir"],
-        row["t_stat_nw"],
+        row["t_stat"],
         fit,
         row["hit_rate"],
         "-" if best is None else int(best),

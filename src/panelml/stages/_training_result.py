@@ -29,7 +29,7 @@ from panelml.predict import (
 )
 from panelml.stages._crossval import PreparedCache
 from panelml.stages._training_fit import FamilySpec, TargetFit, normalised_importance
-from panelml.stages._training_metrics import METRIC_COLUMNS
+from panelml.stages._training_metrics import METRIC_COLUMNS, SIGNIFICANCE_COLUMNS
 from panelml.validation.ranks import rank_average
 
 STAGE_NAME = "training"
@@ -202,6 +202,7 @@ METRIC_SCHEMA: dict[str, Any] = {
     "best_iteration": pl.Int64,
     "n_train": pl.Int64,
     "n_test": pl.Int64,
+    **dict.fromkeys(SIGNIFICANCE_COLUMNS, pl.Float64),
 }
 
 
@@ -209,7 +210,9 @@ def metrics_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema=METRIC_SCHEMA) if rows else None
     if frame is None:
         return pl.DataFrame(schema=METRIC_SCHEMA)
-    return frame.with_columns(pl.col(c).fill_nan(None) for c in METRIC_COLUMNS)
+    return frame.with_columns(
+        pl.col(c).fill_nan(None) for c in (*METRIC_COLUMNS, *SIGNIFICANCE_COLUMNS)
+    )
 
 
 def importances_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

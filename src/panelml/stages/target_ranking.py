@@ -12,13 +12,21 @@ its t (the same test as the score's, below). The single score of a target is tha
    ranks per timestamp (so returns and probabilities share one scale);
 2. the consensus prediction of a row is the mean of the families' ranks;
 3. ``score`` = mean per-timestamp rank IC of the consensus (Qlib convention);
-   ``t_stat`` = score / s.e. and ``score_ci_low/high`` = score +- 1.96 s.e.,
-   where s.e. is the Newey-West (1987) s.e. with lag h - 1, widened to the
-   non-overlapping sub-series s.e. when that is larger; ``p_value`` is one-sided
-   (H1: score > 0) against Student's t with floor(T'/h) - 1 degrees of freedom.
-   Newey-West alone proved too optimistic for short overlapping series (noise
-   targets passed the FDR test); the measurements and references are in
-   ``_ranking_scores.ic_test``. For h = 1 this is the ordinary t test.
+   ``t_stat`` = score / s.e., ``score_ci_low/high`` = score +- 1.96 s.e. and
+   ``p_value`` (one-sided, H1: score > 0) come from
+   :func:`panelml.validation.significance.ic_significance`, the project's one
+   IC test (per-family t's too). In plain words: ``p_value`` is the chance that
+   a target with no real skill scores this high or higher under the same
+   folds, and ``q_value`` (below) is the smallest false discovery rate at which
+   the target would pass. The s.e. accounts for overlapping labels (a
+   bias-corrected uniform-kernel long-run variance with lag h - 1, against
+   Student's t with Satterthwaite degrees of freedom) and for the correlation
+   between K-fold scores (each fold's model learnt from the other folds'
+   labels): under purged K-fold the variance is multiplied by 2 for linear
+   families (derived), by a measured factor for lightgbm and for the default
+   lightgbm + ridge consensus, and not at all under walk-forward. How this was
+   validated on null targets (and the old test's failures) is in the README
+   section "What p and q mean" and ``bench/results/calibration.json``.
 
 Why a consensus rather than the best family: it is *one test per target, fixed
 before looking at the data*, so picking the luckiest family cannot inflate
@@ -279,6 +287,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
                 binary=plan.kind == "binary",
                 min_names=validation.min_names,
                 min_symbol_obs=p.min_symbol_obs,
+                scheme=validation.scheme,
             )
         q_values = _q_values(scores, p.fdr_method)
         tops = _top_features(plans, outputs, families)

@@ -87,6 +87,7 @@ from panelml.stages._training_result import (
     metrics_frame,
     oof_table,
 )
+from panelml.validation.significance import Scheme
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
 
@@ -418,11 +419,14 @@ class TrainingStage(Stage[TrainingParams]):
         for name, pred in predictions.items():
             is_ensemble = name == ENSEMBLE
             best = fit.best_iterations.get(name, {})
+            behind = tuple(f.name for f in families) if is_ensemble else (name,)
 
             def scored(
                 test: npt.NDArray[np.intp],
+                scheme: Scheme = "single_split",
                 pred: npt.NDArray[np.float64] = pred,
                 ens: bool = is_ensemble,
+                behind: tuple[str, ...] = behind,
             ) -> dict[str, Any]:
                 return score(
                     pred[test],
@@ -431,6 +435,8 @@ class TrainingStage(Stage[TrainingParams]):
                     kind=kind,
                     horizon=horizon,
                     min_names=validation.min_names,
+                    scheme=scheme,
+                    families=behind,
                     is_ensemble=ens,
                 )
 
@@ -449,7 +455,7 @@ class TrainingStage(Stage[TrainingParams]):
                     }
                 )
             test = np.flatnonzero(tested)
-            scores = scored(test)
+            scores = scored(test, validation.scheme)
             final = fit.finals.get(name)
             rounds = median_iteration(list(final.rounds.values())) if final is not None else None
             rows.append(
@@ -520,7 +526,7 @@ class TrainingStage(Stage[TrainingParams]):
         summary = result.summary()
         ctx.reporter.table(
             "training: out-of-fold summary",
-            ["target", "family", "IC", "ICIR", "t (NW)", "R2 / AUC", "hit rate", "best iter"],
+            ["target", "family", "IC", "ICIR", "t", "R2 / AUC", "hit rate", "best iter"],
             [summary_row(row) for row in summary.iter_rows(named=True)],
             caption="rank IC per timestamp on out-of-fold rows; ensemble = rank average",
         )

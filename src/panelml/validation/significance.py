@@ -22,14 +22,17 @@ h-bar windows l bars apart, reached when predictions are persistent):
     V = d'Wd * (1'R1) / (T^2 tr(W M R M)),    d = x - mean(x),  M = I - 11'/T,
 
 with W the kernel matrix (W_st = 1 when |s - t| < h) and R the reference
-correlation. The t statistic is referred to Student's t with the Satterthwaite
-degrees of freedom of that quadratic form under R,
-df = tr(A R)^2 / tr(A R A R) with A = M W M (Satterthwaite 1946): about T/h
-for persistent predictions, exactly T - 1 for h = 1, where the whole test is
-the ordinary one-sample t test. The truncated kernel can give a negative
-variance (never seen on null series, possible on strongly mean-reverting
-ones); the test then uses Bartlett weights with the same lag and the same
-correction (a positive semi-definite kernel) and says so in ``method``.
+correlation. The t statistic is referred to Student's t with Satterthwaite's
+(1946) degrees of freedom of that quadratic form, df = tr(AR)^2 / tr(ARAR)
+with A = MWM, taken as the smaller of its values under R and under white
+noise (predictions that do not persist leave the IC series nearly white even
+with overlapping labels, and the kernel estimate is then noisier): about
+T / (2h) for h > 2, exactly T - 1 for h = 1, where the whole test is the
+ordinary one-sample t test. The truncated kernel can give a negative variance
+(never seen on null series, possible on strongly mean-reverting ones); the test
+then uses Bartlett weights with the same lag and the same correction (a
+positive semi-definite kernel) and says so in ``method``. Lags count positions
+in the series, i.e. periods with an IC.
 
 **K-fold scores are correlated across folds** (Bengio & Grandvalet 2004: no
 unbiased estimator of the variance of K-fold CV exists). Fold k's model was fit
@@ -37,20 +40,24 @@ on fold j's labels and fold j's model on fold k's. For a linear learner in the
 small-signal regime the fitted coefficients are A * sum_j X_j'y_j, so the OOF
 score sum is sum_{k != j} u_k'A u_j (u_k = X_k'y_k): each pair of folds
 appears twice, and its variance 4 sum_{k<j} tr(A S_k A S_j) is twice what the
-within-fold (per-timestamp) variance estimates, for any K. The variance is
-therefore multiplied by :data:`FOLD_VARIANCE_FACTOR` (2 for purged K-fold).
-Under walk-forward folds a model never saw a later fold's labels, the fold
-scores form a martingale-difference sequence and the factor is 1. This is a
-fixed correction in the spirit of Nadeau & Bengio (2003), derived for the
-scheme rather than for random splits, and checked by simulation: it is the
-linear learner's exact factor and an upper bound for the trees measured.
+within-fold (per-timestamp) variance estimates, for any K. More generally, to
+first order in the labels fold k's predictions are G_kj y_j, and by
+Cauchy-Schwarz the cross-fold term is at most the within term, with equality
+for symmetric smoothers (ridge): 2 is the bound for purged K-fold
+(:data:`FOLD_VARIANCE_FACTOR`). Trees refit their structure per fold, so their
+G_kj and G_jk' differ and the factor is smaller; it is measured
+(:data:`KFOLD_MEASURED_FACTOR`) for the ranking's default families. Under
+walk-forward folds a model never saw a later fold's labels, the fold scores
+form a martingale-difference sequence and the factor is 1. This is a fixed
+correction in the spirit of Nadeau & Bengio (2003), derived for the scheme
+rather than for random splits, and checked by simulation. ``cpcv`` is not a
+``validation.scheme`` the stages accept, so it has no factor here.
 
-Measured calibration (``bench/calibration.py``, results in
-``bench/results/calibration.json``): null panels of 20-200 symbols x
-250-2,000 bars, persistent and non-persistent AR(1) features with a common
-factor, Gaussian and t3 shocks, missing values, 480 null targets per horizon
-h in (1, 2, 5, 10, 20), default ranking families (lightgbm + ridge) and their
-consensus. See the README section "What p and q mean" for the table.
+Measured (``bench/calibration.py``; ``bench/results/calibration.json``) on null
+panels of 20-200 symbols x 250-2,000 bars, persistent and non-persistent AR(1)
+features with a common factor, Gaussian and t3 shocks, missing values, with the
+default ranking families (lightgbm + ridge) and their consensus: see the README
+section "What p and q mean" for the calibration and power tables.
 """
 
 from __future__ import annotations
