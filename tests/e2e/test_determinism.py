@@ -56,12 +56,15 @@ def _files(run_dir: Path, pattern: str) -> dict[str, bytes]:
     }
 
 
+HASH_SEEDS = {"run-a": "1", "run-b": "2"}
+"""A different hash seed per process: set and dict iteration order must not matter."""
+
+
 def _start(config: Path, run_id: str, cache: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        # a different hash seed per process: set/dict iteration order must not matter
-        "PYTHONHASHSEED": str(len(run_id) + len(cache) + ord(run_id[0])),
+        "PYTHONHASHSEED": HASH_SEEDS[run_id],
     }
     command = [
         sys.executable,
@@ -143,6 +146,21 @@ def test_saved_models_are_identical_apart_from_timestamps(two_runs: tuple[Path, 
         if not same:
             differing.append(name)
     assert differing == []
+
+
+def test_the_two_processes_hash_strings_differently() -> None:
+    """The pair above is worth something only if string hashing differs between them."""
+    hashes = set()
+    for seed in HASH_SEEDS.values():
+        done = subprocess.run(
+            [sys.executable, "-c", "print(hash('panelml'))"],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        hashes.add(done.stdout.strip())
+    assert len(hashes) == len(HASH_SEEDS)
 
 
 def test_runs_diff_calls_the_pair_identical(two_runs: tuple[Path, Path]) -> None:

@@ -12,8 +12,12 @@ next to an empty temporary file.
 from __future__ import annotations
 
 import json
+import platform
 import re
+import secrets
+import sys
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,49 @@ from panelml.pipeline.storage import (
 )
 
 OUTPUT_SETTING = "runtime.output_dir"
+
+_LIBRARIES = (
+    "numpy",
+    "polars",
+    "pyarrow",
+    "pydantic",
+    "scipy",
+    "lightgbm",
+    "scikit-learn",
+    "xgboost",
+    "catboost",
+    "torch",
+)
+
+
+def panelml_version() -> str:
+    """The installed panelml version (the package's ``__version__`` when not installed)."""
+    try:
+        return version("panelml")
+    except PackageNotFoundError:
+        # Not installed (a source checkout): the package's own __version__. The
+        # parent package is always imported already; importing it here would make
+        # the engine depend on everything panelml/__init__ re-exports.
+        return str(getattr(sys.modules.get("panelml"), "__version__", "unknown"))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of python, panelml and the installed numeric/ML libraries.
+
+    Read from package metadata, so nothing heavy is imported.
+    """
+    out = {"python": platform.python_version(), "panelml": panelml_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC ``YYYYmmdd-HHMMSS`` plus 6 random hex digits."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def create_run_dir(run_dir: Path) -> None:

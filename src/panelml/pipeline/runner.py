@@ -20,15 +20,10 @@ is called, for computed and cached results alike. The run folder also receives
 
 from __future__ import annotations
 
-import platform
-import secrets
 import shutil
-import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,105 +49,36 @@ from panelml.pipeline.manifest import (
     OUTPUT_SETTING,
     create_run_dir,
     iso,
+    library_versions,
     mark_stale_runs,
+    panelml_version,
     write_manifest,
 )
+from panelml.pipeline.manifest import new_run_id as new_run_id
+from panelml.pipeline.plan import PlannedStage, check_order
 from panelml.pipeline.runstate import MANIFEST as MANIFEST
 from panelml.pipeline.runstate import process_identity
 from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
 from panelml.pipeline.stage import Stage, StageResult
 from panelml.pipeline.storage import check_tree, storage_errors, tree_sha256, write_text_atomic
 
+__all__ = [
+    "CONFIG_FILE",
+    "EVENTS_FILE",
+    "MANIFEST",
+    "Pipeline",
+    "PlannedStage",
+    "RunResult",
+    "StageRecord",
+    "check_order",
+    "library_versions",
+    "new_run_id",
+    "panelml_version",
+]
+
 CACHE_SETTING = "runtime.cache_dir"
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
-
-_LIBRARIES = (
-    "numpy",
-    "polars",
-    "pyarrow",
-    "pydantic",
-    "scipy",
-    "lightgbm",
-    "scikit-learn",
-    "xgboost",
-    "catboost",
-    "torch",
-)
-
-
-def panelml_version() -> str:
-    """The installed panelml version (the package's ``__version__`` when not installed)."""
-    try:
-        return version("panelml")
-    except PackageNotFoundError:
-        # Not installed (a source checkout): the package's own __version__. The
-        # parent package is always imported already; importing it here would make
-        # the engine depend on everything panelml/__init__ re-exports.
-        return str(getattr(sys.modules.get("panelml"), "__version__", "unknown"))
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of python, panelml and the installed numeric/ML libraries.
-
-    Read from package metadata, so nothing heavy is imported.
-    """
-    out = {"python": platform.python_version(), "panelml": panelml_version()}
-    for name in _LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC ``YYYYmmdd-HHMMSS`` plus 6 random hex digits."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class PlannedStage:
-    """A stage instance and whether the config enables it."""
-
-    stage: Stage[Any]
-    enabled: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.stage.name
-
-
-def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) -> None:
-    """Check, before any work, that each stage's inputs come from an earlier stage.
-
-    Raises :class:`PipelineOrderError` naming the stage, the missing input and
-    the fix. Disabled stages count as present (their dependants are skipped at
-    run time with a reason). Optional inputs must come earlier only when present.
-    """
-    items = [s.stage if isinstance(s, PlannedStage) else s for s in stages]
-    names = [s.name for s in items]
-    seen: set[str] = set()
-    for position, name in enumerate(names):
-        if name in seen:
-            raise PipelineOrderError(f"stage {name!r} appears twice in the pipeline; keep one")
-        seen.add(name)
-        item = items[position]
-        for needed, optional in [(r, False) for r in item.requires] + [
-            (r, True) for r in item.uses
-        ]:
-            if needed in names[:position]:
-                continue
-            if needed in names:
-                raise PipelineOrderError(
-                    f"stage {name!r} requires {needed!r}, which runs after it; "
-                    f"move {needed!r} before {name!r}"
-                )
-            if not optional:
-                raise PipelineOrderError(
-                    f"stage {name!r} requires {needed!r}, which is not in the pipeline; "
-                    f"add {needed!r} before {name!r}"
-                )
 
 
 @dataclass
