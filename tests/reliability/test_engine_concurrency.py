@@ -59,7 +59,7 @@ def _hammer(root: str, start: object, errors: object) -> None:
 
 
 def test_concurrent_stores_of_one_key_never_raise(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # a forked child may hang in polars' pool
     start, errors = context.Event(), context.Queue()
     workers = [
         context.Process(target=_hammer, args=(str(tmp_path), start, errors))
@@ -69,7 +69,7 @@ def test_concurrent_stores_of_one_key_never_raise(tmp_path: Path) -> None:
         worker.start()
     start.set()
     for worker in workers:
-        worker.join(timeout=120)
+        worker.join(timeout=240)
     assert [w.exitcode for w in workers] == [0] * PROCESSES
     assert sum(errors.get(timeout=5) for _ in workers) == 0
     cache = StageCache(tmp_path)
