@@ -277,12 +277,19 @@ def family_importances(
     settings: PermutationSettings,
     seeds: Sequence[int],
     min_names: int,
+    oof: FloatArray | None = None,
 ) -> dict[str, FloatArray]:
-    """kind -> (n_folds, n_columns) raw importances of ``plan``'s family."""
+    """kind -> (n_folds, n_columns) raw importances of ``plan``'s family.
+
+    ``oof`` (one entry per panel row), when given, receives each fold model's
+    predictions on its test rows: the out-of-fold predictions of the family.
+    """
     out = {kind: np.zeros((len(folds), prepared.n_features)) for kind in plan.kinds}
     for i, fold in enumerate(folds):
         model = plan.family(task, plan.params)
         model.fit_prepared(prepared, fold.fit, y, eval_rows=fold.val, seed=seeds[i])
+        if oof is not None:
+            oof[fold.test] = model.predict(np.asarray(prepared.X[fold.test], dtype=np.float32))
         for kind in plan.kinds:
             if kind == PERMUTATION:
                 rng = np.random.default_rng(seeds[i] + 1)
