@@ -21,6 +21,7 @@ against a threshold of 0.95 with the closed window at most 0.5.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,10 @@ def test_meta_and_summary_name_every_removal_and_suspicion(hard_runs: Any) -> No
     warned = result.report.filter(pl.col("action") == "warned").row(0, named=True)
     assert warned["feature"] in meta["targets"][warned["target"]]["warned"]
     assert all(result.report["evidence"].str.len_chars() > 0)
+    summary = result.manifest_summary()
+    assert summary["policy"] == "balanced" and summary["n_removed_pairs"] > 0
+    assert leak.feature in summary["targets"][leak.target]["removed"]
+    json.dumps(summary)  # plain JSON for manifest.json
 
 
 def test_strict_reproduces_the_pre_graded_removals() -> None:

@@ -73,7 +73,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid, shift_values
@@ -90,6 +90,7 @@ from panelml.stages._leak_evidence import (
     decide,
     default_everywhere,
 )
+from panelml.stages._leak_params import FutureInfo, NameRules, NearCopy, ShiftedCopy, TooGood
 from panelml.stages._leak_summary import print_summary, screen_meta
 from panelml.stages._leak_timing import (
     WindowICs,
@@ -114,76 +115,6 @@ CheckName = Literal[
     "name_rule", "near_copy", "shifted_copy", "corroborated", "future_info", "too_good"
 ]
 F64 = npt.NDArray[np.float64]
-
-
-class _Check(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-
-
-class NameRules(_Check):
-    """Flag features whose names look like labels."""
-
-    prefixes: tuple[str, ...] = ("fwd_", "y_", "future_", "next_", "label", "target")
-    use_target_patterns: bool = Field(True, description="also match the data.targets globs")
-
-
-_KNOWN_MARGIN = Field(
-    0.02,
-    ge=0.0,
-    lt=1.0,
-    description="the copy must beat the |IC| with the closed window y[t-h] by this much",
-)
-
-
-class NearCopy(_Check):
-    """Flag features almost equal (in rank) to the target."""
-
-    threshold: float = Field(0.95, gt=0.0, le=1.0)
-    known_margin: float = _KNOWN_MARGIN
-
-
-class ShiftedCopy(_Check):
-    """Flag features almost equal (in rank) to the target shifted by 0 < |l| < h bars."""
-
-    threshold: float = Field(0.95, gt=0.0, le=1.0)
-    known_margin: float = _KNOWN_MARGIN
-    prefilter_margin: float = Field(
-        0.2, ge=0.0, lt=1.0, description="exact check where the fast estimate is within this"
-    )
-
-
-class FutureInfo(_Check):
-    """Flag features whose IC is tied to the label window (module docstring)."""
-
-    model: Literal["persistence", "ratio"] = Field(
-        "persistence", description="calibrated on the feature's persistence, or the fixed ratio"
-    )
-    min_abs_ic: float = Field(0.05, ge=0.0, le=1.0)
-    z: float = Field(3.0, gt=0.0, description="shortfall in standard errors (persistence)")
-    min_shortfall: float = Field(
-        0.25, gt=0.0, le=1.0, description="shortfall as a share of the expectation (persistence)"
-    )
-    ratio: float = Field(3.0, gt=1.0, description="model 'ratio' only")
-    floor: float = Field(0.02, gt=0.0, le=1.0, description="model 'ratio' only")
-
-
-class TooGood(_Check):
-    """Flag single features with an implausibly high rank IC (a suspicion only)."""
-
-    regression_threshold: float = Field(0.3, gt=0.0, le=1.0)
-    binary_threshold: float = Field(0.3, gt=0.0, le=1.0)
-    by_target: dict[str, float] = Field(
-        default_factory=dict, description="glob -> threshold; the first matching glob wins"
-    )
-
-    def threshold(self, target: str, kind: str | None) -> float:
-        """The threshold for ``target``: a matching ``by_target`` glob, else by kind."""
-        for pattern, value in self.by_target.items():
-            if fnmatch.fnmatchcase(target, pattern):
-                return value
-        return self.binary_threshold if kind == "binary" else self.regression_threshold
 
 
 class LeakageScreenParams(StageParams):
@@ -241,6 +172,22 @@ class LeakageScreenResult(TableResult):
             & (pl.col("check") == "future_info")
         )
         return set(frame["feature"].to_list())
+
+    def manifest_summary(self) -> dict[str, Any]:
+        """What ``manifest.json`` should record: the policy and, per target, the
+        features removed and the features only warned about, with their checks."""
+        meta = self.meta
+        return {
+            "policy": meta.get("policy"),
+            "n_removed_pairs": meta.get("n_removed_pairs"),
+            "n_warned_pairs": (meta.get("n_flagged_pairs") or 0)
+            - (meta.get("n_removed_pairs") or 0),
+            "targets": {
+                t: {"removed": info["removed"], "warned": info["warned"]}
+                for t, info in (meta.get("targets") or {}).items()
+                if info["removed"] or info["warned"]
+            },
+        }
 
     def flags(self, target: str) -> dict[str, list[str]]:
         """feature -> the checks that flagged it for ``target`` (removed or warned)."""
