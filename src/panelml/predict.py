@@ -177,6 +177,7 @@ def read_bundle(folder: Path) -> ModelBundle:
         )
     if version >= 2:
         try:
+            read_checked_json(meta_path, sealed=True)
             verify_files(folder, meta.get(FILES_KEY))
         except IntegrityError as exc:
             raise PredictError(f"{exc}: {redo}") from None

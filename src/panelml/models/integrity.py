@@ -78,10 +78,12 @@ def sealed_text(record: Mapping[str, Any]) -> str:
     return canonical_text({**plain, DIGEST_KEY: digest})
 
 
-def read_checked_json(path: Path) -> dict[str, Any]:
+def read_checked_json(path: Path, *, sealed: bool = False) -> dict[str, Any]:
     """The record in ``path``; when it carries ``meta_sha256`` it is verified (module doc).
 
-    Raises :class:`IntegrityError` for unreadable, non-object or altered records.
+    ``sealed=True`` also requires the digest (a record whose key was damaged must
+    not pass as an old unsealed one). Raises :class:`IntegrityError` for
+    unreadable, non-object, unsealed (when required) or altered records.
     """
     try:
         raw = path.read_bytes()
@@ -96,6 +98,8 @@ def read_checked_json(path: Path) -> dict[str, Any]:
         raise IntegrityError(f"{path} does not hold a JSON object")
     recorded = record.get(DIGEST_KEY)
     if recorded is None:
+        if sealed:
+            raise IntegrityError(f"{path} has no {DIGEST_KEY}: it was modified or is incomplete")
         return record
     plain = {k: v for k, v in record.items() if k != DIGEST_KEY}
     expected = hashlib.sha256(canonical_text(plain).encode("utf-8")).hexdigest()
