@@ -194,3 +194,54 @@ def test_store_and_load_round_trip(cache: StageCache) -> None:
     hit = cache.load("s", "k" * 64, JsonResult)
     assert hit is not None and hit.result == result and hit.fingerprint == result.fingerprint()
     assert cache.load("s", "0" * 64, JsonResult) is None
+
+
+def _aged(cache: StageCache, stage: str, key: str, days: float) -> None:
+    import os
+    import time
+
+    when = time.time() - days * 86400
+    os.utime(cache.entry_path(stage, key) / "entry.json", (when, when))
+
+
+def test_prune_by_age_and_by_recent_runs(cache: StageCache) -> None:
+    result = JsonResult({"a": 1})
+    keys = {name: name[0] * 64 for name in ("old", "new", "used", "dropped")}
+    for key in keys.values():
+        cache.store("s", key, result, result.fingerprint())
+    _aged(cache, "s", keys["old"], 40)
+    cache.record_run("r1", [("s", keys["dropped"])])
+    cache.record_run("r2", [("s", keys["used"]), ("s", keys["new"])])
+
+    assert cache.prune(older_than_days=30, dry_run=True) == [cache.entry_path("s", keys["old"])]
+    assert cache.contains("s", keys["old"])  # a dry run removes nothing
+    removed = cache.prune(keep_runs=1)
+    assert sorted(p.name for p in removed) == sorted([keys["old"], keys["dropped"]])
+    assert sorted(key for _, key, _ in cache.entries()) == sorted([keys["new"], keys["used"]])
+    assert not [p for p in (cache.root / "s").iterdir() if p.name.startswith(".")]
+
+
+def test_a_hit_records_its_use(cache: StageCache) -> None:
+    result = JsonResult({"a": 1})
+    cache.store("s", "k" * 64, result, result.fingerprint())
+    _aged(cache, "s", "k" * 64, 40)
+    assert cache.load("s", "k" * 64, JsonResult) is not None
+    assert cache.prune(older_than_days=30) == []
+
+
+def test_explain_says_which_ingredient_changed(
+    toy_stages: Any, make_context: Callable[..., RunContext], cache: StageCache
+) -> None:
+    from panelml.pipeline.explain import explain
+
+    _run(toy_stages, make_context, cache, "r1")
+    stages = [cls(cls.Params(**({"mult": 5} if cls.name == "beta" else {}))) for cls in toy_stages]
+    items = explain(Pipeline(stages, cache=cache), make_context(run_id="r2"))
+    assert [(i.stage, i.verdict) for i in items] == [
+        ("alpha", "hit"),
+        ("beta", "miss"),
+        ("gamma", "unknown"),
+    ]
+    assert items[1].changed == ["params.mult"]
+    assert items[0].key_inputs["params"] == {"x": 1}
+    assert not (make_context(run_id="r2").run_dir).exists()  # explain writes nothing
