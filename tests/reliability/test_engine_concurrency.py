@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -113,3 +114,19 @@ def test_two_runs_with_one_run_id_get_one_folder(
     with pytest.raises(UserError, match="already exists; choose another --run-id"):
         Pipeline(stages).run(ctx)
     assert list(ctx.run_dir.iterdir()) == []  # the other run's folder is untouched
+
+
+def test_the_next_run_cleans_leftovers_of_stages_it_does_not_store(
+    toy_stages: tuple[type[Stage], ...], make_context: Any, tmp_path: Path
+) -> None:
+    cache = StageCache(tmp_path / "cache")
+    leftover = (
+        tmp_path
+        / "cache"
+        / "not_in_this_run"
+        / _temp_name("e" * 16).replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
+    )
+    (leftover / RESULT_DIR).mkdir(parents=True)
+    alpha = toy_stages[0]
+    Pipeline([alpha(alpha.Params())], cache=cache).run(make_context(run_id="r1"))
+    assert not leftover.exists()

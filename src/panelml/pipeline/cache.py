@@ -17,8 +17,9 @@ complete, so an entry is either whole or absent. Several processes may store
 the same key at once: a rename that finds a valid entry already there lost a
 race with an identical result and counts as success; a damaged entry in the
 way is first renamed aside (readers never see it half-deleted). Temporary
-folders left by killed writers are removed by the next store in the same stage
-folder when their process is gone (same host) or they are older than
+folders left by killed writers are removed (by the next store in the same
+stage folder, and by :meth:`StageCache.clean` at the start of every run) when
+their process is gone (same host) or they are older than
 :data:`STALE_TEMP_SECONDS`; a live writer's folder is never touched.
 
 Use is recorded for ``panelml cache prune``: a load or store sets the
@@ -281,6 +282,18 @@ class StageCache:
                 removed.append(path)
         return removed
 
+    def clean(self) -> list[Path]:
+        """:meth:`remove_stale_temp` in every stage folder (the runner calls it once per
+        run, so a stage that is never stored again does not keep leftovers)."""
+        removed: list[Path] = []
+        try:
+            folders = sorted(p for p in self.root.iterdir() if p.is_dir())
+        except OSError:
+            return removed
+        for folder in folders:
+            removed += self.remove_stale_temp(folder)
+        return removed
+
     # -- use records and pruning -----------------------------------------------------
     def record_run(self, run_id: str, entries: Iterable[tuple[str, str]]) -> None:
         """Append one line to ``runs.jsonl``: the (stage, key) entries a run used."""
@@ -352,8 +365,7 @@ class StageCache:
             except OSError:
                 continue
             shutil.rmtree(aside, ignore_errors=True)
-        for stage_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            self.remove_stale_temp(stage_dir, now=now)
+        self.clean()
         return doomed
 
 

@@ -169,6 +169,8 @@ class Pipeline:
                 f"run {stale} of {ctx.experiment!r} was still marked running but its "
                 "process is gone; marked interrupted"
             )
+        if self.cache is not None:
+            self.cache.clean()
         with storage_errors(run_dir, OUTPUT_SETTING):
             log = EventLog(run_dir / EVENTS_FILE)
         unsubscribe_log = ctx.events.subscribe(log)
@@ -247,7 +249,8 @@ class Pipeline:
             if cacheable and self.cache is not None and not forced:
                 hit = self._cached(ctx, stage, key)
                 if hit is not None:
-                    hit.result.export(ctx.run_dir)
+                    with storage_errors(ctx.run_dir, OUTPUT_SETTING):
+                        hit.result.export(ctx.run_dir)
                     record.files = self._checksums(ctx.run_dir / name)
                     ctx.results[name] = hit.result
                     fingerprints[name] = hit.fingerprint
@@ -276,7 +279,8 @@ class Pipeline:
                 )
             fingerprint = result.fingerprint()
             self._save(ctx, name, key, document, result, fingerprint, cacheable)
-            result.export(ctx.run_dir)
+            with storage_errors(ctx.run_dir, OUTPUT_SETTING):
+                result.export(ctx.run_dir)
             record.files = self._checksums(ctx.run_dir / name)
         except HookError:
             record.status, record.seconds = "failed", time.perf_counter() - t0
