@@ -237,23 +237,70 @@ def test_magnitude_alone_warns_and_never_demotes(
 def test_suspect_leak_needs_timing_evidence_and_vanishing_skill(
     ranking_leaky: tuple[SyntheticPanel, Panel, TargetRankingResult],
 ) -> None:
-    """With a screen that only reports (``report_only``), the noise target whose
-    skill is its noisy-copy leak loses it without the timing suspect and is
-    ``suspect_leak``; the target with genuine skill next to its leak keeps it and
-    is only warned about, with its score without the suspects."""
+    """With a screen that only reports (``report_only``), the targets whose skill
+    is their leak's lose it without the timing suspect and are ``suspect_leak``:
+    the noise target with a noisy copy, and the target whose future label is
+    copied (its genuine skill, about a tenth of the leaked score, remains)."""
     _, panel, _ = ranking_leaky
     ctx = make_ctx(panel)
     screen = LeakageScreenStage(LeakageScreenParams(policy="report_only")).run(ctx)
     result = rank(panel, {"leakage_screen": screen}, targets=["fwd_ret_20", "fwd_ret_10"])
-    copy = row(result, "fwd_ret_20")
-    assert copy["status"] == "suspect_leak", copy
-    assert "tied to the label window" in copy["reason"]
-    assert copy["score"] > 0.5 and copy["score_without_suspects"] < 0.1
-    shifted = row(result, "fwd_ret_10")
-    assert shifted["status"] == "selected", shifted
-    assert "feat_16" in shifted["suspect_features"]
-    assert shifted["score_without_suspects"] < shifted["score"]
-    assert "future_info" in shifted["warnings"]
+    for target, feature in (("fwd_ret_20", "feat_22"), ("fwd_ret_10", "feat_16")):
+        r = row(result, target)
+        assert r["status"] == "suspect_leak", r
+        assert "tied to the label window" in r["reason"] and feature in r["reason"]
+        assert r["score"] > 0.5 and r["score_without_suspects"] < 0.2
+        assert feature in r["suspect_features"] and "future_info" in r["warnings"]
+
+
+def test_suspect_leak_rule_on_refit_scores() -> None:
+    """The rule itself: timing suspects whose removal takes most of the skill (or
+    its significance) make ``suspect_leak``; a small loss, or magnitude-only
+    suspects, only warn."""
+    from panelml.stages._ranking_fit import TargetPlan
+    from panelml.stages._ranking_scores import TargetScore
+    from panelml.stages._ranking_suspects import leak_columns
+
+    def score(value: float, p: float) -> TargetScore:
+        return TargetScore(value, 0.0, 0.0, 0.5, 4.0, p, 0.0, math.nan, 300, 0.7)
+
+    def screen(check: str) -> TableResult:
+        report = pl.DataFrame(
+            {
+                "feature": ["a"],
+                "target": ["t_5"],
+                "check": [check],
+                "action": ["warned"],
+                "value": [0.2],
+                "threshold": [0.75],
+                "evidence": ["numbers"],
+            }
+        )
+        return TableResult({"report": report})
+
+    plan = TargetPlan("t_5", "regression", 5, ("a", "b"), (), np.arange(3), 3)
+    params = TargetRankingParams()
+    cases = [  # (check, refit score, refit p) -> suspect_leak?
+        ("future_info", 0.08, 1e-4, False),  # 20% of the skill: a warning
+        ("future_info", 0.02, 1e-3, True),  # 80% of the skill rests on it
+        ("future_info", 0.09, 0.5, True),  # no longer significant without it
+        ("too_good", 0.0, 1.0, False),  # magnitude alone: never a status
+    ]
+    for check, after, p, expected in cases:
+        leaks = leak_columns(
+            screen(check),
+            [plan],
+            {"t_5": score(0.1, 1e-6)},
+            {"t_5": ("a", 0.9)},
+            params,
+            lambda extra, after=after, p=p: {t: score(after, p) for t in extra},
+        )
+        column = leaks["t_5"]
+        assert (column.suspect_leak is not None) is expected, (check, after, p)
+        assert column.suspect_features == ("a",)
+        assert column.score_without_suspects == after
+        assert any(w.startswith(f"a: {check}") for w in column.warnings)
+        assert any("split gain" in w for w in column.warnings)
 
 
 def test_screen_exclusions_restore_honest_scores(

@@ -6,10 +6,12 @@ every target with such suspects the ranking refits its families without them
 and reports ``score_without_suspects``, so a user sees at a glance how much of
 the skill depends on them. A target becomes ``suspect_leak`` only on evidence
 beyond magnitude: it has timing suspects, and its skill *vanishes* without
-them - it passes the FDR test with them but not without them (the refit's
-p-value, put in place of the target's own, gives a q-value above ``fdr``, or
-its score is <= 0). A large score or one feature's large share of the
-importance is never enough; those become entries of the ``warnings`` column.
+them - it passes the FDR test with them, and refitted without them either it
+does not (the refit's p-value, put in place of the target's own, gives a
+q-value above ``fdr``, or its score is <= 0) or more than
+:data:`SKILL_SHARE` of its score is gone. A large score or one feature's
+large share of the importance is never enough; those become entries of the
+``warnings`` column.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from panelml.stages._ranking_scores import TargetScore
 from panelml.stages._ranking_tables import LeakColumns
 from panelml.validation.multiple_testing import adjust_pvalues
 
+SKILL_SHARE = 0.5
+"""A target whose score loses more than this share without its timing suspects
+rests on them (a 0.87 score that is 0.04 without a copy of the label is the
+label's, whatever the refit's p-value says)."""
+
 __all__ = [
+    "SKILL_SHARE",
     "LeakParams",
     "Refit",
     "Suspects",
@@ -216,13 +224,14 @@ def leak_columns(
                 name, score, done.get(s.timing), scores, params.fdr, params.fdr_method
             )
             passes_now = _passes(name, scores, params)
-            if gone and passes_now:
-                timing_score = done.get(s.timing)
-                after = timing_score.score if timing_score is not None else math.nan
+            timing_score = done.get(s.timing)
+            after = timing_score.score if timing_score is not None else math.nan
+            lost = 1.0 - after / score.score if score.score > 0 and math.isfinite(after) else 0.0
+            if passes_now and (gone or lost > SKILL_SHARE):
                 reason = (
                     f"skill rests on features whose IC is tied to the label window "
                     f"({', '.join(sorted(s.timing))}): score {score.score:.3f}, "
-                    f"{after:.3f} without them (q {q:.3g} > fdr={params.fdr})"
+                    f"{after:.3f} without them (q {q:.3g})"
                 )
         if s.features and math.isfinite(without_score):
             warnings.append(f"score {score.score:.3f}, {without_score:.3f} without the suspects")

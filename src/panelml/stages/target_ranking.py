@@ -59,8 +59,9 @@ shows how much of the skill depends on them (``suspect_features`` lists them).
 A target is ``suspect_leak`` (never selected) only on evidence beyond
 magnitude: some of its suspects are *timing* suspects (the screen's
 ``future_info``: their IC is tied to the label window), and its skill vanishes
-without them - it passes the FDR test with them, but refitted without them its
-score is <= 0 or its p-value, put in place of its own, gives q > ``fdr``
+without them - it passes the FDR test with them, and refitted without them it
+does not (its score is <= 0, or its p-value put in place of its own gives
+q > ``fdr``) or more than half of its score is gone
 (:mod:`panelml.stages._ranking_suspects`).
 
 ``top_feature`` / ``top_feature_share`` are recorded for every target from the
@@ -374,6 +375,7 @@ def _rescore(
         binary=plan.kind == "binary",
         min_names=validation.min_names,
         min_symbol_obs=p.min_symbol_obs,
+        scheme=validation.scheme,
     )
 
 
