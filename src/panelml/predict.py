@@ -52,6 +52,7 @@ from panelml.models.integrity import (
     verify_files,
 )
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.manifest import panelml_version
 from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
@@ -175,6 +176,7 @@ def read_bundle(folder: Path) -> ModelBundle:
             f"{meta_path} has format_version {version}, newer than this panelml reads "
             f"({FORMAT_VERSION}): upgrade panelml to load this run"
         )
+    _check_writer(meta, meta_path)
     if version >= 2:
         try:
             read_checked_json(meta_path, sealed=True)
@@ -206,6 +208,27 @@ def read_bundle(folder: Path) -> ModelBundle:
                 f"takes {model.n_features_}: the record does not belong to this model; {redo}"
             )
     return bundle
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    """The leading numbers of a version string (``0.1.0`` -> (0, 1, 0)); None if none."""
+    match = re.match(r"^(\d+(?:\.\d+)*)", text.strip())
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
+
+
+def _check_writer(meta: Mapping[str, Any], meta_path: Path) -> None:
+    """A :class:`PredictError` when a newer panelml wrote the model: it may use
+    conventions (labels, params, layouts) this version does not know."""
+    versions = meta.get("versions")
+    writer = versions.get("panelml") if isinstance(versions, Mapping) else None
+    if not isinstance(writer, str):
+        return
+    ours, theirs = _release(panelml_version()), _release(writer)
+    if ours is not None and theirs is not None and theirs > ours:
+        raise PredictError(
+            f"{meta_path} was written by panelml {writer}, newer than this panelml "
+            f"({panelml_version()}): upgrade panelml to load this run"
+        )
 
 
 def _load_model(family: type[ModelFamily], folder: Path, meta_path: Path, redo: str) -> ModelFamily:

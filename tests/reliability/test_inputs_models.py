@@ -193,6 +193,10 @@ MODEL_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "meta-family-unknown": (_family("ridgee"), ("did you mean 'ridge'",)),
     "meta-format-version-99": (_meta_field(format_version=99), ("format_version 99", "upgrade")),
     "meta-format-version-text": (_meta_field(format_version="2"), ("format_version",)),
+    "meta-newer-panelml": (
+        _meta_field(versions={"panelml": "9.9.9"}),
+        ("panelml 9.9.9", "upgrade panelml"),
+    ),
     "meta-not-json": (_meta_not_json, ("not valid JSON",)),
     "meta-file-outside": (_files_outside, ("outside the folder",)),
     "skops-untrusted-type": (_untrusted_skops, ("fractions.Fraction", "trust")),
