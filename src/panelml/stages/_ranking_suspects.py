@@ -193,12 +193,7 @@ def leak_columns(
 ) -> dict[str, LeakColumns]:
     """Every scored target's leak evidence (module docstring), refitting where needed."""
     scored = [plan for plan in plans if plan.scorable and plan.name in scores]
-    suspects = {plan.name: screen_suspects(screen, plan.name) for plan in scored}
-    suspects = {
-        name: Suspects(s.features & set(plan.features), s.timing & set(plan.features), s.lines)
-        for plan in scored
-        for name, s in [(plan.name, suspects[plan.name])]
-    }
+    suspects = {plan.name: _in_use(screen_suspects(screen, plan.name), plan) for plan in scored}
     refits = run_refits(refits_needed(suspects), fit_and_score)
     out: dict[str, LeakColumns] = {}
     for plan in scored:
@@ -242,6 +237,12 @@ def leak_columns(
             suspect_leak=reason,
         )
     return out
+
+
+def _in_use(suspects: Suspects, plan: TargetPlan) -> Suspects:
+    """Only the suspects the target's models actually use (not removed by the screen)."""
+    used = set(plan.features)
+    return Suspects(suspects.features & used, suspects.timing & used, suspects.lines)
 
 
 def _passes(name: str, scores: Mapping[str, TargetScore], params: LeakParams) -> bool:
