@@ -55,6 +55,11 @@ def _empty_feature(f: pl.DataFrame) -> pl.DataFrame:
     return f.with_columns(pl.lit(None, dtype=pl.Float64).alias("feat_3"))
 
 
+def _mostly_missing(f: pl.DataFrame) -> pl.DataFrame:
+    keep = pl.int_range(pl.len()) % 4 == 0
+    return f.with_columns(pl.when(keep).then(pl.col("feat_2")).otherwise(None).alias("feat_2"))
+
+
 def _mixed_offsets(f: pl.DataFrame) -> pl.DataFrame:
     """Half the symbols written with +00:00, half with +01:00, same wall-clock time."""
     offset = pl.when(pl.col("symbol") < "S06").then(pl.lit("+00:00")).otherwise(pl.lit("+01:00"))
@@ -70,6 +75,7 @@ WARNINGS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], str, str]] = {
     "default-horizon": (_unnamed_horizon, "panel.parquet", "'fwd_alpha' has no horizon"),
     "empty-feature-dropped": (_empty_feature, "panel.parquet", "missing in every row"),
     "mixed-utc-offsets": (_mixed_offsets, "panel.csv", "2 different UTC offsets"),
+    "mostly-missing-feature": (_mostly_missing, "panel.parquet", "feat_2 (75%)"),
 }
 
 

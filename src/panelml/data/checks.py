@@ -10,7 +10,8 @@ Policies (the same for files and in-memory frames):
 * finite feature values beyond float32's range (|x| > 3.4e38) cannot be stored:
   they become NaN, counted and warned about separately from infinities;
 * a feature that is missing in every row is dropped with a warning; if every
-  feature is, that is an error;
+  feature is, that is an error; features missing in more than half the rows
+  are named in one warning with their missing shares;
 * a target is binary when it matches ``data.binary_targets`` (then its values
   must all be 0/1) or, with that unset, when all its non-missing values are 0/1.
 """
@@ -131,6 +132,8 @@ def check_some_targets_left(dropped: dict[str, str], kept: Sequence[str], source
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MOSTLY_MISSING = 0.5
+"""A feature missing in more than this share of rows gets a warning."""
 
 
 def float32_overflow(frame: pl.DataFrame, features: Sequence[str]) -> dict[str, int]:
@@ -164,7 +167,14 @@ def drop_empty_features(
     """``X`` and ``names`` without the features that are missing in every row."""
     if X.shape[0] == 0:
         return X, tuple(names)
-    empty = np.isnan(X).all(axis=0)
+    share = np.isnan(X).mean(axis=0)
+    empty = share == 1.0
+    sparse = np.flatnonzero((share > MOSTLY_MISSING) & ~empty)
+    if sparse.size:
+        shown = [f"{names[int(j)]} ({share[j]:.0%})" for j in sparse[np.argsort(-share[sparse])]]
+        report.warnings.append(
+            f"{sparse.size} feature(s) are missing in more than half the rows: {preview(shown)}"
+        )
     if not empty.any():
         return X, tuple(names)
     dropped = [names[int(j)] for j in np.flatnonzero(empty)]
