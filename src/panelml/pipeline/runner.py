@@ -20,7 +20,6 @@ is called, for computed and cached results alike. The run folder also receives
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from panelml.pipeline.cache import CacheHit, StageCache, key_document
+from panelml.pipeline.cache import StageCache, key_document
 from panelml.pipeline.codeid import code_identity
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import HookError, PipelineOrderError
@@ -60,7 +59,13 @@ from panelml.pipeline.runstate import MANIFEST as MANIFEST
 from panelml.pipeline.runstate import process_identity
 from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
 from panelml.pipeline.stage import Stage, StageResult
-from panelml.pipeline.storage import check_tree, storage_errors, tree_sha256, write_text_atomic
+from panelml.pipeline.stage_io import (
+    folder_checksums,
+    load_cached,
+    record_cache_use,
+    save_result,
+)
+from panelml.pipeline.storage import storage_errors, write_text_atomic
 
 __all__ = [
     "CONFIG_FILE",
@@ -76,7 +81,6 @@ __all__ = [
     "panelml_version",
 ]
 
-CACHE_SETTING = "runtime.cache_dir"
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
 
@@ -208,7 +212,12 @@ class Pipeline:
             raise
         finally:
             try:
-                self._record_cache_use(ctx, records)
+                used = [
+                    (r.name, r.cache_key)
+                    for r in records.values()
+                    if r.cache_key is not None and r.status in ("ran", "cached")
+                ]
+                record_cache_use(self.cache, ctx, used)
                 self._finish(ctx, manifest, records, started, error)
             finally:
                 if self.hooks is not None:
@@ -247,11 +256,11 @@ class Pipeline:
             forced = force == "all" or name in force
             cacheable = self.cache is not None and stage.cacheable
             if cacheable and self.cache is not None and not forced:
-                hit = self._cached(ctx, stage, key)
+                hit = load_cached(self.cache, ctx, stage, key)
                 if hit is not None:
                     with storage_errors(ctx.run_dir, OUTPUT_SETTING):
                         hit.result.export(ctx.run_dir)
-                    record.files = self._checksums(ctx.run_dir / name)
+                    record.files = folder_checksums(ctx.run_dir / name)
                     ctx.results[name] = hit.result
                     fingerprints[name] = hit.fingerprint
                     seconds = time.perf_counter() - t0
@@ -278,10 +287,12 @@ class Pipeline:
                     f"stage {name!r} returned {type(result).__name__}, not a StageResult"
                 )
             fingerprint = result.fingerprint()
-            self._save(ctx, name, key, document, result, fingerprint, cacheable)
+            save_result(
+                self.cache if cacheable else None, ctx, name, key, document, result, fingerprint
+            )
             with storage_errors(ctx.run_dir, OUTPUT_SETTING):
                 result.export(ctx.run_dir)
-            record.files = self._checksums(ctx.run_dir / name)
+            record.files = folder_checksums(ctx.run_dir / name)
         except HookError:
             record.status, record.seconds = "failed", time.perf_counter() - t0
             record.error = "a hook failed (strict_hooks)"
@@ -349,77 +360,6 @@ class Pipeline:
 
     def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
         return sha256_json(self._key_document(ctx, stage, fingerprints))
-
-    def _cached(self, ctx: RunContext, stage: Stage[Any], key: str) -> CacheHit | None:
-        """The verified cache entry, copied into the run folder; ``None`` on a miss.
-
-        The copy is checked against the entry's checksums once more, so a file
-        changed between the check and the copy is never served either.
-        """
-        assert self.cache is not None
-        name = stage.name
-        found = self.cache.lookup(name, key, stage.result_type)
-        if not isinstance(found, CacheHit):
-            if found.damaged:
-                ctx.reporter.warn(f"cache: {found.reason}; recomputing {name!r}")
-            return None
-        target = ctx.run_dir / name
-        with storage_errors(ctx.run_dir, OUTPUT_SETTING):
-            _copy_tree(found.result_dir, target)
-        problem = check_tree(target, found.files)
-        if problem is not None:
-            shutil.rmtree(target, ignore_errors=True)
-            ctx.reporter.warn(
-                f"cache: entry {found.path} changed while being copied ({problem}); "
-                f"recomputing {name!r}"
-            )
-            return None
-        return found
-
-    def _save(
-        self,
-        ctx: RunContext,
-        name: str,
-        key: str,
-        document: Mapping[str, Any],
-        result: StageResult,
-        fingerprint: str,
-        cacheable: bool,
-    ) -> None:
-        """Store a fresh result in the cache (when cacheable) and in the run folder."""
-        target = ctx.run_dir / name
-        entry: Path | None = None
-        if cacheable and self.cache is not None:
-            with storage_errors(self.cache.root, CACHE_SETTING):
-                entry = self.cache.store(name, key, result, fingerprint, key_inputs=document)
-        with storage_errors(ctx.run_dir, OUTPUT_SETTING):
-            if entry is not None:
-                _copy_tree(entry / "result", target)
-            else:
-                if target.exists():
-                    shutil.rmtree(target)
-                target.mkdir(parents=True)
-                result.save(target)
-
-    def _checksums(self, folder: Path) -> dict[str, str]:
-        with storage_errors(folder, OUTPUT_SETTING):
-            return tree_sha256(folder) if folder.is_dir() else {}
-
-    def _record_cache_use(self, ctx: RunContext, records: dict[str, StageRecord]) -> None:
-        """Append the entries this run used to the cache's log (for ``cache prune``)."""
-        if self.cache is None:
-            return
-        used = [
-            (r.name, r.cache_key)
-            for r in records.values()
-            if r.cache_key is not None and r.status in ("ran", "cached")
-        ]
-        if not used:
-            return
-        try:
-            self.cache.record_run(ctx.run_id, used)
-        except OSError as exc:
-            ctx.reporter.warn(f"cache: cannot record this run's use of the cache: {exc}")
 
     # -- the record --------------------------------------------------------------
     def _manifest(
@@ -506,9 +446,3 @@ def _settings(ctx: RunContext, stage: Stage[Any]) -> dict[str, Any]:
         dump = getattr(value, "model_dump", None)
         settings[section] = dump(mode="json") if callable(dump) else value
     return settings
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
