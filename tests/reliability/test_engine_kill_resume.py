@@ -18,12 +18,14 @@ resumes what the earlier ones cached. A final run completes. Then:
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from engine_helpers import STAGES, result_files, run_cli, write_project
 
 from panelml.pipeline.runstate import run_state
+from panelml.pipeline.verify import verify_run
 
 pytestmark = pytest.mark.slow
 
@@ -75,3 +77,19 @@ def test_stability_leaves_out_the_killed_runs(chain: tuple[Path, Path]) -> None:
     assert index["meta"]["n_earlier_runs"] == 0
     # the kills at training and stability happened after snapshots were written
     assert {"kill-training", "kill-stability"} <= set(index["meta"]["unfinished_runs_left_out"])
+
+
+def test_runs_verify_passes_the_resumed_run_and_names_a_flipped_model_byte(
+    chain: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, _ = chain
+    run_dir = tmp_path / "final"
+    shutil.copytree(root / "runs" / "rel" / "final", run_dir)
+    assert verify_run(run_dir).ok, verify_run(run_dir).problems
+    models = sorted(p for p in (run_dir / "models").rglob("*") if p.is_file())
+    victim = next(p for p in models if p.name != "meta.json")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    problems = verify_run(run_dir).problems
+    assert any(victim.relative_to(run_dir).as_posix() in p for p in problems), problems

@@ -181,7 +181,7 @@ def test_runs_verify_names_a_changed_file(
     models = run.run_dir / "models" / "t" / "fam"
     models.mkdir(parents=True)
     (models / "model.txt").write_text("tree")
-    meta = {"sha256": {"model.txt": "0" * 64}}
+    meta = {"files": {"model.txt": "0" * 64}}
     (models / "meta.json").write_text(json.dumps(meta))
     (run.run_dir / "beta" / "result.json").write_text('{"value": 999}')
     bad = runner.invoke(app, ["runs", "verify", str(run.run_dir)])

@@ -7,22 +7,28 @@ Checked, in order:
   (``stages[].files``: relative path -> sha256, written when the run saved or
   copied the stage's result);
 - every saved model folder (``models/**/meta.json``) holds the files its
-  ``meta.json`` lists under ``sha256`` (file name -> sha256) with those digests.
+  ``meta.json`` lists under ``files`` (file name -> sha256) with those digests,
+  and a sealed ``meta.json`` (``meta_sha256``) is unchanged.
 
 Only JSON is read: nothing from the run folder is imported or unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from panelml.pipeline.runstate import RunState, read_manifest, run_state
 from panelml.pipeline.storage import file_sha256
 
 MODELS_DIR = "models"
 MODEL_META = "meta.json"
+MODEL_DIGEST_KEYS = ("files", "sha256")
+"""Keys of ``meta.json`` that may hold the model files' digests (file name -> sha256)."""
+META_DIGEST = "meta_sha256"
 
 
 @dataclass
@@ -80,21 +86,56 @@ def _stage_files(run_dir: Path, manifest: dict[str, object]) -> tuple[int, list[
     return checked, problems
 
 
+def _meta_problem(meta: dict[str, Any], text: str) -> str | None:
+    """Why a sealed ``meta.json`` (one with ``meta_sha256``) was altered, or ``None``.
+
+    The seal is the sha256 of the record's canonical text (sorted keys, indent 2,
+    final newline) without the seal, and the file must be that text with it.
+    """
+    recorded = meta.get(META_DIGEST)
+    if recorded is None:
+        return None
+    plain = {k: v for k, v in meta.items() if k != META_DIGEST}
+    expected = hashlib.sha256(_canonical(plain).encode("utf-8")).hexdigest()
+    if recorded != expected or text != _canonical(meta):
+        return "changed after it was written (its meta_sha256 differs)"
+    return None
+
+
+def _canonical(record: dict[str, Any]) -> str:
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
 def _model_files(run_dir: Path) -> tuple[int, list[str]]:
     checked, problems = 0, []
     root = run_dir / MODELS_DIR
     for meta_path in sorted(root.rglob(MODEL_META)) if root.is_dir() else []:
-        label = meta_path.parent.relative_to(run_dir).as_posix()
+        folder = meta_path.parent
+        label = folder.relative_to(run_dir).as_posix()
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            text = meta_path.read_text(encoding="utf-8")
+            meta = json.loads(text)
         except (OSError, ValueError):
             problems.append(f"{label}/{MODEL_META}: unreadable")
             continue
-        digests = meta.get("sha256") if isinstance(meta, dict) else None
-        if not isinstance(digests, dict):
+        if not isinstance(meta, dict):
+            problems.append(f"{label}/{MODEL_META}: not a JSON object")
+            continue
+        checked += 1
+        problem = _meta_problem(meta, text)
+        if problem is not None:
+            problems.append(f"{label}/{MODEL_META}: {problem}")
+        digests = next((meta[k] for k in MODEL_DIGEST_KEYS if isinstance(meta.get(k), dict)), None)
+        if digests is None:
             continue  # a model saved before checksums existed: nothing to compare
         expected = {str(k): str(v) for k, v in digests.items()}
-        n, found = _check_files(meta_path.parent, expected, label)
+        outside = [
+            n for n in expected if not (folder / n).resolve().is_relative_to(folder.resolve())
+        ]
+        problems += [f"{label}: recorded file {n!r} lies outside the folder" for n in outside]
+        n, found = _check_files(
+            folder, {k: v for k, v in expected.items() if k not in outside}, label
+        )
         checked += n
         problems += found
     return checked, problems
