@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import STAGES, result_files, run_cli, write_project
 
+import panelml
 from panelml.pipeline.runstate import run_state
 from panelml.pipeline.verify import verify_run
 
@@ -39,16 +40,12 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         assert done.returncode == -9, done.stdout + done.stderr
     final = run_cli(config, "--run-id", "final")
     assert final.returncode == 0, final.stderr
-    clean = run_cli(
+    # the reference: a clean run in this process, with its own cache and output folder
+    panelml.run(
         config,
-        "--run-id",
-        "clean",
-        "--set",
-        "runtime.cache_dir=clean-cache",
-        "--set",
-        "runtime.output_dir=clean-runs",
+        run_id="clean",
+        overrides=["runtime.cache_dir=clean-cache", "runtime.output_dir=clean-runs"],
     )
-    assert clean.returncode == 0, clean.stderr
     return root, config
 
 
