@@ -139,7 +139,7 @@ def test_bad_keys_and_bad_run_folder(
         models.predict(data.drop("timestamp"))
     with pytest.raises(PredictError, match="has no models/ folder"):
         load_run(tmp_path, allow_incomplete=True)
-    with pytest.raises(PredictError, match="no readable manifest.json"):
+    with pytest.raises(PredictError, match=r"no readable manifest\.json"):
         load_run(tmp_path)
     with pytest.raises(PredictError, match="does not exist"):
         load_run(tmp_path / "missing")
