@@ -21,6 +21,15 @@ from panelml.models.integrity import (
 )
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import RegistryError
+from panelml.predict import (
+    FORMAT,
+    FORMAT_VERSION,
+    ModelBundle,
+    PredictError,
+    read_bundle,
+    safe_name,
+    write_bundle,
+)
 
 RECORD = {"family": "ridge", "features": ["a", "b"], "n": 3, "x": 0.25, "cv": {"auc": None}}
 
@@ -127,3 +136,36 @@ def test_lightgbm_refuses_a_truncated_text_model(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a complete LightGBM text model"):
         cls.load(tmp_path)
     assert json.loads((tmp_path / "family.json").read_text())["family"] == "lightgbm"
+
+
+def _per_symbol_bundle() -> ModelBundle:
+    rng = np.random.default_rng(2)
+    ridge = get_family("ridge")
+    models = {
+        symbol: ridge("regression", {}).fit(
+            rng.standard_normal((40, 2)).astype(np.float32), rng.standard_normal(40)
+        )
+        for symbol in ("AAA", "B/B")
+    }
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "target": "fwd_ret_1",
+        "family": "ridge",
+        "features": ["f1", "f2"],
+        "scope": "per_symbol",
+        "symbols": {symbol: safe_name(symbol) for symbol in models},
+    }
+    return ModelBundle(meta=meta, by_symbol=models)
+
+
+def test_per_symbol_models_are_sealed_and_verified(tmp_path: Path) -> None:
+    folder = write_bundle(_per_symbol_bundle(), tmp_path)
+    loaded = read_bundle(folder)
+    assert sorted(loaded.by_symbol) == ["AAA", "B/B"]
+    recorded = json.loads((folder / "meta.json").read_text())["files"]
+    assert {"AAA/coefficients.json", "AAA/meta.json"} <= set(recorded)
+    sub = folder / safe_name("B/B") / "coefficients.json"
+    sub.write_text(sub.read_text().replace("]", " ]", 1))
+    with pytest.raises(PredictError, match=r"coefficients\.json differs"):
+        read_bundle(folder)
