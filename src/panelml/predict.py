@@ -26,12 +26,9 @@ order. A per-symbol model scores only its own symbol; other rows get null.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,28 +37,32 @@ import numpy.typing as npt
 import polars as pl
 import yaml
 
+from panelml.bundles import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    MODELS_DIR,
+    ModelBundle,
+    PredictError,
+    read_bundle,
+    safe_name,
+    write_bundle,
+)
 from panelml.data.errors import DataError
 from panelml.data.timestamps import encode_timestamps
-from panelml.models import ModelFamily, get_family
-from panelml.models.integrity import (
-    FILES_KEY,
-    IntegrityError,
-    file_digests,
-    read_checked_json,
-    sealed_text,
-    verify_files,
-)
-from panelml.pipeline.errors import UserError
-from panelml.pipeline.manifest import panelml_version
 from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
 __all__ = [
+    "ENSEMBLE",
+    "FORMAT",
+    "FORMAT_VERSION",
     "META_FILE",
     "MODELS_DIR",
     "ModelBundle",
     "PredictError",
     "RunModels",
+    "frame_warnings",
     "load_run",
     "read_bundle",
     "read_frame",
@@ -70,183 +71,7 @@ __all__ = [
     "write_frame",
 ]
 
-MODELS_DIR = "models"
-META_FILE = "meta.json"
-FORMAT = "panelml-model"
-FORMAT_VERSION = 2
 ENSEMBLE = "ensemble"
-_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
-
-
-class PredictError(UserError):
-    """A run folder or the data to score cannot be used as asked."""
-
-
-def safe_name(name: str) -> str:
-    """``name`` when it is a safe folder name, else ``_`` plus 16 hex digits of its sha256."""
-    if _SAFE.match(name) and name not in (META_FILE,):
-        return name
-    return "_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass
-class ModelBundle:
-    """The saved model(s) of one (target, family): ``meta`` is ``meta.json``'s content.
-
-    Pooled scope: ``model``. Per-symbol scope: ``by_symbol`` (symbol -> model).
-    """
-
-    meta: dict[str, Any]
-    model: ModelFamily | None = None
-    by_symbol: dict[str, ModelFamily] = field(default_factory=dict)
-
-    @property
-    def target(self) -> str:
-        return str(self.meta["target"])
-
-    @property
-    def family(self) -> str:
-        return str(self.meta["family"])
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        return tuple(self.meta["features"])
-
-    @property
-    def label(self) -> str:
-        """The prediction column name ``<target>__<family>``."""
-        return f"{self.target}__{self.family}"
-
-    def folder(self, models_root: Path) -> Path:
-        return models_root / safe_name(self.target) / safe_name(self.family)
-
-
-def _write_meta(folder: Path, record: Mapping[str, Any]) -> None:
-    """``meta.json``: ``record`` plus the digests of every other file under ``folder``,
-    sealed with its own digest (:mod:`panelml.models.integrity`)."""
-    digests = file_digests(folder, skip=META_FILE)
-    text = sealed_text({**record, "format_version": FORMAT_VERSION, FILES_KEY: digests})
-    (folder / META_FILE).write_text(text, encoding="utf-8")
-
-
-def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
-    """Save ``bundle`` under ``models_root/<target>/<family>/`` (layout in the module doc)."""
-    folder = bundle.folder(models_root)
-    folder.mkdir(parents=True, exist_ok=True)
-    if bundle.meta.get("scope") == "per_symbol":
-        folders: dict[str, str] = bundle.meta["symbols"]
-        for symbol in sorted(bundle.by_symbol):
-            sub = folder / folders[symbol]
-            bundle.by_symbol[symbol].save(sub)
-            rounds = (bundle.meta.get("rounds_by_symbol") or {}).get(symbol)
-            record = {**bundle.meta, "symbol": symbol, "symbols": None, "n_rounds": rounds}
-            _write_meta(sub, record)
-    else:
-        if bundle.model is None:
-            raise ValueError(f"bundle {bundle.label} has no model to save")
-        bundle.model.save(folder)
-    _write_meta(folder, bundle.meta)
-    return folder
-
-
-def read_bundle(folder: Path) -> ModelBundle:
-    """Load the model(s) saved in ``folder`` by :func:`write_bundle`.
-
-    Every file is checked against the digests in ``meta.json`` before a model
-    library sees it; the family is resolved by registered name only (never by a
-    dotted path: a run folder is data, not code). Any fault is a
-    :class:`PredictError` naming the file and what to do.
-    """
-    meta_path = folder / META_FILE
-    redo = "retrain (rerun the training stage) or restore the run folder from a copy"
-    try:
-        meta = read_checked_json(meta_path)
-    except IntegrityError as exc:
-        raise PredictError(f"{exc}: {redo}") from None
-    if meta.get("format") != FORMAT:
-        raise PredictError(
-            f"{meta_path} is not a panelml model record (no format {FORMAT!r}): point at a run "
-            "folder written by panelml's training stage"
-        )
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise PredictError(f"{meta_path} has no valid format_version ({version!r}): {redo}")
-    if version > FORMAT_VERSION:
-        raise PredictError(
-            f"{meta_path} has format_version {version}, newer than this panelml reads "
-            f"({FORMAT_VERSION}): upgrade panelml to load this run"
-        )
-    _check_writer(meta, meta_path)
-    if version >= 2:
-        try:
-            read_checked_json(meta_path, sealed=True)
-            verify_files(folder, meta.get(FILES_KEY))
-        except IntegrityError as exc:
-            raise PredictError(f"{exc}: {redo}") from None
-    features = meta.get("features")
-    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
-        raise PredictError(f"{meta_path} lists no valid 'features': {redo}")
-    if len(set(features)) != len(features):
-        raise PredictError(f"{meta_path} lists a feature more than once: {redo}")
-    try:
-        family = get_family(str(meta.get("family")), allow_dotted=False)
-    except UserError as exc:
-        raise PredictError(f"{meta_path}: {exc}") from None
-    bundle = ModelBundle(meta=meta)
-    if meta.get("scope") == "per_symbol":
-        symbols = meta.get("symbols")
-        if not isinstance(symbols, dict) or not symbols:
-            raise PredictError(f"{meta_path} names no per-symbol model folders: {redo}")
-        for symbol, sub in sorted(symbols.items()):
-            bundle.by_symbol[symbol] = _load_model(family, folder / str(sub), meta_path, redo)
-    else:
-        bundle.model = _load_model(family, folder, meta_path, redo)
-    for model in (bundle.model, *bundle.by_symbol.values()):
-        if model is not None and model.n_features_ != len(features):
-            raise PredictError(
-                f"{meta_path} lists {len(features)} features but the saved {family.name} model "
-                f"takes {model.n_features_}: the record does not belong to this model; {redo}"
-            )
-    return bundle
-
-
-def _release(text: str) -> tuple[int, ...] | None:
-    """The leading numbers of a version string (``0.1.0`` -> (0, 1, 0)); None if none."""
-    match = re.match(r"^(\d+(?:\.\d+)*)", text.strip())
-    return tuple(int(part) for part in match.group(1).split(".")) if match else None
-
-
-def _check_writer(meta: Mapping[str, Any], meta_path: Path) -> None:
-    """A :class:`PredictError` when a newer panelml wrote the model: it may use
-    conventions (labels, params, layouts) this version does not know."""
-    versions = meta.get("versions")
-    writer = versions.get("panelml") if isinstance(versions, Mapping) else None
-    if not isinstance(writer, str):
-        return
-    ours, theirs = _release(panelml_version()), _release(writer)
-    if ours is not None and theirs is not None and theirs > ours:
-        raise PredictError(
-            f"{meta_path} was written by panelml {writer}, newer than this panelml "
-            f"({panelml_version()}): upgrade panelml to load this run"
-        )
-
-
-def _load_model(family: type[ModelFamily], folder: Path, meta_path: Path, redo: str) -> ModelFamily:
-    """``family.load(folder)``; any failure is a :class:`PredictError` naming the folder.
-
-    Reached only after the files were verified (or for records older than digests),
-    so a failure here means damaged or foreign files, not a bug in panelml.
-    """
-    resolved = folder.resolve()
-    if not resolved.is_relative_to(meta_path.parent.resolve()) or not folder.is_dir():
-        raise PredictError(f"{meta_path} points at a model folder {folder} that does not exist")
-    try:
-        return family.load(folder)
-    except Exception as exc:  # any library's refusal of a damaged file is a file fault
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PredictError(
-            f"cannot load the {family.name} model in {folder} ({detail}): {redo}"
-        ) from None
 
 
 class RunModels:
@@ -472,6 +297,34 @@ def read_frame(path: str | Path, models: RunModels) -> pl.DataFrame:
         raise PredictError(
             f"cannot read {path} ({detail}): check the file given as --data"
         ) from None
+
+
+def frame_warnings(frame: pl.DataFrame, models: RunModels) -> list[str]:
+    """What scoring will do to ``frame``'s feature values that the user should hear:
+    infinities and values beyond float32's range become missing (as in training)."""
+    features = [c for c in models.required_columns()[2:] if frame.schema[c].is_float()]
+    if not features or frame.height == 0:
+        return []
+    limit = float(np.finfo(np.float32).max)
+    counts = frame.select(
+        *(pl.col(c).is_infinite().sum().alias(f"inf:{c}") for c in features),
+        *(
+            ((pl.col(c).abs() > limit) & pl.col(c).is_finite()).sum().alias(f"big:{c}")
+            for c in features
+        ),
+    ).row(0, named=True)
+    out = []
+    for column in features:
+        if counts[f"inf:{column}"]:
+            out.append(
+                f"{counts[f'inf:{column}']} infinite value(s) in {column!r} scored as missing"
+            )
+        if counts[f"big:{column}"]:
+            out.append(
+                f"{counts[f'big:{column}']} value(s) in {column!r} exceed float32's range "
+                "(|x| > 3.4e38) and were scored as missing"
+            )
+    return out
 
 
 def write_frame(frame: pl.DataFrame, out: str | Path) -> Path:

@@ -297,6 +297,22 @@ def test_predict_names_the_problem_with_data(case: str, trained: Path, tmp_path:
     assert "data.path" not in line
 
 
+def test_predict_warns_about_values_it_scores_as_missing(trained: Path, tmp_path: Path) -> None:
+    data = tmp_path / "new.parquet"
+    row = pl.int_range(pl.len())
+    base_frame().with_columns(
+        pl.when(row < 2).then(float("inf")).otherwise(pl.col("feat_0")).alias("feat_0"),
+        pl.when(row < 3).then(1e300).otherwise(pl.col("feat_1")).alias("feat_1"),
+    ).write_parquet(data)
+    result = runner.invoke(app, _predict(trained, data, tmp_path / "s.parquet"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: data: 2 infinite value(s) in 'feat_0' scored as missing",
+        "warning: data: 3 value(s) in 'feat_1' exceed float32's range (|x| > 3.4e38) and were "
+        "scored as missing",
+    ]
+
+
 @pytest.mark.parametrize("what", ["missing", "file"])
 def test_predict_and_report_on_a_missing_run_folder(what: str, tmp_path: Path) -> None:
     run = tmp_path / "runs" / "x" / "nope"

@@ -43,12 +43,14 @@ def predict(
     A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
     """
     from panelml.cli import user_errors
-    from panelml.predict import load_run, read_frame, write_frame
+    from panelml.predict import frame_warnings, load_run, read_frame, write_frame
 
     with user_errors():
         models = load_run(run_dir, allow_incomplete=allow_incomplete)
         frame = read_frame(data, models)
         scores = models.predict(frame)
+        for warning in frame_warnings(frame, models):
+            typer.echo(f"warning: data: {warning}", err=True)
         try:
             path = write_frame(scores, out)
         except OSError as exc:

@@ -1,0 +1,218 @@
+"""Saved model folders: write a (target, family) bundle, and read it back safely.
+
+Layout and contents are described in :mod:`panelml.predict`. Every write seals
+``meta.json`` with the digests of the folder's files and of itself
+(:mod:`panelml.models.integrity`); every read verifies them before a model
+library sees a byte, resolves the family by registered name only (a run folder
+is data, not code), and refuses records from a newer format or panelml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panelml.models import ModelFamily, get_family
+from panelml.models.integrity import (
+    FILES_KEY,
+    IntegrityError,
+    file_digests,
+    read_checked_json,
+    sealed_text,
+    verify_files,
+)
+from panelml.pipeline.errors import UserError
+from panelml.pipeline.manifest import panelml_version
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "META_FILE",
+    "MODELS_DIR",
+    "ModelBundle",
+    "PredictError",
+    "read_bundle",
+    "safe_name",
+    "write_bundle",
+]
+
+MODELS_DIR = "models"
+META_FILE = "meta.json"
+FORMAT = "panelml-model"
+FORMAT_VERSION = 2
+_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+
+
+class PredictError(UserError):
+    """A run folder or the data to score cannot be used as asked."""
+
+
+def safe_name(name: str) -> str:
+    """``name`` when it is a safe folder name, else ``_`` plus 16 hex digits of its sha256."""
+    if _SAFE.match(name) and name not in (META_FILE,):
+        return name
+    return "_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ModelBundle:
+    """The saved model(s) of one (target, family): ``meta`` is ``meta.json``'s content.
+
+    Pooled scope: ``model``. Per-symbol scope: ``by_symbol`` (symbol -> model).
+    """
+
+    meta: dict[str, Any]
+    model: ModelFamily | None = None
+    by_symbol: dict[str, ModelFamily] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return str(self.meta["target"])
+
+    @property
+    def family(self) -> str:
+        return str(self.meta["family"])
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.meta["features"])
+
+    @property
+    def label(self) -> str:
+        """The prediction column name ``<target>__<family>``."""
+        return f"{self.target}__{self.family}"
+
+    def folder(self, models_root: Path) -> Path:
+        return models_root / safe_name(self.target) / safe_name(self.family)
+
+
+def _write_meta(folder: Path, record: Mapping[str, Any]) -> None:
+    """``meta.json``: ``record`` plus the digests of every other file under ``folder``,
+    sealed with its own digest (:mod:`panelml.models.integrity`)."""
+    digests = file_digests(folder, skip=META_FILE)
+    text = sealed_text({**record, "format_version": FORMAT_VERSION, FILES_KEY: digests})
+    (folder / META_FILE).write_text(text, encoding="utf-8")
+
+
+def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
+    """Save ``bundle`` under ``models_root/<target>/<family>/`` (layout in the module doc)."""
+    folder = bundle.folder(models_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    if bundle.meta.get("scope") == "per_symbol":
+        folders: dict[str, str] = bundle.meta["symbols"]
+        for symbol in sorted(bundle.by_symbol):
+            sub = folder / folders[symbol]
+            bundle.by_symbol[symbol].save(sub)
+            rounds = (bundle.meta.get("rounds_by_symbol") or {}).get(symbol)
+            record = {**bundle.meta, "symbol": symbol, "symbols": None, "n_rounds": rounds}
+            _write_meta(sub, record)
+    else:
+        if bundle.model is None:
+            raise ValueError(f"bundle {bundle.label} has no model to save")
+        bundle.model.save(folder)
+    _write_meta(folder, bundle.meta)
+    return folder
+
+
+def read_bundle(folder: Path) -> ModelBundle:
+    """Load the model(s) saved in ``folder`` by :func:`write_bundle`.
+
+    Every file is checked against the digests in ``meta.json`` before a model
+    library sees it; the family is resolved by registered name only (never by a
+    dotted path: a run folder is data, not code). Any fault is a
+    :class:`PredictError` naming the file and what to do.
+    """
+    meta_path = folder / META_FILE
+    redo = "retrain (rerun the training stage) or restore the run folder from a copy"
+    try:
+        meta = read_checked_json(meta_path)
+    except IntegrityError as exc:
+        raise PredictError(f"{exc}: {redo}") from None
+    if meta.get("format") != FORMAT:
+        raise PredictError(
+            f"{meta_path} is not a panelml model record (no format {FORMAT!r}): point at a run "
+            "folder written by panelml's training stage"
+        )
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PredictError(f"{meta_path} has no valid format_version ({version!r}): {redo}")
+    if version > FORMAT_VERSION:
+        raise PredictError(
+            f"{meta_path} has format_version {version}, newer than this panelml reads "
+            f"({FORMAT_VERSION}): upgrade panelml to load this run"
+        )
+    _check_writer(meta, meta_path)
+    if version >= 2:
+        try:
+            read_checked_json(meta_path, sealed=True)
+            verify_files(folder, meta.get(FILES_KEY))
+        except IntegrityError as exc:
+            raise PredictError(f"{exc}: {redo}") from None
+    features = meta.get("features")
+    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
+        raise PredictError(f"{meta_path} lists no valid 'features': {redo}")
+    if len(set(features)) != len(features):
+        raise PredictError(f"{meta_path} lists a feature more than once: {redo}")
+    try:
+        family = get_family(str(meta.get("family")), allow_dotted=False)
+    except UserError as exc:
+        raise PredictError(f"{meta_path}: {exc}") from None
+    bundle = ModelBundle(meta=meta)
+    if meta.get("scope") == "per_symbol":
+        symbols = meta.get("symbols")
+        if not isinstance(symbols, dict) or not symbols:
+            raise PredictError(f"{meta_path} names no per-symbol model folders: {redo}")
+        for symbol, sub in sorted(symbols.items()):
+            bundle.by_symbol[symbol] = _load_model(family, folder / str(sub), meta_path, redo)
+    else:
+        bundle.model = _load_model(family, folder, meta_path, redo)
+    for model in (bundle.model, *bundle.by_symbol.values()):
+        if model is not None and model.n_features_ != len(features):
+            raise PredictError(
+                f"{meta_path} lists {len(features)} features but the saved {family.name} model "
+                f"takes {model.n_features_}: the record does not belong to this model; {redo}"
+            )
+    return bundle
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    """The leading numbers of a version string (``0.1.0`` -> (0, 1, 0)); None if none."""
+    match = re.match(r"^(\d+(?:\.\d+)*)", text.strip())
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
+
+
+def _check_writer(meta: Mapping[str, Any], meta_path: Path) -> None:
+    """A :class:`PredictError` when a newer panelml wrote the model: it may use
+    conventions (labels, params, layouts) this version does not know."""
+    versions = meta.get("versions")
+    writer = versions.get("panelml") if isinstance(versions, Mapping) else None
+    if not isinstance(writer, str):
+        return
+    ours, theirs = _release(panelml_version()), _release(writer)
+    if ours is not None and theirs is not None and theirs > ours:
+        raise PredictError(
+            f"{meta_path} was written by panelml {writer}, newer than this panelml "
+            f"({panelml_version()}): upgrade panelml to load this run"
+        )
+
+
+def _load_model(family: type[ModelFamily], folder: Path, meta_path: Path, redo: str) -> ModelFamily:
+    """``family.load(folder)``; any failure is a :class:`PredictError` naming the folder.
+
+    Reached only after the files were verified (or for records older than digests),
+    so a failure here means damaged or foreign files, not a bug in panelml.
+    """
+    resolved = folder.resolve()
+    if not resolved.is_relative_to(meta_path.parent.resolve()) or not folder.is_dir():
+        raise PredictError(f"{meta_path} points at a model folder {folder} that does not exist")
+    try:
+        return family.load(folder)
+    except Exception as exc:  # any library's refusal of a damaged file is a file fault
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictError(
+            f"cannot load the {family.name} model in {folder} ({detail}): {redo}"
+        ) from None
