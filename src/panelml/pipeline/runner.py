@@ -4,9 +4,10 @@ The public entry point is :meth:`Pipeline.run`. For each stage, in order:
 
 1. disabled in the config, an input skipped, or ``stage.skip(ctx)`` gives a
    reason -> :class:`~panelml.pipeline.events.StageSkipped`;
-2. a cache entry for its :func:`~panelml.pipeline.cache.cache_key` exists (and
-   the stage is not forced) -> the result is loaded ->
-   :class:`~panelml.pipeline.events.StageCached`;
+2. an intact cache entry for its :func:`~panelml.pipeline.cache.cache_key`
+   exists (and the stage is not forced) -> the result is loaded ->
+   :class:`~panelml.pipeline.events.StageCached`; a damaged entry is a miss
+   with one warning;
 3. otherwise :class:`~panelml.pipeline.events.StageStarted`, ``stage.run(ctx)``,
    the result is stored in the cache and the run folder ->
    :class:`~panelml.pipeline.events.StageCompleted`, or
@@ -14,8 +15,12 @@ The public entry point is :meth:`Pipeline.run`. For each stage, in order:
    propagates to the caller unchanged.
 
 Every result is saved into ``<run_dir>/<stage>/`` and then ``result.export(run_dir)``
-is called, for computed and cached results alike. The run folder also receives
-``manifest.json``, ``config.yaml`` and ``events.jsonl``.
+is called, for computed and cached results alike. The run folder (created
+atomically: it must not exist) also receives ``manifest.json``, ``config.yaml``
+and ``events.jsonl``. The manifest goes from ``running`` to ``finished``,
+``failed`` or ``interrupted`` (SIGINT/SIGTERM, :mod:`panelml.pipeline.signals`)
+and lists the sha256 of every file of each stage folder. Write errors on the
+output or cache folder are :class:`~panelml.pipeline.storage.StorageError`.
 """
 
 from __future__ import annotations
