@@ -13,10 +13,11 @@ Config checks (:func:`check_config`):
 * the executor is available (``ray`` is installed when asked for);
 * stage inputs: a stage that chooses its targets from earlier stages has one.
 
-Data checks: :func:`check_data_source` (the file exists, its columns are there:
-a schema read only) and :func:`check_panel` (the loaded panel can support the
-configured validation: enough timestamps for ``n_splits`` after purging and
-embargo, enough symbols for a cross-sectional IC).
+Data checks (:func:`check_shape`, from :func:`check_data_source` in ``validate``
+on the schema and the two key columns only, and from :func:`check_panel` on the
+loaded panel in a run): the file exists and its columns are there; the panel
+can support the configured validation: enough timestamps for ``n_splits``
+after purging and embargo, enough symbols for a cross-sectional IC.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from panelml.config import ExperimentConfig, resolve_stages
 from panelml.data.errors import DataError
 from panelml.pipeline.errors import ConfigError, UserError
 
-__all__ = ["check_config", "check_data_source", "check_panel", "print_data_warnings"]
+__all__ = [
+    "check_config",
+    "check_data_source",
+    "check_panel",
+    "check_shape",
+    "print_data_warnings",
+]
 
 _UNIVARIATE = "univariate"
 _PERMUTATION = "permutation"
@@ -135,25 +142,46 @@ def _check_importances(where: str, stage: str, params: Any) -> None:
 
 
 def check_data_source(cfg: ExperimentConfig) -> None:
-    """The data file exists, can be read, and has the configured columns (schema only)."""
+    """The data file exists, can be read, has the configured columns, and its
+    timestamps and symbols can support the validation (reads the two key columns
+    only; see :func:`check_panel`)."""
     import polars as pl
 
     from panelml.data.columns import plan_columns
+    from panelml.data.horizons import resolve_horizon
     from panelml.data.loaders import resolve_source, scan_source
     from panelml.data.sniff import check_single_column
 
     source = resolve_source(cfg.data, cfg.base_dir)
     try:
-        schema = scan_source(source).collect_schema()
+        lazy = scan_source(source)
+        schema = lazy.collect_schema()
+        check_single_column(source, schema)
+        plan = plan_columns(
+            dict(schema),
+            cfg.data,
+            source=source.display,
+            partition_columns=source.partition_columns,
+        )
+        counts = lazy.select(
+            pl.col(plan.timestamp).drop_nulls().n_unique().alias("timestamps"),
+            pl.col(plan.symbol).drop_nulls().n_unique().alias("symbols"),
+        ).collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
             f"cannot read {source.display} as {source.format} ({detail}): check the file or "
             "data.format"
         ) from None
-    check_single_column(source, schema)
-    plan_columns(
-        dict(schema), cfg.data, source=source.display, partition_columns=source.partition_columns
+    horizons = [
+        resolve_horizon(t, cfg.data.horizons, cfg.data.bar_interval)[0] for t in plan.targets
+    ]
+    check_shape(
+        cfg,
+        source=source.display,
+        n_timestamps=int(counts["timestamps"][0]),
+        n_symbols=int(counts["symbols"][0]),
+        horizon=min(horizons, default=1),
     )
 
 
@@ -164,10 +192,24 @@ def check_panel(cfg: ExperimentConfig, data: Any) -> None:
     is not checked.
     """
     from panelml.data import Panel
-    from panelml.validation.splitters import make_splitter
 
     if not isinstance(data, Panel):
         return
+    check_shape(
+        cfg,
+        source=data.source,
+        n_timestamps=data.n_timestamps,
+        n_symbols=data.n_symbols,
+        horizon=min(data.horizons.values(), default=1),
+    )
+
+
+def check_shape(
+    cfg: ExperimentConfig, *, source: str, n_timestamps: int, n_symbols: int, horizon: int
+) -> None:
+    """Enough timestamps and symbols for every enabled model-fitting stage's folds."""
+    from panelml.validation.splitters import make_splitter
+
     where = _where(cfg)
     fitting = [
         r
@@ -176,20 +218,18 @@ def check_panel(cfg: ExperimentConfig, data: Any) -> None:
     ]
     if not fitting:
         return
-    source = data.source
-    if data.n_timestamps < 2:
+    if n_timestamps < 2:
         raise DataError(
-            f"{source} holds {data.n_timestamps} timestamp(s): validation needs a time series, "
+            f"{source} holds {n_timestamps} timestamp(s): validation needs a time series, "
             "so load data with many timestamps (at least 2 * validation.n_splits)"
         )
     min_names = cfg.validation.min_names
-    if data.n_symbols < min_names:
+    if n_symbols < min_names:
         raise DataError(
-            f"{source} holds {data.n_symbols} symbol(s) but every cross-sectional IC needs at "
+            f"{source} holds {n_symbols} symbol(s) but every cross-sectional IC needs at "
             f"least validation.min_names = {min_names}: add symbols or lower "
             "validation.min_names (at least 2)"
         )
-    horizon = min(data.horizons.values(), default=1)
     for stage in fitting:
         validation = cfg.validation
         scheme = getattr(stage.params, "scheme", None)
@@ -197,21 +237,20 @@ def check_panel(cfg: ExperimentConfig, data: Any) -> None:
         if scheme is not None and scheme != validation.scheme:
             validation = validation.model_copy(update={"scheme": scheme})
             key = f"validation (with {stage.name}.scheme = {scheme})"
-        splitter = make_splitter(validation, horizon, data.n_timestamps)
+        splitter = make_splitter(validation, horizon, n_timestamps)
         try:
-            n = data.n_timestamps
-            list(splitter.split(np.zeros((n, 1)), groups=np.arange(n)))
+            list(splitter.split(np.zeros((n_timestamps, 1)), groups=np.arange(n_timestamps)))
         except ValueError as exc:
             raise ConfigError(
-                f"{where}: {key}: the data has {data.n_timestamps} timestamps, too few for "
+                f"{where}: {key}: the data has {n_timestamps} timestamps, too few for "
                 f"n_splits = {validation.n_splits} with embargo and purging ({exc})"
             ) from None
         needed = 2 * validation.n_splits
         if stage.name == "target_ranking":
             needed = max(needed, int(getattr(stage.params, "min_timestamps", 0)))
-        if data.n_timestamps < needed:
+        if n_timestamps < needed:
             raise ConfigError(
-                f"{where}: {stage.name}: the data has {data.n_timestamps} timestamps but "
+                f"{where}: {stage.name}: the data has {n_timestamps} timestamps but "
                 f"{stage.name} needs at least {needed} (2 * validation.n_splits"
                 + (", target_ranking.min_timestamps" if stage.name == "target_ranking" else "")
                 + "): load more timestamps or lower those settings"

@@ -235,6 +235,11 @@ VALIDATE_CASES = [
     "parquet-read-as-csv",
     "target-name-slash",
     "symbol-column-missing",
+    "one-symbol",
+    "one-timestamp",
+    "n-splits-too-large",
+    "embargo-too-large",
+    "training-scheme-override",
 ]
 """Faults ``panelml validate`` finds without loading rows or fitting a model."""
 
