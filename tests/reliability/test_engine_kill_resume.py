@@ -90,3 +90,14 @@ def test_runs_verify_passes_the_resumed_run_and_names_a_flipped_model_byte(
     victim.write_bytes(bytes(data))
     problems = verify_run(run_dir).problems
     assert any(victim.relative_to(run_dir).as_posix() in p for p in problems), problems
+
+
+def test_stability_command_counts_only_finished_runs(chain: tuple[Path, Path]) -> None:
+    """``panelml stability`` reads the experiment's snapshots like the stage does:
+    the killed runs that wrote snapshots are left out, so only the final run counts."""
+    from panelml.commands.stability import stability_table
+
+    root, _ = chain
+    table = stability_table(root / "runs" / "rel")
+    assert table.height > 0
+    assert set(table["n_runs"].to_list()) == {1}

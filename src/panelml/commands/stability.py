@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from panelml.pipeline.errors import UserError
-from panelml.stability.history import history_stability
+from panelml.stability.history import finished_runs_only, history_stability
 from panelml.stability.snapshots import SnapshotStore
 
 EXIT_USER_ERROR = 2
@@ -34,14 +34,15 @@ def _num(value: object, digits: int = 3) -> str:
 
 
 def stability_table(experiment_dir: Path, *, k: int = 10) -> pl.DataFrame:
-    """The per (target, method) history summary of an experiment folder."""
+    """The per (target, method) history summary of an experiment folder's finished runs."""
     store = SnapshotStore.for_experiment(experiment_dir)
     if not store.parts():
         raise UserError(
             f"no stability snapshots in {store.path}; give an experiment folder "
             "(<output_dir>/<experiment>) of runs made with the stability_snapshots hook on"
         )
-    report, _ = history_stability(store.read(), current_run=None, k=k)
+    snapshots, _ = finished_runs_only(store.read(), experiment_dir)
+    report, _ = history_stability(snapshots, current_run=None, k=k)
     return report
 
 
