@@ -360,6 +360,14 @@ def _summarise(rows: list[tuple[int, int, float, float]]) -> dict[str, Any]:
             "ks_p": float(stats.kstest(ps, "uniform").pvalue),
             "share_runs_any_false_selection": float(np.mean(per_panel)),
         }
+        row = table[str(h)]
+        low, high = row["tolerance_0.05"]
+        row["meets_targets"] = bool(
+            low <= row["share_p_below_0.05"] <= high
+            and row["share_p_below_0.01"] <= 0.02
+            and row["ks_p"] >= 0.01
+            and row["share_runs_any_false_selection"] <= 0.10
+        )
     table["all_horizons_runs_any_false_selection"] = (
         float(np.mean(any_all)) if any_all else math.nan
     )
