@@ -11,7 +11,11 @@ import pytest
 from scipy import stats
 
 from panelml.validation import ic_significance, long_run_variance
-from panelml.validation.significance import FOLD_VARIANCE_FACTOR
+from panelml.validation.significance import (
+    FOLD_VARIANCE_FACTOR,
+    KFOLD_MEASURED_FACTOR,
+    fold_variance_factor,
+)
 
 F64 = npt.NDArray[np.float64]
 
@@ -104,3 +108,21 @@ def test_undefined_inputs_give_nan_and_bad_arguments_raise() -> None:
 def test_horizon_longer_than_the_series_is_capped() -> None:
     test = ic_significance(np.random.default_rng(4).normal(0.0, 1.0, 6), 20)
     assert math.isfinite(test.se) and "lag 5" in test.method
+
+
+def test_fold_factor_by_scheme_and_family_set() -> None:
+    """Walk-forward and single splits get 1; K-fold gets the measured factor of a
+    family set that has one (order-free) and the linear bound 2 otherwise."""
+    assert fold_variance_factor("walk_forward", ["lightgbm"]) == 1.0
+    assert fold_variance_factor("single_split", ["ridge", "lightgbm"]) == 1.0
+    both = fold_variance_factor("purged_kfold", ["ridge", "lightgbm"])
+    assert both == KFOLD_MEASURED_FACTOR[frozenset({"lightgbm", "ridge"})]
+    assert 1.0 < fold_variance_factor("purged_kfold", ["lightgbm"]) < both < 2.0
+    for families in ((), ["ridge"], ["xgboost"], ["lightgbm", "xgboost"]):
+        assert fold_variance_factor("purged_kfold", families) == 2.0
+    x = np.random.default_rng(6).normal(0.01, 0.1, 200)
+    ridge = ic_significance(x, 1, families=["ridge"])
+    lgb = ic_significance(x, 1, families=["lightgbm"])
+    assert lgb.se == pytest.approx(
+        ridge.se * math.sqrt(fold_variance_factor("purged_kfold", ["lightgbm"]) / 2.0)
+    )
