@@ -55,4 +55,4 @@ def test_report_of_a_finished_run_records_its_final_status(tmp_path: Path) -> No
     (run_dir,) = runs(out)
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert ">running<" not in html
-    assert "<b>ok</b><span>status" in html
+    assert "<b>finished</b><span>status" in html

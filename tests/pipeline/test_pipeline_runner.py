@@ -177,6 +177,36 @@ def test_export_runs_for_fresh_and_for_cached_results(
     assert isinstance(second.results["report"], ExportingResult)
 
 
+class SummarisedResult(JsonResult):
+    def manifest_summary(self) -> dict[str, Any]:
+        return {"value": self.data["value"], "note": "kept"}
+
+
+class SummarisedStage(Stage[StageParams]):
+    name = "summarised"
+    result_type = SummarisedResult
+
+    def run(self, ctx: RunContext) -> SummarisedResult:
+        return SummarisedResult({"value": 3})
+
+
+def test_manifest_records_each_result_summary_fresh_and_cached(
+    make_context: Callable[..., RunContext], toy_stages: Any, tmp_path: Path
+) -> None:
+    from panelml.pipeline.cache import StageCache
+
+    alpha = _stages(toy_stages)[0]
+    pipeline = Pipeline([alpha, SummarisedStage(StageParams())], cache=StageCache(tmp_path / "c"))
+    for run_id, status in (("a", "ran"), ("b", "cached")):
+        manifest = pipeline.run(make_context(run_id=run_id)).manifest
+        on_disk = json.loads((tmp_path / "runs" / "toy" / run_id / MANIFEST).read_text())
+        stages = {s["name"]: s for s in on_disk["stages"]}
+        assert manifest["stages"] == on_disk["stages"]
+        assert stages["summarised"]["status"] == status
+        assert stages["summarised"]["summary"] == {"value": 3, "note": "kept"}
+        assert stages["alpha"]["summary"] is None  # results without one record nothing
+
+
 def test_new_run_ids_are_utc_timestamps_with_unique_suffix() -> None:
     ids = {new_run_id() for _ in range(50)}
     assert len(ids) == 50

@@ -103,6 +103,8 @@ class StageRecord:
     error: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of every file in the stage's run folder (``panelml runs verify``)."""
+    summary: dict[str, Any] | None = None
+    """The result's :meth:`~panelml.pipeline.stage.StageResult.manifest_summary`."""
 
 
 @dataclass
@@ -271,6 +273,7 @@ class Pipeline:
                     seconds = time.perf_counter() - t0
                     record.status, record.seconds = "cached", seconds
                     record.fingerprint = hit.fingerprint
+                    record.summary = hit.result.manifest_summary()
                     ctx.reporter.info(f"{prefix}: from cache ({seconds:.2f}s)")
                     ctx.events.emit(
                         StageCached(
@@ -324,6 +327,7 @@ class Pipeline:
         fingerprints[name] = fingerprint
         seconds = time.perf_counter() - t0
         record.status, record.seconds, record.fingerprint = "ran", seconds, fingerprint
+        record.summary = result.manifest_summary()
         ctx.reporter.info(f"{prefix}: done ({seconds:.2f}s)")
         ctx.events.emit(
             StageCompleted(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -52,6 +52,14 @@ class StageResult(ABC):
 
     def export(self, run_dir: Path) -> None:  # noqa: B027 - optional hook, no-op by default
         """Publish artefacts outside the stage's own folder (optional)."""
+
+    def manifest_summary(self) -> dict[str, Any] | None:
+        """A small JSON-able record of the result for ``manifest.json`` (optional).
+
+        The runner stores it as the stage's ``summary`` (for example the leakage
+        screen's removals and warnings per target); ``None``: nothing to record.
+        """
+        return None
 
 
 P = TypeVar("P", bound=StageParams)

@@ -226,6 +226,23 @@ class TargetRankingResult(TableResult):
             raise KeyError(f"target {target!r} was not ranked")
         return str(found[0])
 
+    def manifest_summary(self) -> dict[str, Any]:
+        """For ``manifest.json``: the selected targets, and each target's status with
+        its leak warnings and score without suspects, where it has warnings."""
+        warned = self.ranking.filter(pl.col("warnings").fill_null("") != "")
+        return {
+            "selected": self.selected_targets(),
+            "warnings": {
+                str(row["target"]): {
+                    "status": row["status"],
+                    "warnings": row["warnings"],
+                    "score": row["score"],
+                    "score_without_suspects": row["score_without_suspects"],
+                }
+                for row in warned.iter_rows(named=True)
+            },
+        }
+
 
 @register_stage
 class TargetRankingStage(Stage[TargetRankingParams]):
