@@ -22,9 +22,9 @@ its t (the same test as the score's, below). The single score of a target is tha
    bias-corrected uniform-kernel long-run variance with lag h - 1, against
    Student's t with Satterthwaite degrees of freedom) and for the correlation
    between K-fold scores (each fold's model learnt from the other folds'
-   labels): under purged K-fold the variance is multiplied by 2 for linear
-   families (derived), by a measured factor for lightgbm and for the default
-   lightgbm + ridge consensus, and not at all under walk-forward. How this was
+   labels): under purged K-fold the variance is multiplied by 2 (derived for
+   linear families, a bound for others; lightgbm alone uses a measured 1.5),
+   and not at all under walk-forward. How this was
    validated on null targets (and the old test's failures) is in the README
    section "What p and q mean" and ``bench/results/calibration.json``.
 
