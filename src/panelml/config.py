@@ -392,7 +392,8 @@ def resolve_stages(config: ExperimentConfig) -> list[ResolvedStage]:
             f"({', '.join(r.name for r in resolved) or 'none'})"
         )
     try:
-        check_order([r.cls for r in resolved])
+        # instances, not classes: a stage's inputs may depend on its params
+        check_order([PlannedStage(r.cls(r.params), r.enabled) for r in resolved])
     except UserError as exc:
         raise ConfigError(f"{where}: pipeline.stages: {exc}") from None
     return resolved

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from panelml.pipeline.stage import StageResult
+from panelml.pipeline.stage import StageResult, provided_kinds
 
 if TYPE_CHECKING:
     from panelml.pipeline.events import EventBus
@@ -63,6 +63,23 @@ class RunContext:
                 f"result {name!r} is a {type(found).__name__}, expected {kind.__name__}"
             )
         return found
+
+    def provider(self, kind: str) -> str | None:
+        """The name of the latest stage in ``results`` whose result provides ``kind``."""
+        for name in reversed(self.results):
+            if kind in provided_kinds(name, type(self.results[name])):
+                return name
+        return None
+
+    def input(self, kind: str) -> StageResult | None:
+        """The result of the latest earlier stage in this run whose result provides ``kind``.
+
+        ``None`` when no such stage ran (it was skipped, or the input is optional
+        and its provider is not in the pipeline). Stages read their inputs through
+        this and the contract readers, never by another stage's name.
+        """
+        name = self.provider(kind)
+        return None if name is None else self.results[name]
 
     def child_seed(self, *purpose: str | int) -> int:
         """A 32-bit seed derived from the master seed and a purpose path.

@@ -22,6 +22,13 @@ class PipelineOrderError(UserError):
     """A stage requires a result that no earlier stage provides."""
 
 
+class ContractError(Exception):
+    """A stage's result breaks a contract its ``result_type`` declares it provides.
+
+    Not a :class:`UserError`: the stage is at fault, so it is shown with a traceback.
+    """
+
+
 class HookValidationError(UserError):
     """A hook plugin was rejected at registration (unknown hook name, bad signature)."""
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from panelml.pipeline.cache import CacheHit, StageCache
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.hashing import sha256_json
+from panelml.pipeline.plan import provides
 from panelml.pipeline.runner import Pipeline, StageRecord
 
 Verdict = Literal["hit", "miss", "damaged", "forced", "skipped", "not cached", "unknown"]
@@ -86,7 +87,14 @@ def explain(
     records = {p.name: StageRecord(p.name, status="cached") for p in pipeline.stages}
     for planned in pipeline.stages:
         stage, name = planned.stage, planned.name
-        waiting = [n for n in (*stage.requires, *stage.uses) if n in unknown]
+        waiting = list(
+            dict.fromkeys(
+                n
+                for needed in stage.inputs()
+                for n in unknown
+                if provides(pipeline.stages[pipeline.names.index(n)].stage, needed.kind)
+            )
+        )
         if waiting:
             unknown.append(name)
             out.append(

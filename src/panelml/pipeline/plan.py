@@ -1,7 +1,9 @@
-"""The planned pipeline: stage instances with their enabled flag, and the order check.
+"""The planned pipeline: stage instances with their enabled flag, and the input check.
 
-:func:`check_order` runs before any work: every stage's inputs must come from
-an earlier stage, and the error names the stage, the missing input and the fix.
+:func:`check_order` runs before any work (and in ``panelml validate``): every
+input a stage declares (:meth:`~panelml.pipeline.stage.Stage.inputs`) must be
+provided by an earlier stage, and the error names the stage, the missing kind
+and the fix: the registered stages that provide it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from panelml.pipeline.errors import PipelineOrderError
-from panelml.pipeline.stage import Stage
+from panelml.pipeline.registry import stages as stage_registry
+from panelml.pipeline.stage import Input, Stage, legacy_inputs, provided_kinds
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,25 @@ class PlannedStage:
         return self.stage.name
 
 
+def stage_inputs(item: Stage[Any] | type[Stage[Any]]) -> tuple[Input, ...]:
+    """The inputs of a stage instance, or of a class (from its legacy tuples)."""
+    return legacy_inputs(item) if isinstance(item, type) else item.inputs()
+
+
+def provides(item: Stage[Any] | type[Stage[Any]], kind: str) -> bool:
+    """Whether ``item``'s result provides ``kind`` (its stage name counts)."""
+    return kind in provided_kinds(item.name, item.result_type)
+
+
+def registered_providers(kind: str) -> list[str]:
+    """Names of the registered stages whose result provides ``kind``, sorted."""
+    return sorted(
+        name
+        for name, cls in stage_registry.registered().items()
+        if isinstance(cls, type) and hasattr(cls, "result_type") and provides(cls, kind)
+    )
+
+
 def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) -> None:
     """Check, before any work, that each stage's inputs come from an earlier stage.
 
@@ -34,25 +56,50 @@ def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) 
     run time with a reason). Optional inputs must come earlier only when present.
     """
     items = [s.stage if isinstance(s, PlannedStage) else s for s in stages]
-    names = [s.name for s in items]
     seen: set[str] = set()
-    for position, name in enumerate(names):
+    for position, item in enumerate(items):
+        name = item.name
         if name in seen:
             raise PipelineOrderError(f"stage {name!r} appears twice in the pipeline; keep one")
         seen.add(name)
-        item = items[position]
-        for needed, optional in [(r, False) for r in item.requires] + [
-            (r, True) for r in item.uses
-        ]:
-            if needed in names[:position]:
+        for needed in stage_inputs(item):
+            kind = needed.kind
+            if any(provides(earlier, kind) for earlier in items[:position]):
                 continue
-            if needed in names:
+            later = [other.name for other in items[position + 1 :] if provides(other, kind)]
+            if later:
                 raise PipelineOrderError(
-                    f"stage {name!r} requires {needed!r}, which runs after it; "
-                    f"move {needed!r} before {name!r}"
+                    f"stage {name!r} requires {kind!r}, which runs after it; "
+                    f"move {later[0]!r} before {name!r}"
+                    if later[0] == kind
+                    else f"stage {name!r} requires {kind!r}, which {later[0]!r} provides but "
+                    f"runs after it; move {later[0]!r} before {name!r}"
                 )
-            if not optional:
-                raise PipelineOrderError(
-                    f"stage {name!r} requires {needed!r}, which is not in the pipeline; "
-                    f"add {needed!r} before {name!r}"
-                )
+            if not needed.optional:
+                raise PipelineOrderError(_missing(name, kind))
+
+
+def _missing(name: str, kind: str) -> str:
+    """The message for a required ``kind`` no stage of the pipeline provides."""
+    if _is_stage_name(kind):
+        return (
+            f"stage {name!r} requires {kind!r}, which is not in the pipeline; "
+            f"add {kind!r} before {name!r}"
+        )
+    found = [p for p in registered_providers(kind) if p != name]
+    if not found:
+        return (
+            f"stage {name!r} requires a {kind!r} result, which no stage of the pipeline "
+            f"provides and no registered stage provides either; add a stage whose result "
+            f"provides {kind!r} before {name!r}"
+        )
+    choice = " or ".join(repr(p) for p in found)
+    return (
+        f"stage {name!r} requires a {kind!r} result, which no earlier stage provides; "
+        f"add {choice} before {name!r}"
+    )
+
+
+def _is_stage_name(kind: str) -> bool:
+    """Legacy inputs name a stage (snake_case); contract kinds are CamelCase."""
+    return kind == kind.lower()

@@ -36,7 +36,7 @@ import yaml
 from panelml.pipeline.cache import StageCache, key_document
 from panelml.pipeline.codeid import code_identity
 from panelml.pipeline.context import RunContext
-from panelml.pipeline.errors import HookError, PipelineOrderError
+from panelml.pipeline.errors import ContractError, HookError, PipelineOrderError
 from panelml.pipeline.events import (
     EventLog,
     PipelineFinished,
@@ -59,7 +59,7 @@ from panelml.pipeline.manifest import (
     write_manifest,
 )
 from panelml.pipeline.manifest import new_run_id as new_run_id
-from panelml.pipeline.plan import PlannedStage, check_order
+from panelml.pipeline.plan import PlannedStage, check_order, provides
 from panelml.pipeline.runstate import MANIFEST as MANIFEST
 from panelml.pipeline.runstate import process_identity
 from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
@@ -265,6 +265,7 @@ class Pipeline:
             if cacheable and self.cache is not None and not forced:
                 hit = load_cached(self.cache, ctx, stage, key)
                 if hit is not None:
+                    check_contract(name, hit.result)
                     with storage_errors(ctx.run_dir, OUTPUT_SETTING):
                         hit.result.export(ctx.run_dir)
                     record.files = folder_checksums(ctx.run_dir / name)
@@ -294,6 +295,7 @@ class Pipeline:
                 raise TypeError(
                     f"stage {name!r} returned {type(result).__name__}, not a StageResult"
                 )
+            check_contract(name, result)
             fingerprint = result.fingerprint()
             save_result(
                 self.cache if cacheable else None, ctx, name, key, document, result, fingerprint
@@ -346,16 +348,24 @@ class Pipeline:
     ) -> str | None:
         if not planned.enabled:
             return "disabled in the config"
-        for needed in planned.stage.requires:
-            if needed not in ctx.results:
-                return f"requires {needed!r}, which was {records[needed].status}"
+        position = self.names.index(planned.name)
+        for needed in planned.stage.inputs():
+            if needed.optional or ctx.input(needed.kind) is not None:
+                continue
+            providers = [p.name for p in self.stages[:position] if provides(p.stage, needed.kind)]
+            status = records[providers[-1]].status if providers else "not run"
+            return f"requires {needed.kind!r}, which was {status}"
         return planned.stage.skip(ctx)
 
     def _key_document(
         self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]
     ) -> dict[str, Any]:
         """What ``stage``'s cache key is the hash of (see :func:`key_document`)."""
-        inputs = {n: fingerprints[n] for n in (*stage.requires, *stage.uses) if n in fingerprints}
+        inputs: dict[str, str] = {}
+        for needed in stage.inputs():
+            provider = ctx.provider(needed.kind)
+            if provider is not None and provider in fingerprints:
+                inputs[provider] = fingerprints[provider]
         return key_document(
             stage=stage.name,
             stage_version=str(stage.version),
@@ -445,6 +455,16 @@ class Pipeline:
             manifest.update(status="failed", error=repr(hook_exc))
             write_manifest(ctx.run_dir, manifest)
             raise
+
+
+def check_contract(name: str, result: StageResult) -> None:
+    """Raise :class:`ContractError` when ``result`` breaks a contract it provides."""
+    problems = result.contract_problems()
+    if problems:
+        raise ContractError(
+            f"stage {name!r} returned a {type(result).__name__} that breaks its contract: "
+            f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
 
 
 def _settings(ctx: RunContext, stage: Stage[Any]) -> dict[str, Any]:
