@@ -31,11 +31,10 @@ from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStag
 
 SEEDS = (0, 1, 2)
 # make_panel's default size; measured (seeds 0-2, default 5 folds, pooled over the
-# four predictable regression targets): recall 25/30, precision 25/32. Before graded
-# leak evidence it was 29/30 and 29/32: the screen then also removed the
-# non-persistent next-bar leak (feat_01, now a kept suspicion: selected for
-# fwd_ret_5 on every seed, 3 false positives) and the extra column with its shadow
-# moves borderline features of the interaction target across the shadow line.
+# four predictable regression targets): recall 29/30, precision 29/32 (per seed
+# 10/10 at 10/10, 9/10 at 9/10, 10/10 at 10/12). The default panel's timing leak
+# is the first two bars of fwd_ret_5's window, which the screen removes by
+# corroboration (too good and tied to the label window) for every target.
 PANEL_SIZE = {"n_symbols": 60, "n_timestamps": 400}
 
 
@@ -88,30 +87,32 @@ def test_planted_signal_is_found_with_high_precision(planted_runs: Any) -> None:
                 fn + len(signal - chosen),
             )
     precision, recall = tp / max(1, tp + fp), tp / (tp + fn)
-    # Power: keeping the top 10 by consensus score gives precision about 0.25 (2-3
-    # signal features per target); keeping nothing gives recall 0. The bounds
-    # leave two false positives and two misses of room over the measured 25/32,
-    # 25/30. Product terms are found by the trees only (x1*x2 has no marginal
-    # split gain), squares by the trees and the partial rank IC's z**2 term.
-    assert precision >= 0.7, (precision, recall)
-    assert recall >= 0.75, (precision, recall)
+    # Room for seed noise over the measured 29/32, 29/30: up to 7 false positives
+    # (29/36 = 0.806) and 4 misses (26/30 = 0.867). Power: keeping the top 10 by
+    # consensus score gives precision about 0.25 (2-3 signal features per target)
+    # and keeping nothing recall 0; a method that cannot see the
+    # interaction target's product pair (found by the trees only: x1*x2 has no
+    # marginal split gain) misses 2 features per seed (recall 23/30 = 0.77); a
+    # screen that keeps the timing leak in use had it selected for fwd_ret_5 on
+    # every seed (25/30, 25/32 measured with a next-bar leak). Squares are found
+    # by the trees and the partial rank IC's z**2 term.
+    assert precision >= 0.8, (precision, recall)
+    assert recall >= 0.85, (precision, recall)
 
 
 def test_no_removed_leak_is_ever_selected(planted_runs: Any) -> None:
-    """Leaks the screen removes (proof or corroboration) are never selected, for
-    any target: a leak proven on one target is removed for all. The default
-    panel's ``future_window`` leak (the next bar's return plus noise) has no
-    persistence of its own: it is the documented ambiguity - indistinguishable
-    from a strong non-persistent genuine predictor - so it is a ``too_good``
-    suspicion with its numbers, kept in use under the default policy."""
+    """Every planted leak of the default panel is removed (proof or
+    corroboration) and never selected, for any target: a leak proven on one
+    target is removed for all. The ``partial_window`` leak (first two bars of
+    fwd_ret_5's window) is too good and its IC with the neighbouring windows is
+    far below what its own persistence implies: corroborated proof. (A leak of
+    the next bar alone would be the documented ambiguity - a strong
+    non-persistent predictor - and only a suspicion.)"""
     for synthetic, result in planted_runs:
         for target in result.targets():
             table = result.table(target)
             for leak in synthetic.truth.leaks:
                 row = table.filter(pl.col("feature") == leak.feature).row(0, named=True)
-                if leak.kind == "future_window":
-                    assert row["rank"] is not None  # kept: a suspicion only
-                    continue
                 assert row["reason"].startswith("removed by leakage screen: ")
                 assert row["selected"] is False
                 if leak.target != target:

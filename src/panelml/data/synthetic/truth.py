@@ -98,7 +98,11 @@ class PlantedLeak:
     """A feature that carries information from after time t about ``target``.
 
     * ``noisy_copy``: the target plus small noise;
-    * ``future_window``: the first bar of the target's window (t, t+1] plus noise;
+    * ``partial_window``: the first ``bars`` (2, or 1 when h = 2) bars of the
+      target's window plus noise;
+    * ``future_window`` (no longer planted; kept so older truth files read): the
+      first bar of the target's window (t, t+1] plus noise, the documented
+      ambiguity (a strong non-persistent predictor of the next bar looks the same);
     * ``short_shift``: the target one bar later, y[t+1], which overlaps h-1 of
       the h bars of y[t]'s window.
 
