@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from panelml import api
+from panelml import api, contracts
 from panelml.data.synthetic import SyntheticPanel, TargetSpec, make_panel
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import ConfigError, UserError
@@ -294,25 +294,52 @@ def test_second_run_is_cached_and_exports_the_same_models(
 
 
 # -- which targets and features ---------------------------------------------------------
-class FakeSelection(TableResult):
-    def targets(self) -> list[str]:
-        return ["fwd_ret_5"]
+def _selection_table(features: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"feature": features, "rank": list(range(1, len(features) + 1)), "selected": True}
+    )
 
-    def selected_features(self, target: str) -> list[str]:
-        return ["feat_03", "feat_01"]
+
+class FakeSelection(TableResult):
+    """A third-party-like FeatureChoice: only the documented per-target tables."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.FEATURE_CHOICE,)
+
+    def __init__(self) -> None:
+        super().__init__({"fwd_ret_5": _selection_table(["feat_03", "feat_01"])})
 
 
 class FakeRanking(TableResult):
-    def __init__(self, selected: list[str]) -> None:
-        super().__init__({}, {"selected": selected})
+    """A TargetChoice: the documented ``ranking`` table, nothing else."""
 
-    def selected_targets(self) -> list[str]:
-        return list(self.meta["selected"])
+    provides: ClassVar[tuple[str, ...]] = (contracts.TARGET_CHOICE,)
+
+    def __init__(self, selected: list[str]) -> None:
+        ranking = pl.DataFrame(
+            {
+                "target": [*selected, "fwd_vol_5"],
+                "rank": list(range(1, len(selected) + 2)),
+                "status": [*(["selected"] * len(selected)), "not_significant"],
+            }
+        )
+        super().__init__({"ranking": ranking})
 
 
 class FakeScreen(TableResult):
-    def excluded_features(self, target: str) -> set[str]:
-        return {"feat_00"} if target == "fwd_ret_5" else set()
+    """An Exclusions result: the documented ``report`` table."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.EXCLUSIONS,)
+
+    def __init__(self) -> None:
+        report = pl.DataFrame(
+            {
+                "feature": ["feat_00", "feat_02"],
+                "target": ["fwd_ret_5", "fwd_ret_5"],
+                "check": ["name_rule", "too_good"],
+                "action": ["removed", "warned"],
+            }
+        )
+        super().__init__({"report": report})
 
 
 def context(synthetic: SyntheticPanel, tmp_path: Path, **results: Any) -> RunContext:
@@ -348,7 +375,8 @@ def test_targets_and_features_come_from_earlier_stages(
     assert features == list(synthetic.to_panel().feature_names)
     del ctx.results["feature_selection"]
     assert stage.resolve_targets(ctx) == (["y_up_5"], "target_ranking")
-    assert "feat_00" not in stage.resolve_features(ctx, "fwd_ret_5")[0]
+    kept = stage.resolve_features(ctx, "fwd_ret_5")[0]
+    assert "feat_00" not in kept and "feat_02" in kept
 
 
 def test_skip_when_nothing_selected_and_error_without_a_source(

@@ -27,6 +27,7 @@ __all__ = [
     "excluded_features",
     "exclusion_checks",
     "feature_choice_targets",
+    "findings",
     "load_tables",
     "oof",
     "oof_table_names",
@@ -109,8 +110,15 @@ def ranking_scores(result: object | None) -> pl.DataFrame:
 
 
 # -- Exclusions --------------------------------------------------------------------
-def _findings(result: object, target: str) -> pl.DataFrame:
-    report = _table(result, "report", ("feature", "target", "action"))
+def findings(result: object | None, target: str) -> pl.DataFrame:
+    """An ``Exclusions`` result's rows for ``target`` (feature, check, action, ...).
+
+    Rows with action ``removed`` exclude the feature; ``warned`` rows are
+    suspicions the feature stays in use with. Empty for ``None``.
+    """
+    if result is None:
+        return pl.DataFrame(schema={"feature": pl.String, "check": pl.String, "action": pl.String})
+    report = _table(result, "report", ("feature", "target", "check", "action"))
     return report.filter(pl.col("target") == target)
 
 
@@ -118,7 +126,7 @@ def excluded_features(result: object | None, target: str) -> set[str]:
     """Features an ``Exclusions`` result removed for ``target`` (empty for ``None``)."""
     if result is None:
         return set()
-    rows = _findings(result, target).filter(pl.col("action") == "removed")
+    rows = findings(result, target).filter(pl.col("action") == "removed")
     return {str(f) for f in rows["feature"].to_list()}
 
 
@@ -126,10 +134,9 @@ def exclusion_checks(result: object | None, target: str) -> dict[str, list[str]]
     """feature -> the checks that removed it for ``target`` (in the table's order)."""
     if result is None:
         return {}
-    rows = _findings(result, target).filter(pl.col("action") == "removed")
-    checks = rows["check"].to_list() if "check" in rows.columns else [""] * rows.height
+    rows = findings(result, target).filter(pl.col("action") == "removed")
     out: dict[str, list[str]] = {}
-    for feature, check in zip(rows["feature"].to_list(), checks, strict=True):
+    for feature, check in zip(rows["feature"].to_list(), rows["check"].to_list(), strict=True):
         out.setdefault(str(feature), []).append(str(check))
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from panelml import contracts
 from panelml.data.timestamps import format_timestamp
 from panelml.report.html import Child, Markup, fmt, note, table, tag
 from panelml.report.inputs import ReportInputs, as_float, column, meta_of, table_of, tables_of
@@ -27,17 +28,25 @@ MAX_CHART_POINTS = 500
 _OOF_KEYS = ("symbol", "timestamp", "target")
 
 
+def _oof_tables(result: Any) -> dict[str, pl.DataFrame]:
+    """target -> OOF predictions, for the targets whose table the result holds."""
+    out: dict[str, pl.DataFrame] = {}
+    for target in contracts.oof_table_names(result):
+        try:
+            out[target] = contracts.oof(result, target)
+        except contracts.ContractReadError:
+            continue
+    return out
+
+
 def ordered_targets(inputs: ReportInputs, candidates: list[str]) -> list[str]:
     """``candidates`` in the ranking's order (selected first), the rest sorted."""
-    ranking = table_of(inputs.result("target_ranking"), "ranking")
     order: list[str] = []
-    if ranking is not None and "target" in ranking.columns:
-        frame = (
-            ranking.sort("rank", nulls_last=True, maintain_order=True)
-            if "rank" in ranking.columns
-            else ranking
-        )
-        order = [str(t) for t in frame["target"].to_list()]
+    try:
+        scores = contracts.ranking_scores(inputs.result("target_ranking"))
+        order = scores.sort("rank", nulls_last=True, maintain_order=True)["target"].to_list()
+    except contracts.ContractReadError:
+        order = []
     known = set(candidates)
     ranked = [t for t in order if t in known]
     return ranked + sorted(known - set(ranked))
@@ -316,11 +325,7 @@ def training_section(inputs: ReportInputs) -> Markup:
     if result is None:
         return section("training", "Training", meaning, inputs.missing("training"))
     metrics = table_of(result, "metrics")
-    oof = {
-        name.removeprefix("oof_"): frame
-        for name, frame in tables_of(result).items()
-        if name.startswith("oof_")
-    }
+    oof = _oof_tables(result)
     candidates = set(oof)
     if metrics is not None and "target" in metrics.columns:
         candidates |= {str(t) for t in metrics["target"].to_list() if t is not None}

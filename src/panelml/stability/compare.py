@@ -4,7 +4,9 @@
 fingerprint, per-target ranking scores, selected-feature overlap, training
 metrics, and the content of every result file; :func:`classify` names the pair
 *identical*, *stable*, *drifting* or *diverged* with the thresholds of
-:class:`DiffThresholds`. Stability over a whole history of runs lives in
+:class:`DiffThresholds`. Reading run folders (their record, listing, file
+digests) lives in :mod:`panelml.stability.runs`; results are read through the
+contract readers of :mod:`panelml.contracts`. Stability over a whole history of runs lives in
 :mod:`panelml.stability.history`.
 
 Everything here is a pure function of frames and folders; printing is done by
@@ -13,22 +15,28 @@ Everything here is a pure function of frames and folders; printing is done by
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-import yaml
 
-from panelml.pipeline.errors import UserError
-from panelml.pipeline.results import frame_digest
+from panelml import contracts
+from panelml.stability.runs import (
+    RESULT_STAGES,
+    RunFolder,
+    RunsError,
+    list_runs,
+    load_stage,
+    open_run,
+    result_digests,
+)
 
 __all__ = [
+    "RESULT_STAGES",
     "DiffThresholds",
     "RunDiff",
     "RunFolder",
@@ -48,123 +56,6 @@ __all__ = [
 NAN = float("nan")
 
 
-class RunsError(UserError):
-    """A folder given as a run is not a panelml run folder."""
-
-
-# == one run folder ==============================================================
-MANIFEST_FILE = "manifest.json"
-CONFIG_FILE = "config.yaml"
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """A run folder's record: its path, ``manifest.json`` and ``config.yaml``."""
-
-    path: Path
-    manifest: dict[str, Any]
-    config: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return str(self.manifest.get("run_id") or self.path.name)
-
-    @property
-    def experiment(self) -> str:
-        return str(self.manifest.get("experiment") or self.path.parent.name)
-
-
-def open_run(path: Path) -> RunFolder:
-    """Read a run folder; a folder without ``manifest.json`` is a :class:`RunsError`."""
-    folder = Path(path)
-    manifest_path = folder / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise RunsError(
-            f"{folder} is not a panelml run folder (no {MANIFEST_FILE}); give a folder such "
-            "as runs/<experiment>/<run_id>"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunsError(f"{manifest_path}: cannot read the manifest: {exc}") from None
-    config: dict[str, Any] = {}
-    config_path = folder / CONFIG_FILE
-    if config_path.is_file():
-        try:
-            loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise RunsError(f"{config_path}: cannot read the config: {exc}") from None
-        config = loaded if isinstance(loaded, dict) else {}
-    return RunFolder(folder, manifest if isinstance(manifest, dict) else {}, config)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of ``panelml runs list``."""
-
-    experiment: str
-    run_id: str
-    started: str | None
-    status: str
-    seconds: float | None
-    top_targets: list[str]
-    path: Path
-
-
-def _selected_targets(run_dir: Path, limit: int = 3) -> list[str]:
-    path = run_dir / "target_ranking" / "ranking.parquet"
-    if not path.is_file():
-        return []
-    try:
-        frame = pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError):
-        return []
-    if not {"target", "status"} <= set(frame.columns):
-        return []
-    chosen = frame.filter(pl.col("status") == "selected")
-    if "rank" in chosen.columns:
-        chosen = chosen.sort(["rank", "target"], nulls_last=True)
-    return [str(t) for t in chosen["target"].to_list()[:limit]]
-
-
-def _run_dirs(root: Path) -> list[Path]:
-    """Run folders under ``root``: itself, its children or its grandchildren."""
-    if (root / MANIFEST_FILE).is_file():
-        return [root]
-    children = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    found = [p for p in children if (p / MANIFEST_FILE).is_file()]
-    if found:
-        return found
-    return sorted(p.parent for p in root.glob(f"*/*/{MANIFEST_FILE}"))
-
-
-def list_runs(root: Path) -> list[RunSummary]:
-    """Every run under ``root`` (an output folder, an experiment folder or one run),
-    ordered by experiment, start time and run id."""
-    if not Path(root).is_dir():
-        raise RunsError(f"{root} is not a folder; give the runs folder (runtime.output_dir)")
-    out: list[RunSummary] = []
-    for run_dir in _run_dirs(Path(root)):
-        try:
-            run = open_run(run_dir)
-        except RunsError:
-            continue
-        seconds = run.manifest.get("seconds")
-        started = run.manifest.get("started")
-        out.append(
-            RunSummary(
-                experiment=run.experiment,
-                run_id=run.run_id,
-                started=str(started) if started else None,
-                status=str(run.manifest.get("status", "unknown")),
-                seconds=float(seconds) if isinstance(seconds, int | float) else None,
-                top_targets=_selected_targets(run_dir),
-                path=run_dir,
-            )
-        )
-    return sorted(out, key=lambda r: (r.experiment, r.started or "", r.run_id))
-
-
 # == the diff of two runs ==========================================================
 IDENTITY_IGNORED_KEYS: tuple[str, ...] = (
     "runtime.output_dir",
@@ -173,16 +64,6 @@ IDENTITY_IGNORED_KEYS: tuple[str, ...] = (
 )
 """Config keys that say where outputs go or how much is printed: they cannot change
 a result, so they do not make two runs different."""
-
-RESULT_STAGES: tuple[str, ...] = (
-    "leakage_screen",
-    "target_ranking",
-    "feature_selection",
-    "training",
-    "models",
-)
-"""Folders whose files are compared by content. ``stability/`` (which depends on
-the runs before it) and the report (which shows timings) are left out."""
 
 
 def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -238,64 +119,6 @@ def config_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[ConfigCha
     return out
 
 
-def _is_time_key(key: str) -> bool:
-    lowered = key.lower()
-    return lowered in _TIME_KEYS or lowered.endswith(_TIME_SUFFIXES)
-
-
-def _strip_times(value: Any) -> Any:
-    """JSON data without keys that record when or how long (they always differ)."""
-    if isinstance(value, Mapping):
-        return {k: _strip_times(v) for k, v in value.items() if not _is_time_key(str(k))}
-    if isinstance(value, list):
-        return [_strip_times(v) for v in value]
-    return value
-
-
-_TIME_KEYS = frozenset(
-    {"created", "saved", "time", "date", "started", "finished", "seconds", "duration"}
-)
-_TIME_SUFFIXES = ("_at", "_time", "_seconds", "_date", "_duration")
-
-
-def result_digests(run_dir: Path, stages: Iterable[str] = RESULT_STAGES) -> dict[str, str]:
-    """A content digest per result file of a run (relative path -> sha256).
-
-    Parquet files are hashed by content (:func:`~panelml.pipeline.results.frame_digest`,
-    independent of the writer); ``meta.json`` files without their time fields
-    (keys containing time, created, date, seconds, duration, started, finished);
-    the stage index files ``result.json`` are left out (their tables are hashed);
-    any other file (native model files) by its bytes.
-    """
-    out: dict[str, str] = {}
-    for stage in stages:
-        base = run_dir / stage
-        if not base.is_dir():
-            continue
-        for path in sorted(p for p in base.rglob("*") if p.is_file()):
-            rel = path.relative_to(run_dir).as_posix()
-            if path.name == "result.json" and path.parent == base:
-                continue
-            if path.suffix == ".parquet":
-                out[rel] = frame_digest(pl.read_parquet(path))
-            elif path.name == "meta.json":
-                data = json.loads(path.read_text(encoding="utf-8"))
-                text = json.dumps(_strip_times(data), sort_keys=True, default=str)
-                out[rel] = hashlib.sha256(text.encode()).hexdigest()
-            else:
-                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def _read(path: Path) -> pl.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError):
-        return None
-
-
 def score_changes(a: Path, b: Path) -> pl.DataFrame:
     """Per target: ranking score, rank and status in both runs, and the score delta (b - a).
 
@@ -312,41 +135,31 @@ def score_changes(a: Path, b: Path) -> pl.DataFrame:
         "status_a": pl.String(),
         "status_b": pl.String(),
     }
-    frames = [_read(run / "target_ranking" / "ranking.parquet") for run in (a, b)]
-    if any(f is None or not {"target", "score"} <= set(f.columns) for f in frames):
+    found = [load_stage(run, "target_ranking") for run in (a, b)]
+    if any(r is None for r in found):
+        return pl.DataFrame(schema=schema)
+    try:
+        fa, fb = (contracts.ranking_scores(r) for r in found)
+    except contracts.ContractReadError:
         return pl.DataFrame(schema=schema)
 
     def side(frame: pl.DataFrame, tag: str) -> pl.DataFrame:
-        cols = [pl.col("target").cast(pl.String()), pl.col("score").cast(pl.Float64())]
-        cols.append(
-            pl.col("rank").cast(pl.Int64()) if "rank" in frame.columns else pl.lit(None, pl.Int64())
-        )
-        cols.append(
-            pl.col("status").cast(pl.String())
-            if "status" in frame.columns
-            else pl.lit(None, pl.String())
-        )
-        renamed = frame.select(cols)
-        renamed.columns = ["target", f"score_{tag}", f"rank_{tag}", f"status_{tag}"]
-        return renamed
+        return frame.rename({c: f"{c}_{tag}" for c in ("score", "rank", "status")})
 
-    fa, fb = frames
-    assert fa is not None and fb is not None
     joined = side(fa, "a").join(side(fb, "b"), on="target", how="full", coalesce=True)
     joined = joined.with_columns((pl.col("score_b") - pl.col("score_a")).alias("delta"))
     return joined.select(list(schema)).sort("target")
 
 
 def _selected_sets(run_dir: Path) -> dict[str, set[str]]:
-    base = run_dir / "feature_selection"
+    """target -> the run's selected features (``FeatureChoice`` readers)."""
+    result = load_stage(run_dir, "feature_selection")
     out: dict[str, set[str]] = {}
-    if not base.is_dir():
-        return out
-    for path in sorted(base.glob("*.parquet")):
-        frame = _read(path)
-        if frame is None or not {"feature", "selected"} <= set(frame.columns):
+    for target in contracts.feature_choice_targets(result):
+        try:
+            out[target] = set(contracts.selected_features(result, target))
+        except contracts.ContractReadError:
             continue
-        out[path.stem] = {str(f) for f in frame.filter(pl.col("selected"))["feature"].to_list()}
     return out
 
 
@@ -393,13 +206,15 @@ def metric_deltas(a: Path, b: Path, metric: str = "ic_mean") -> pl.DataFrame:
         "value_b": pl.Float64(),
         "delta": pl.Float64(),
     }
-    frames = [_read(run / "training" / "metrics.parquet") for run in (a, b)]
-    needed = {"target", "family", "fold", metric}
-    if any(f is None or not needed <= set(f.columns) for f in frames):
+    try:
+        frames = [contracts.summary_metrics(load_stage(run, "training")) for run in (a, b)]
+    except contracts.ContractReadError:
+        return pl.DataFrame(schema=schema)
+    if any(f is None or metric not in f.columns for f in frames):
         return pl.DataFrame(schema=schema)
 
     def side(frame: pl.DataFrame, tag: str) -> pl.DataFrame:
-        return frame.filter(pl.col("fold") == -1).select(
+        return frame.select(
             pl.col("target").cast(pl.String()),
             pl.col("family").cast(pl.String()),
             pl.col(metric).cast(pl.Float64()).alias(f"value_{tag}"),

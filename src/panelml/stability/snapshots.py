@@ -42,6 +42,7 @@ from typing import Any
 
 import polars as pl
 
+from panelml import contracts
 from panelml.pipeline.errors import UserError
 
 __all__ = [
@@ -308,9 +309,10 @@ def snapshots_from_result(
     stage: str,
     created: datetime | None = None,
 ) -> pl.DataFrame:
-    """Snapshots of any result shaped like the built-in selection or training
-    results (duck typing on ``.tables``): an ``importances`` table with a
-    ``family`` column is read as training, per-target tables with
+    """Snapshots of any result that follows the built-in selection or training
+    contract: an ``importances`` table with a ``family`` column is read as
+    training (``TrainedModels``), per-target tables (the ``FeatureChoice``
+    targets, :func:`panelml.contracts.feature_choice_targets`) with
     ``consensus_score`` as feature selection. Anything else gives no rows."""
     tables = getattr(result, "tables", None)
     if not isinstance(tables, Mapping):
@@ -320,13 +322,7 @@ def snapshots_from_result(
         return training_snapshots(
             importances, run_id=run_id, experiment=experiment, stage=stage, created=created
         )
-    targets_of = getattr(result, "targets", None)
-    targets: list[str] | None = None
-    if callable(targets_of):
-        try:
-            targets = [str(t) for t in targets_of()]
-        except Exception:
-            targets = None
+    targets = contracts.feature_choice_targets(result)
     return selection_snapshots(
         tables,
         run_id=run_id,

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import polars as pl
 
+from panelml import contracts
 from panelml.stages._ranking_fit import TargetPlan
 from panelml.stages._ranking_scores import TargetScore
 from panelml.stages._ranking_tables import LeakColumns
@@ -70,17 +72,14 @@ def screen_suspects(screen: Any, target: str) -> Suspects:
     Reads the ``report`` table of the leakage screen result: rows with action
     ``warned`` are suspicions (or, under ``report_only``, proofs left in use).
     """
-    tables = getattr(screen, "tables", None)
-    report = tables.get("report") if isinstance(tables, Mapping) else None
-    if report is None or report.is_empty() or "action" not in report.columns:
+    if screen is None:
         return Suspects(frozenset(), frozenset(), ())
-    rows = [
-        r for r in report.iter_rows(named=True) if r["target"] == target and r["action"] == "warned"
-    ]
+    warned = contracts.findings(screen, target).filter(pl.col("action") == "warned")
+    rows = list(warned.iter_rows(named=True))
     features = frozenset(str(r["feature"]) for r in rows)
     timing = frozenset(str(r["feature"]) for r in rows if r["check"] == "future_info")
     lines = tuple(
-        f"{r['feature']}: {r['check']} ({r.get('evidence') or r['value']})"
+        f"{r['feature']}: {r['check']} ({r.get('evidence') or r.get('value')})"
         for r in sorted(rows, key=lambda r: (r["feature"], r["check"]))
     )
     return Suspects(features, timing, lines)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.pipeline.results import TableResult
 from panelml.predict import (
@@ -44,6 +45,11 @@ class TrainingResult(TableResult):
     folder (cache) reads them from that folder's ``models/`` when needed.
     """
 
+    provides: ClassVar[tuple[str, ...]] = (
+        contracts.OOF_PREDICTIONS,
+        contracts.TRAINING_METRICS,
+        contracts.TRAINED_MODELS,
+    )
     _bundles: list[ModelBundle]
     _source: Path | None
 
@@ -74,10 +80,11 @@ class TrainingResult(TableResult):
 
     def oof(self, target: str) -> pl.DataFrame:
         """OOF predictions of ``target``: symbol, timestamp, target, families, ensemble."""
-        name = self.meta.get("oof_tables", {}).get(target)
-        if name is None:
-            raise KeyError(f"no OOF table for target {target!r}; trained: {self.targets()}")
-        return self.tables[name]
+        return contracts.oof(self, target)
+
+    def contract_problems(self) -> list[str]:
+        """Ways the tables break the contracts in ``provides`` (:mod:`panelml.contracts`)."""
+        return contracts.result_problems(self, self.provides)
 
     def summary(self) -> pl.DataFrame:
         """The fold -1 rows of ``metrics``."""

@@ -75,6 +75,7 @@ import numpy.typing as npt
 import polars as pl
 from pydantic import Field
 
+from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid, shift_values
 from panelml.pipeline.context import RunContext
@@ -148,15 +149,19 @@ class LeakageScreenParams(StageParams):
 class LeakageScreenResult(TableResult):
     """Table ``report`` (one row per finding) and meta (policy, per-target lists)."""
 
+    provides: ClassVar[tuple[str, ...]] = (contracts.EXCLUSIONS,)
+
     @property
     def report(self) -> pl.DataFrame:
         return self.tables["report"]
 
     def excluded_features(self, target: str) -> set[str]:
         """Features removed for ``target`` (empty when the screen only warned)."""
-        frame = self.report
-        hit = frame.filter((pl.col("target") == target) & (pl.col("action") == "removed"))
-        return set(hit["feature"].to_list())
+        return contracts.excluded_features(self, target)
+
+    def contract_problems(self) -> list[str]:
+        """Ways the tables break the contracts in ``provides`` (:mod:`panelml.contracts`)."""
+        return contracts.result_problems(self, self.provides)
 
     def suspect_features(self, target: str) -> set[str]:
         """Features flagged but kept for ``target`` (warned)."""

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import Field
 
+from panelml import contracts
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
@@ -59,6 +60,12 @@ class StabilityParams(StageParams):
 class StabilityResult(TableResult):
     """Tables ``report`` (one row per target and method) and ``frequency`` (per
     target, method and feature: selection frequency across runs)."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.STABILITY_REPORT,)
+
+    def contract_problems(self) -> list[str]:
+        """Ways the tables break the contracts in ``provides`` (:mod:`panelml.contracts`)."""
+        return contracts.result_problems(self, self.provides)
 
     @property
     def report(self) -> pl.DataFrame:

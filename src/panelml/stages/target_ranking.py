@@ -98,6 +98,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from panelml import contracts
+from panelml.contracts import TargetPatternError, resolve_targets
 from panelml.data.panel import Panel
 from panelml.models import get_family
 from panelml.pipeline.context import RunContext
@@ -210,14 +212,19 @@ class TargetRankingParams(StageParams):
 class TargetRankingResult(TableResult):
     """Tables ``ranking``, ``per_symbol`` and ``ic_series`` (see the module docstring)."""
 
+    provides: ClassVar[tuple[str, ...]] = (contracts.TARGET_CHOICE, contracts.RANKING_SCORES)
+
     @property
     def ranking(self) -> pl.DataFrame:
         return self.tables["ranking"]
 
     def selected_targets(self) -> list[str]:
         """The ``selected`` targets, best first."""
-        frame = self.ranking.filter(pl.col("status") == "selected").sort("rank")
-        return [str(t) for t in frame["target"].to_list()]
+        return contracts.selected_targets(self)
+
+    def contract_problems(self) -> list[str]:
+        """Ways the tables break the contracts in ``provides`` (:mod:`panelml.contracts`)."""
+        return contracts.result_problems(self, self.provides)
 
     def status(self, target: str) -> str:
         """The status of ``target`` (KeyError when it was not a candidate)."""
@@ -407,13 +414,11 @@ def _candidate_targets(panel: Panel, patterns: list[str] | None) -> list[str]:
     if patterns is None:
         chosen = names
     else:
-        for pattern in patterns:
-            if not fnmatch.filter(names, pattern):
-                raise RankingError(
-                    f"target_ranking.targets: {pattern!r} matches no target of the panel "
-                    f"loaded from {panel.source}; its targets are {', '.join(names)}"
-                )
-        chosen = [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
+        try:
+            matched = set(resolve_targets(patterns, names, key="target_ranking.targets"))
+        except TargetPatternError as exc:
+            raise RankingError(str(exc)) from None
+        chosen = [n for n in names if n in matched]
     if not chosen:
         raise RankingError(
             f"target_ranking: the panel loaded from {panel.source} has no targets; "
@@ -451,23 +456,8 @@ def _family_settings(
 
 
 def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
-    """Features the leakage screen removed for ``target`` (empty when it did not run).
-
-    Reads ``excluded_features(target)`` when the result has it, else the
-    documented ``report`` table (rows with this target and action ``removed``).
-    """
-    screen = ctx.results.get("leakage_screen")
-    if screen is None:
-        return set()
-    method = getattr(screen, "excluded_features", None)
-    if callable(method):
-        return {str(f) for f in method(target)}
-    tables = getattr(screen, "tables", {})
-    report = tables.get("report") if isinstance(tables, Mapping) else None
-    if not isinstance(report, pl.DataFrame) or report.is_empty():
-        return set()
-    rows = report.filter((pl.col("target") == target) & (pl.col("action") == "removed"))
-    return {str(f) for f in rows["feature"].to_list()}
+    """Features the leakage screen removed for ``target`` (empty when it did not run)."""
+    return contracts.excluded_features(ctx.results.get("leakage_screen"), target)
 
 
 def _q_values(scores: Mapping[str, TargetScore], method: Literal["by", "bh"]) -> dict[str, float]:

@@ -38,7 +38,6 @@ Result (``TrainingResult``; contract in docs/architecture.md): tables
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -46,12 +45,13 @@ import numpy.typing as npt
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from panelml import contracts
+from panelml.contracts import resolve_targets
 from panelml.data.panel import Panel
 from panelml.models import get_family
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
-from panelml.pipeline.results import TableResult
 from panelml.pipeline.runner import library_versions
 from panelml.pipeline.stage import Stage, StageParams, StageResult
 from panelml.predict import (
@@ -174,33 +174,16 @@ class TrainingStage(Stage[TrainingParams]):
         panel: Panel = ctx.data
         available = list(panel.target_names)
         if self.params.targets is not None:
-            chosen: list[str] = []
-            for pattern in self.params.targets:
-                if not any(c in pattern for c in "*?[") and pattern not in available:
-                    raise TrainingError(
-                        f"training.targets names {pattern!r}, which is not a target of the data "
-                        f"(targets: {', '.join(available)}): fix the name or data.targets"
-                    )
-                chosen.extend(t for t in available if fnmatchcase(t, pattern) and t not in chosen)
-            if not chosen:
-                raise TrainingError(
-                    f"training.targets {self.params.targets} matches no target of the data "
-                    f"(targets: {', '.join(available)}): fix the patterns"
-                )
+            chosen = resolve_targets(self.params.targets, available, key="training.targets")
             return chosen, "training.targets"
         selection = ctx.results.get("feature_selection")
         if selection is not None:
-            targets = _call_list(selection, "targets")
-            if targets is None and isinstance(selection, TableResult):
-                targets = sorted(selection.tables)
-            return [t for t in targets or [] if t in available], "feature_selection"
+            targets = contracts.feature_choice_targets(selection)
+            return [t for t in targets if t in available], "feature_selection"
         ranking = ctx.results.get("target_ranking")
         if ranking is not None:
-            targets = _call_list(ranking, "selected_targets")
-            if targets is None and isinstance(ranking, TableResult):
-                table = ranking.tables["ranking"].filter(pl.col("status") == "selected")
-                targets = table.sort("rank")["target"].to_list()
-            return [t for t in targets or [] if t in available], "target_ranking"
+            targets = contracts.selected_targets(ranking)
+            return [t for t in targets if t in available], "target_ranking"
         raise TrainingError(
             "training has no targets: set training.targets (names or globs), or put "
             "target_ranking / feature_selection before training in pipeline.stages"
@@ -210,20 +193,9 @@ class TrainingStage(Stage[TrainingParams]):
         """(features for ``target`` in order, where they came from)."""
         panel: Panel = ctx.data
         selection = ctx.results.get("feature_selection")
-        if selection is not None and target in (_call_list(selection, "targets") or []):
-            chosen = getattr(selection, "selected_features")(target)  # noqa: B009
-            return [str(f) for f in chosen], "feature_selection"
-        excluded: set[str] = set()
-        screen = ctx.results.get("leakage_screen")
-        if screen is not None:
-            method = getattr(screen, "excluded_features", None)
-            if callable(method):
-                excluded = {str(f) for f in method(target)}
-            elif isinstance(screen, TableResult) and "report" in screen.tables:
-                report = screen.tables["report"].filter(
-                    (pl.col("action") == "removed") & (pl.col("target") == target)
-                )
-                excluded = set(report["feature"].to_list())
+        if selection is not None and target in contracts.feature_choice_targets(selection):
+            return contracts.selected_features(selection, target), "feature_selection"
+        excluded = contracts.excluded_features(ctx.results.get("leakage_screen"), target)
         features = [f for f in panel.feature_names if f not in excluded]
         return features, "all features" + (" minus leakage_screen removals" if excluded else "")
 
@@ -530,9 +502,3 @@ class TrainingStage(Stage[TrainingParams]):
             [summary_row(row) for row in summary.iter_rows(named=True)],
             caption="rank IC per timestamp on out-of-fold rows; ensemble = rank average",
         )
-
-
-# -- helpers ------------------------------------------------------------------------------
-def _call_list(obj: object, method: str) -> list[str] | None:
-    fn = getattr(obj, method, None)
-    return [str(v) for v in fn()] if callable(fn) else None
