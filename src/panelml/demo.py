@@ -111,12 +111,15 @@ class Recovery:
     targets: list[TargetRecovery]
     rank_correlation: float
     noise_selected: list[str]
-    leaks: list[tuple[str, str, str, str]]  # feature, target, kind, caught-by (or "")
+    # feature, target, kind, "removed: <checks>" / "warned only: <checks>" / ""
+    leaks: list[tuple[str, str, str, str]]
     notes: list[str] = field(default_factory=list)
 
     @property
     def leaks_caught(self) -> int:
-        return sum(1 for leak in self.leaks if leak[3])
+        """Leaks the screen removed for their target (a suspicion that only
+        warns leaves the leak in use, so it does not count)."""
+        return sum(1 for leak in self.leaks if leak[3].startswith("removed: "))
 
 
 def _read(run_dir: Path, relative: str) -> pl.DataFrame | None:
@@ -160,7 +163,11 @@ def assess(run_dir: Path, truth: GroundTruth) -> Recovery:
             hits = leakage.filter(
                 (pl.col("feature") == leak.feature) & (pl.col("target") == leak.target)
             )
-            caught = ", ".join(sorted(set(hits["check"].to_list())))
+            removed = hits.filter(pl.col("action") == "removed")
+            if removed.height:
+                caught = "removed: " + ", ".join(sorted(set(removed["check"].to_list())))
+            elif hits.height:
+                caught = "warned only: " + ", ".join(sorted(set(hits["check"].to_list())))
         leaks.append((leak.feature, leak.target, leak.kind, caught))
     return Recovery(targets, correlation, noise_selected, leaks)
 

@@ -137,13 +137,69 @@ def test_score_orders_targets_like_the_planted_strength(
         assert rho >= 0.9, (synthetic.truth.seed, frame.select("target", "score"))
 
 
-def test_noise_targets_are_not_significant(
+# Pure-noise targets of every horizon for the p-value check (24 per panel x 3 seeds;
+# about 8 s per panel at 40 x 250).
+NULL_SPECS = tuple(
+    TargetSpec(f"null_{i:02d}_{h}", h, 0.0, "none") for i, h in enumerate((1, 2, 3, 5, 10, 20) * 4)
+)
+
+
+@pytest.fixture(scope="module")
+def null_p_values(
+    ranking_truth_runs: list[tuple[SyntheticPanel, TargetRankingResult]],
+) -> list[float]:
+    """Ranking p-values of every pure-noise target: the two of the truth panels
+    (3 seeds) and 24 per noise-only panel (3 more seeds), 78 in all."""
+    values = [
+        float(row(result, name)["p_value"])
+        for _, result in ranking_truth_runs
+        for name in ("noise_e_20", "noise_f_5")
+    ]
+    for seed in (10, 11, 12):
+        synthetic = make_panel(
+            n_symbols=40, n_timestamps=250, targets=NULL_SPECS, leaks=False, seed=seed
+        )
+        frame = rank(to_panel(synthetic)).ranking
+        values.extend(float(p) for p in frame["p_value"])
+    return values
+
+
+def test_noise_targets_are_rarely_selected(
     ranking_truth_runs: list[tuple[SyntheticPanel, TargetRankingResult]],
 ) -> None:
-    for target in ("noise_e_20", "noise_f_5"):
-        statuses = [result.status(target) for _, result in ranking_truth_runs]
-        share = statuses.count("not_significant") / len(statuses)
-        assert share >= 0.9, (target, statuses)
+    """A calibrated test at BY fdr 0.10 selects a noise target in a few percent of
+    runs by design (the calibration benchmark: 0-7% of runs per horizon), so
+    "never on any seed" is not a property of a valid method. What holds: at most
+    one of the 6 (noise target, seed) pairs is selected. A calibrated method
+    fails this with probability P(Bin(6, 0.07) >= 2) = 0.06 at the worst measured
+    rate; the p-value test below is the one with power."""
+    statuses = [
+        result.status(target)
+        for _, result in ranking_truth_runs
+        for target in ("noise_e_20", "noise_f_5")
+    ]
+    assert sum(s != "not_significant" for s in statuses) <= 1, statuses
+
+
+def test_noise_p_values_are_not_concentrated_near_zero(null_p_values: list[float]) -> None:
+    """Noise targets' one-sided p-values over 6 panels are close to uniform: at
+    most 9 of the 78 below 0.05 and at most 3 below 0.01.
+
+    Under a calibrated test (p uniform; the benchmark measured 0.042-0.050 below
+    0.05 and 0.008-0.015 below 0.01 under purged K-fold) the counts are
+    Bin(78, 0.05) and Bin(78, 0.01): the rule fails with probability 0.012 by
+    simulation of independent uniform p-values (0.005 from the 0.05 count, 0.008
+    from the 0.01 count; 0.018 and 0.030 at the worst measured rates 0.06 and
+    0.015, binomial). Power against a test 3x too liberal (15% of noise p-values
+    below 0.05: its t overstated by a factor 1.59, so 7.1% below 0.01): 0.75
+    from the 0.05 count, 0.82 from the 0.01 count, 0.89 together. The
+    old rule ("no noise target selected on any seed") failed a calibrated method
+    on one seed in three."""
+    p = np.asarray(null_p_values)
+    assert len(p) == 78 and np.all((p >= 0) & (p <= 1)), p
+    below_05, below_01 = int((p < 0.05).sum()), int((p < 0.01).sum())
+    assert below_05 <= 9, (below_05, np.sort(p)[:10])
+    assert below_01 <= 3, (below_01, np.sort(p)[:10])
 
 
 def test_planted_targets_are_selected_with_sensible_statistics(
