@@ -12,10 +12,10 @@ from typing import Any
 
 from panelml.config import (
     ExperimentConfig,
+    ResolvedExperiment,
     apply_overrides,
-    build_hooks,
-    build_stages,
-    resolve_config,
+    read_config,
+    resolve_experiment,
     validate_config,
 )
 from panelml.config import load_config as _load_config
@@ -73,9 +73,10 @@ def run(
     """
     if run_id is not None:
         check_run_id(run_id)
-    cfg = _prepare(config, overrides)
+    experiment = _prepare(config, overrides)
+    cfg = experiment.config
     reporter = reporter or Reporter(quiet=quiet or cfg.runtime.quiet)
-    planned = build_stages(cfg)
+    planned = experiment.planned()
     names = [p.name for p in planned]
     for name in force:
         if name not in names:
@@ -83,8 +84,9 @@ def run(
                 f"--force {name!r}: not a stage of this pipeline{did_you_mean(name, names)}; "
                 f"stages: {', '.join(names)}"
             )
-    hooks = build_hooks(cfg, reporter)
-    check_config(cfg)  # families, their params, importance kinds, executor, stage inputs
+    check_config(
+        cfg, experiment.stages
+    )  # families, their params, importance kinds, executor, stage inputs
     if data is None:
         data = _load_data(cfg)
     fingerprint = getattr(data, "fingerprint", None)
@@ -113,30 +115,25 @@ def run(
         n_jobs=cfg.runtime.n_jobs,
     )
     pipeline = Pipeline(
-        planned, hooks=hooks, cache=StageCache(cfg.resolve_path(cfg.runtime.cache_dir))
+        planned, hooks=experiment.hooks, cache=StageCache(cfg.resolve_path(cfg.runtime.cache_dir))
     )
-    result = pipeline.run(
+    return pipeline.run(
         ctx, force="all" if no_cache else tuple(force), config_snapshot=cfg.resolved_dict()
     )
-    report = result.results.get("report")
-    if report is not None:
-        # the report's run record (status, timings, cache hits) is complete only now
-        # that manifest.json is written: publish it once more
-        report.export(result.run_dir)
-    return result
 
 
-def _prepare(config: str | Path | ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
+def _prepare(config: str | Path | ExperimentConfig, overrides: Sequence[str]) -> ResolvedExperiment:
+    """The config read, overridden, validated, then resolved once with its stages and hooks."""
     if not isinstance(config, ExperimentConfig):
-        return _load_config(config, overrides)
+        return resolve_experiment(read_config(config, overrides))
     if not overrides:
-        return resolve_config(config)
+        return resolve_experiment(config)
     raw = {**config.model_dump(mode="json"), **config.stage_sections()}
     where = str(config.source) if config.source is not None else "config"
     updated = validate_config(
         apply_overrides(raw, overrides, where=where), base_dir=config.base_dir, source=config.source
     )
-    return resolve_config(updated)
+    return resolve_experiment(updated)
 
 
 def _load_data(config: ExperimentConfig) -> Any:

@@ -61,7 +61,9 @@ __all__ = [
     "build_hooks",
     "build_stages",
     "load_config",
+    "read_config",
     "resolve_config",
+    "resolve_experiment",
     "resolve_stages",
 ]
 
@@ -216,6 +218,11 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
     YAML. The returned config has every stage's params resolved (defaults
     filled in, top-level stage sections merged) and its hooks checked.
     """
+    return resolve_config(read_config(path, overrides))
+
+
+def read_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read, override and validate an experiment YAML file (not yet resolved)."""
     file = Path(path)
     where = str(file)
     if not file.is_file():
@@ -235,8 +242,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
             f"found {type(raw).__name__}"
         )
     raw = apply_overrides(raw, overrides, where=where)
-    config = validate_config(raw, base_dir=file.resolve().parent, source=file)
-    return resolve_config(config)
+    return validate_config(raw, base_dir=file.resolve().parent, source=file)
 
 
 def validate_config(
@@ -456,11 +462,33 @@ def build_hooks(config: ExperimentConfig, reporter: Reporter | None = None) -> H
     return manager
 
 
+@dataclass(frozen=True)
+class ResolvedExperiment:
+    """A config resolved once for a run: the resolved config, its stages, its hooks."""
+
+    config: ExperimentConfig
+    stages: list[ResolvedStage]
+    hooks: HookManager
+
+    def planned(self) -> list[PlannedStage]:
+        """Stage instances for the run, in order, each marked enabled or not."""
+        return [PlannedStage(r.cls(r.params), r.enabled) for r in self.stages]
+
+
+def resolve_experiment(config: ExperimentConfig) -> ResolvedExperiment:
+    """Resolve ``config``'s stages and build its hooks, once (what a run needs)."""
+    resolved = resolve_stages(config)
+    hooks = build_hooks(config)
+    return ResolvedExperiment(_resolved_config(config, resolved), resolved, hooks)
+
+
 def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
     """The config with stage params resolved (defaults filled, sections merged) and
     hooks checked; the result has no leftover top-level stage sections."""
-    resolved = resolve_stages(config)
-    build_hooks(config)
+    return resolve_experiment(config).config
+
+
+def _resolved_config(config: ExperimentConfig, resolved: list[ResolvedStage]) -> ExperimentConfig:
     data = config.model_dump(mode="json", exclude=set(config.stage_sections()))
     data["pipeline"] = {
         "stages": [

@@ -25,12 +25,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from panelml.config import ExperimentConfig, resolve_stages
+from panelml.config import ExperimentConfig, ResolvedStage, resolve_stages
 from panelml.data.errors import DataError
 from panelml.pipeline.errors import ConfigError, UserError
 
@@ -53,10 +53,13 @@ def _where(cfg: ExperimentConfig) -> str:
     return str(cfg.source) if cfg.source is not None else "config"
 
 
-def check_config(cfg: ExperimentConfig) -> None:
-    """Every config check of the module docstring; the first problem is a ConfigError."""
+def check_config(cfg: ExperimentConfig, stages: Sequence[ResolvedStage] | None = None) -> None:
+    """Every config check of the module docstring; the first problem is a ConfigError.
+
+    ``stages``: ``cfg``'s stages when the caller has resolved them already.
+    """
     where = _where(cfg)
-    resolved = [r for r in resolve_stages(cfg) if r.enabled]
+    resolved = [r for r in (resolve_stages(cfg) if stages is None else stages) if r.enabled]
     enabled = [r.name for r in resolved]
     for stage in resolved:
         params = stage.params

@@ -14,8 +14,14 @@ The public entry point is :meth:`Pipeline.run`. For each stage, in order:
    :class:`~panelml.pipeline.events.StageFailed` and the stage's exception
    propagates to the caller unchanged.
 
-Every result is saved into ``<run_dir>/<stage>/`` and then ``result.export(run_dir)``
-is called, for computed and cached results alike. The run folder (created
+Each stage goes through four phases, skip -> cache -> compute -> publish, and
+one place records its :class:`StageRecord` and emits its event; every failure
+(the stage's, a storage error, a broken contract, a strict hook) takes one path.
+Every result is checked against its contract (:meth:`StageResult.contract_problems`),
+saved into ``<run_dir>/<stage>/`` and then ``result.export(run_dir)`` is called,
+for computed and cached results alike. After the manifest holds its final
+status, each result's :meth:`StageResult.finalize` runs (the report fills in
+the run record there). The run folder (created
 atomically: it must not exist) also receives ``manifest.json``, ``config.yaml``
 and ``events.jsonl``. The manifest goes from ``running`` to ``finished``,
 ``failed`` or ``interrupted`` (SIGINT/SIGTERM, :mod:`panelml.pipeline.signals`)
@@ -27,19 +33,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 
-from panelml.pipeline.cache import StageCache, key_document
-from panelml.pipeline.codeid import code_identity
+from panelml.pipeline.cache import StageCache
 from panelml.pipeline.context import RunContext
-from panelml.pipeline.errors import ContractError, HookError, PipelineOrderError
+from panelml.pipeline.errors import HookError, PipelineOrderError
 from panelml.pipeline.events import (
+    Event,
     EventLog,
-    PipelineFinished,
     PipelineStarted,
     StageCached,
     StageCompleted,
@@ -49,19 +53,19 @@ from panelml.pipeline.events import (
 )
 from panelml.pipeline.hashing import sha256_json
 from panelml.pipeline.hooks import HookManager
+from panelml.pipeline.inputs import check_contract, skip_reason, stage_key_document
 from panelml.pipeline.manifest import (
     OUTPUT_SETTING,
     create_run_dir,
-    iso,
     library_versions,
     mark_stale_runs,
-    panelml_version,
     write_manifest,
 )
 from panelml.pipeline.manifest import new_run_id as new_run_id
-from panelml.pipeline.plan import PlannedStage, check_order, provides
+from panelml.pipeline.manifest import panelml_version as panelml_version
+from panelml.pipeline.plan import PlannedStage, check_order
+from panelml.pipeline.run_record import RunResult, StageRecord, finish_run, start_manifest
 from panelml.pipeline.runstate import MANIFEST as MANIFEST
-from panelml.pipeline.runstate import process_identity
 from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
 from panelml.pipeline.stage import Stage, StageResult
 from panelml.pipeline.stage_io import (
@@ -80,6 +84,7 @@ __all__ = [
     "PlannedStage",
     "RunResult",
     "StageRecord",
+    "check_contract",
     "check_order",
     "library_versions",
     "new_run_id",
@@ -91,33 +96,13 @@ EVENTS_FILE = "events.jsonl"
 
 
 @dataclass
-class StageRecord:
-    """What happened to one stage in a run (one row of the manifest)."""
+class _Outcome:
+    """What the skip, cache or compute phase produced for one stage."""
 
-    name: str
-    status: Literal["pending", "ran", "cached", "skipped", "failed", "interrupted"] = "pending"
-    seconds: float = 0.0
-    cache_key: str | None = None
+    status: Literal["ran", "cached", "skipped"]
+    result: StageResult | None = None
     fingerprint: str | None = None
     reason: str | None = None
-    error: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
-    """sha256 of every file in the stage's run folder (``panelml runs verify``)."""
-    summary: dict[str, Any] | None = None
-    """The result's :meth:`~panelml.pipeline.stage.StageResult.manifest_summary`."""
-
-
-@dataclass
-class RunResult:
-    """The outcome of a successful run: where it is, its manifest and its results."""
-
-    run_dir: Path
-    manifest: dict[str, Any]
-    results: dict[str, StageResult] = field(default_factory=dict)
-
-    @property
-    def run_id(self) -> str:
-        return str(self.manifest["run_id"])
 
 
 class Pipeline:
@@ -190,7 +175,7 @@ class Pipeline:
 
         records = {p.name: StageRecord(p.name) for p in self.stages}
         fingerprints: dict[str, str] = {}
-        manifest = self._manifest(ctx, records, started, config_snapshot)
+        manifest = start_manifest(ctx, records, started, config_snapshot)
         error: BaseException | None = None
         try:
             with interrupt_on_signals():
@@ -225,7 +210,7 @@ class Pipeline:
                     if r.cache_key is not None and r.status in ("ran", "cached")
                 ]
                 record_cache_use(self.cache, ctx, used)
-                self._finish(ctx, manifest, records, started, error)
+                finish_run(ctx, manifest, records, started, error)
             finally:
                 if self.hooks is not None:
                     self.hooks.detach()
@@ -233,7 +218,7 @@ class Pipeline:
                 log.close()
         return RunResult(run_dir=run_dir, manifest=manifest, results=dict(ctx.results))
 
-    # -- one stage ---------------------------------------------------------------
+    # -- one stage: skip -> cache -> compute -> publish, then record and emit ------
     def _run_stage(
         self,
         ctx: RunContext,
@@ -243,235 +228,153 @@ class Pipeline:
         fingerprints: dict[str, str],
         force: Collection[str] | Literal["all"],
     ) -> None:
-        stage = planned.stage
-        name = stage.name
-        record = records[name]
-        prefix = f"[{position}/{len(self.stages)}] {name}"
+        stage, record = planned.stage, records[planned.name]
+        prefix = f"[{position}/{len(self.stages)}] {planned.name}"
         t0 = time.perf_counter()
         try:
-            reason = self._skip_reason(ctx, planned, records)
-            if reason is not None:
-                record.status, record.reason = "skipped", reason
-                ctx.reporter.info(f"{prefix}: skipped ({reason})")
-                ctx.events.emit(
-                    StageSkipped(run_id=ctx.run_id, stage=name, reason=reason, context=ctx)
-                )
-                return
-            document = self._key_document(ctx, stage, fingerprints)
-            key = sha256_json(document)
-            record.cache_key = key
-            forced = force == "all" or name in force
-            cacheable = self.cache is not None and stage.cacheable
-            if cacheable and self.cache is not None and not forced:
-                hit = load_cached(self.cache, ctx, stage, key)
-                if hit is not None:
-                    check_contract(name, hit.result)
-                    with storage_errors(ctx.run_dir, OUTPUT_SETTING):
-                        hit.result.export(ctx.run_dir)
-                    record.files = folder_checksums(ctx.run_dir / name)
-                    ctx.results[name] = hit.result
-                    fingerprints[name] = hit.fingerprint
-                    seconds = time.perf_counter() - t0
-                    record.status, record.seconds = "cached", seconds
-                    record.fingerprint = hit.fingerprint
-                    record.summary = hit.result.manifest_summary()
-                    ctx.reporter.info(f"{prefix}: from cache ({seconds:.2f}s)")
-                    ctx.events.emit(
-                        StageCached(
-                            run_id=ctx.run_id,
-                            stage=name,
-                            seconds=seconds,
-                            cache_key=key,
-                            fingerprint=hit.fingerprint,
-                            result=hit.result,
-                            context=ctx,
-                        )
-                    )
-                    return
-            ctx.events.emit(StageStarted(run_id=ctx.run_id, stage=name, cache_key=key, context=ctx))
-            ctx.reporter.info(f"{prefix}: running")
-            result = stage.run(ctx)
-            if not isinstance(result, StageResult):
-                raise TypeError(
-                    f"stage {name!r} returned {type(result).__name__}, not a StageResult"
-                )
-            check_contract(name, result)
-            fingerprint = result.fingerprint()
-            save_result(
-                self.cache if cacheable else None, ctx, name, key, document, result, fingerprint
-            )
-            with storage_errors(ctx.run_dir, OUTPUT_SETTING):
-                result.export(ctx.run_dir)
-            record.files = folder_checksums(ctx.run_dir / name)
-        except HookError:
-            record.status, record.seconds = "failed", time.perf_counter() - t0
-            record.error = "a hook failed (strict_hooks)"
-            raise
+            outcome = self._skipped(ctx, planned, records)
+            if outcome is None:
+                document = self._key_document(ctx, stage, fingerprints)
+                record.cache_key = sha256_json(document)
+                outcome = self._cached(ctx, stage, record.cache_key, force)
+                if outcome is None:
+                    outcome = self._compute(ctx, stage, record.cache_key, document, prefix)
+                self._publish(ctx, stage, outcome, record, fingerprints)
+            self._record(ctx, outcome, record, time.perf_counter() - t0, prefix)
         except BaseException as exc:
-            seconds = time.perf_counter() - t0
-            record.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
-            record.seconds, record.error = seconds, repr(exc)
-            try:
-                ctx.events.emit(
-                    StageFailed(
-                        run_id=ctx.run_id,
-                        stage=name,
-                        seconds=seconds,
-                        error=repr(exc),
-                        exception=exc,
-                        context=ctx,
-                    )
-                )
-            except HookError as hook_exc:
-                exc.add_note(f"panelml: additionally, {hook_exc}")
+            self._fail(ctx, exc, record, time.perf_counter() - t0)
             raise
-        ctx.results[name] = result
-        fingerprints[name] = fingerprint
-        seconds = time.perf_counter() - t0
-        record.status, record.seconds, record.fingerprint = "ran", seconds, fingerprint
-        record.summary = result.manifest_summary()
-        ctx.reporter.info(f"{prefix}: done ({seconds:.2f}s)")
-        ctx.events.emit(
-            StageCompleted(
+
+    def _skipped(
+        self, ctx: RunContext, planned: PlannedStage, records: dict[str, StageRecord]
+    ) -> _Outcome | None:
+        """Phase 1: a skipped outcome with its reason, or ``None`` to go on."""
+        reason = self._skip_reason(ctx, planned, records)
+        return None if reason is None else _Outcome("skipped", reason=reason)
+
+    def _cached(
+        self,
+        ctx: RunContext,
+        stage: Stage[Any],
+        key: str,
+        force: Collection[str] | Literal["all"],
+    ) -> _Outcome | None:
+        """Phase 2: the verified cache entry, copied into the run folder, or ``None``."""
+        if not self._caches(stage) or self.cache is None or force == "all" or stage.name in force:
+            return None
+        hit = load_cached(self.cache, ctx, stage, key)
+        if hit is None:
+            return None
+        return _Outcome("cached", hit.result, hit.fingerprint)
+
+    def _compute(
+        self,
+        ctx: RunContext,
+        stage: Stage[Any],
+        key: str,
+        document: Mapping[str, Any],
+        prefix: str,
+    ) -> _Outcome:
+        """Phase 3: run the stage, save the result into the cache and the run folder."""
+        name = stage.name
+        ctx.events.emit(StageStarted(run_id=ctx.run_id, stage=name, cache_key=key, context=ctx))
+        ctx.reporter.info(f"{prefix}: running")
+        result = stage.run(ctx)
+        if not isinstance(result, StageResult):
+            raise TypeError(f"stage {name!r} returned {type(result).__name__}, not a StageResult")
+        check_contract(name, result)
+        fingerprint = result.fingerprint()
+        cache = self.cache if self._caches(stage) else None
+        save_result(cache, ctx, name, key, document, result, fingerprint)
+        return _Outcome("ran", result, fingerprint)
+
+    def _publish(
+        self,
+        ctx: RunContext,
+        stage: Stage[Any],
+        outcome: _Outcome,
+        record: StageRecord,
+        fingerprints: dict[str, str],
+    ) -> None:
+        """Phase 4: check, export and hand the result to later stages."""
+        result, fingerprint = outcome.result, outcome.fingerprint
+        assert result is not None and fingerprint is not None
+        if outcome.status == "cached":
+            check_contract(stage.name, result)
+        with storage_errors(ctx.run_dir, OUTPUT_SETTING):
+            result.export(ctx.run_dir)
+        record.files = folder_checksums(ctx.run_dir / stage.name)
+        ctx.results[stage.name] = result
+        fingerprints[stage.name] = fingerprint
+
+    def _record(
+        self, ctx: RunContext, outcome: _Outcome, record: StageRecord, seconds: float, prefix: str
+    ) -> None:
+        """The one place a stage's record is completed and its event emitted."""
+        record.status, record.seconds = outcome.status, seconds
+        name, key, result = record.name, record.cache_key, outcome.result
+        event: Event
+        if outcome.status == "skipped" or result is None or key is None:
+            record.reason = outcome.reason
+            ctx.reporter.info(f"{prefix}: skipped ({outcome.reason})")
+            event = StageSkipped(
+                run_id=ctx.run_id, stage=name, reason=str(outcome.reason), context=ctx
+            )
+        else:
+            record.fingerprint = outcome.fingerprint
+            record.summary = result.manifest_summary()
+            done = {"cached": "from cache", "ran": "done"}[outcome.status]
+            ctx.reporter.info(f"{prefix}: {done} ({seconds:.2f}s)")
+            kind = StageCached if outcome.status == "cached" else StageCompleted
+            event = kind(
                 run_id=ctx.run_id,
                 stage=name,
                 seconds=seconds,
                 cache_key=key,
-                fingerprint=fingerprint,
+                fingerprint=str(outcome.fingerprint),
                 result=result,
                 context=ctx,
             )
-        )
+        ctx.events.emit(event)
+
+    def _fail(
+        self, ctx: RunContext, exc: BaseException, record: StageRecord, seconds: float
+    ) -> None:
+        """The one failure path: record the failure, emit ``StageFailed`` (not for a
+        strict hook's own failure), never replacing the stage's exception."""
+        record.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
+        record.seconds = seconds
+        if isinstance(exc, HookError):
+            record.error = "a hook failed (strict_hooks)"
+            return
+        record.error = repr(exc)
+        try:
+            ctx.events.emit(
+                StageFailed(
+                    run_id=ctx.run_id,
+                    stage=record.name,
+                    seconds=seconds,
+                    error=repr(exc),
+                    exception=exc,
+                    context=ctx,
+                )
+            )
+        except HookError as hook_exc:
+            exc.add_note(f"panelml: additionally, {hook_exc}")
+
+    def _caches(self, stage: Stage[Any]) -> bool:
+        return self.cache is not None and stage.cacheable
 
     def _skip_reason(
         self, ctx: RunContext, planned: PlannedStage, records: dict[str, StageRecord]
     ) -> str | None:
-        if not planned.enabled:
-            return "disabled in the config"
-        position = self.names.index(planned.name)
-        for needed in planned.stage.inputs():
-            if needed.optional or ctx.input(needed.kind) is not None:
-                continue
-            providers = [p.name for p in self.stages[:position] if provides(p.stage, needed.kind)]
-            status = records[providers[-1]].status if providers else "not run"
-            return f"requires {needed.kind!r}, which was {status}"
-        return planned.stage.skip(ctx)
+        return skip_reason(ctx, self.stages, planned, {n: r.status for n, r in records.items()})
 
     def _key_document(
         self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]
     ) -> dict[str, Any]:
-        """What ``stage``'s cache key is the hash of (see :func:`key_document`)."""
-        inputs: dict[str, str] = {}
-        for needed in stage.inputs():
-            provider = ctx.provider(needed.kind)
-            if provider is not None and provider in fingerprints:
-                inputs[provider] = fingerprints[provider]
-        return key_document(
-            stage=stage.name,
-            stage_version=str(stage.version),
-            params=stage.params.model_dump(mode="json"),
-            input_fingerprints=inputs,
-            data_fingerprint=ctx.data_fingerprint,
-            panelml_version=panelml_version(),
-            code=code_identity(type(stage)),
-            settings=_settings(ctx, stage),
-        )
+        """What ``stage``'s cache key is the hash of (see :func:`stage_key_document`)."""
+        return stage_key_document(ctx, stage, fingerprints)
 
     def _key(self, ctx: RunContext, stage: Stage[Any], fingerprints: dict[str, str]) -> str:
         return sha256_json(self._key_document(ctx, stage, fingerprints))
-
-    # -- the record --------------------------------------------------------------
-    def _manifest(
-        self,
-        ctx: RunContext,
-        records: dict[str, StageRecord],
-        started: float,
-        config_snapshot: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        return {
-            "run_id": ctx.run_id,
-            "experiment": ctx.experiment,
-            "status": "running",
-            "started": iso(started),
-            "finished": None,
-            "seconds": None,
-            "process": process_identity(),
-            "seed": ctx.seed,
-            "data_fingerprint": ctx.data_fingerprint,
-            "config_hash": None if config_snapshot is None else sha256_json(config_snapshot),
-            "versions": library_versions(),
-            # what loading did to the data (dropped columns, NaN/inf, ...): Panel.report
-            "data_warnings": [
-                str(w) for w in getattr(getattr(ctx.data, "report", None), "warnings", None) or ()
-            ],
-            "stages": [dict(vars(r)) for r in records.values()],
-        }
-
-    def _finish(
-        self,
-        ctx: RunContext,
-        manifest: dict[str, Any],
-        records: dict[str, StageRecord],
-        started: float,
-        error: BaseException | None,
-    ) -> None:
-        finished = time.time()
-        if error is None:
-            status = "finished"
-        elif isinstance(error, RunInterrupted):
-            status = "interrupted"
-            error.run_dir = ctx.run_dir
-        else:
-            status = "failed"
-        manifest.update(
-            status=status,
-            finished=iso(finished),
-            seconds=round(finished - started, 6),
-            stages=[dict(vars(r)) for r in records.values()],
-        )
-        if error is not None:
-            manifest["error"] = repr(error)
-            try:
-                write_manifest(ctx.run_dir, manifest)
-            except OSError as write_exc:  # StorageError is not an OSError: a real OS fault
-                error.add_note(f"panelml: the manifest could not be written: {write_exc}")
-            except Exception as write_exc:
-                error.add_note(f"panelml: additionally, {write_exc}")
-        else:
-            write_manifest(ctx.run_dir, manifest)
-        event = PipelineFinished(
-            run_id=ctx.run_id,
-            status=manifest["status"],
-            seconds=manifest["seconds"],
-            error=None if error is None else repr(error),
-            context=ctx,
-        )
-        try:
-            ctx.events.emit(event)
-        except HookError as hook_exc:
-            if error is not None:
-                error.add_note(f"panelml: additionally, {hook_exc}")
-                return
-            manifest.update(status="failed", error=repr(hook_exc))
-            write_manifest(ctx.run_dir, manifest)
-            raise
-
-
-def check_contract(name: str, result: StageResult) -> None:
-    """Raise :class:`ContractError` when ``result`` breaks a contract it provides."""
-    problems = result.contract_problems()
-    if problems:
-        raise ContractError(
-            f"stage {name!r} returned a {type(result).__name__} that breaks its contract: "
-            f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-        )
-
-
-def _settings(ctx: RunContext, stage: Stage[Any]) -> dict[str, Any]:
-    """Run-wide settings in ``stage``'s cache key (see :func:`cache_key`)."""
-    settings: dict[str, Any] = {"seed": ctx.seed, "deterministic": ctx.deterministic}
-    for section in stage.config_sections:
-        value = getattr(ctx.config, section, None)
-        dump = getattr(value, "model_dump", None)
-        settings[section] = dump(mode="json") if callable(dump) else value
-    return settings

@@ -89,6 +89,14 @@ class StageResult(ABC):
     def export(self, run_dir: Path) -> None:  # noqa: B027 - optional hook, no-op by default
         """Publish artefacts outside the stage's own folder (optional)."""
 
+    def finalize(self, run_dir: Path) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Publish what depends on the run's final record (optional).
+
+        Called once per run, after ``manifest.json`` holds the final status and
+        every stage's timing, for each result of the run (computed or cached),
+        for example to fill a report's run-record block. Default: nothing.
+        """
+
     def manifest_summary(self) -> dict[str, Any] | None:
         """A small JSON-able record of the result for ``manifest.json`` (optional).
 

@@ -73,6 +73,10 @@ class ReportResult(StageResult):
         """Write ``<run_dir>/report.html`` atomically, with this run's record filled in."""
         write_atomic(run_dir / REPORT_FILE, fill_run_record(self.html, run_dir))
 
+    def finalize(self, run_dir: Path) -> None:
+        """Publish ``report.html`` again once the manifest holds the final record."""
+        self.export(run_dir)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReportResult):
             return NotImplemented
