@@ -71,6 +71,11 @@ LEAKAGE_REPORT = TableSchema(
     },
     "leakage_screen: one row per finding; action 'removed' excludes the feature",
 )
+TARGET_CHOICE_RANKING = TableSchema(
+    "ranking",
+    {"target": "str", "rank": "int", "status": "str"},
+    "a target choice: status 'selected' chooses the target, best rank first",
+)
 RANKING = TableSchema(
     "ranking",
     {
@@ -124,7 +129,7 @@ STABILITY_FREQUENCY = TableSchema(
 )
 
 FIXED_TABLES: Mapping[str, tuple[TableSchema, ...]] = {
-    kinds.TARGET_CHOICE: (RANKING,),
+    kinds.TARGET_CHOICE: (TARGET_CHOICE_RANKING,),
     kinds.RANKING_SCORES: (RANKING, PER_SYMBOL, IC_SERIES),
     kinds.EXCLUSIONS: (LEAKAGE_REPORT,),
     kinds.TRAINING_METRICS: (TRAINING_METRICS,),
