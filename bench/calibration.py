@@ -26,7 +26,7 @@ make the IC series MA(h-1) without any cross-sectional skill.
     python bench/calibration.py collect --scheme walk_forward --cache /path/wf.npz
     python bench/calibration.py power --cache /path/power.npz
     python bench/calibration.py report --cache /path/kfold.npz /path/wf.npz \\
-        --power-cache /path/power.npz
+        --power-cache /path/power.npz   # caches of one scheme (other --seed) are pooled
 
 ``--families ridge`` runs a quick ridge-only collection; ``--panels`` sets how
 many panels (default 50: 8 null targets per horizon and panel, 400 per horizon).
@@ -454,9 +454,20 @@ def report(args: argparse.Namespace) -> None:
         "power_strength": {str(h): s for h, s in POWER_STRENGTH.items()},
         "calibration": {},
     }
-    for path in args.cache:
+    merged: dict[str, tuple[dict[str, Any], dict[str, F64]]] = {}
+    for i, path in enumerate(args.cache):  # caches of one scheme are pooled (distinct seeds)
         meta, series = _load(path)
         scheme = meta["scheme"]
+        renamed = {
+            f"{i * 100_000 + int(k.split('|', 1)[0])}|{k.split('|', 1)[1]}": v
+            for k, v in series.items()
+        }
+        if scheme in merged:
+            merged[scheme][0]["panels"] += meta["panels"]
+            merged[scheme][1].update(renamed)
+        else:
+            merged[scheme] = (meta, renamed)
+    for scheme, (meta, series) in merged.items():
         result["calibration"][scheme] = {
             "families": meta["families"],
             "n_panels": len(meta["panels"]),

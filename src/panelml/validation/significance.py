@@ -57,9 +57,10 @@ Measured (``bench/calibration.py``; ``bench/results/calibration.json``) on null
 panels of 20-200 symbols x 250-2,000 bars, persistent and non-persistent AR(1)
 features with a common factor, Gaussian and t3 shocks, missing values, with the
 default ranking families (lightgbm + ridge) and their consensus, 480 null
-targets per horizon and scheme: the consensus' share of p < 0.05 is
-0.031-0.035 (purged K-fold) and 0.040-0.069 (walk-forward) for h = 1-20, p <
-0.01 at most 0.013, KS p against uniform at least 0.020. The test before this
+targets per horizon and scheme (400-600 under walk-forward): the consensus'
+share of p < 0.05 is 0.031-0.035 (purged K-fold) and 0.042-0.065
+(walk-forward) for h = 1-20, p < 0.01 at most 0.013, KS p against uniform at
+least 0.020. The test before this
 one gave 0.085 at h = 1 and 0.015-0.021 at h >= 5 (K-fold). Tables, power and
 the per-family numbers: README, "What p and q mean".
 """
