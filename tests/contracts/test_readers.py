@@ -71,14 +71,14 @@ def test_schema_checker_names_table_and_column() -> None:
 def _screen() -> TableResult:
     report = pl.DataFrame(
         {
-            "feature": ["f1", "f2", "f1", "f3"],
-            "target": ["a", "a", "b", "a"],
-            "check": ["name_rule", "too_good", "near_copy", "shifted_copy"],
-            "grade": ["proof", "suspicion", "proof", "proof"],
-            "value": [1.0, 0.9, 0.99, 0.98],
-            "threshold": [1.0, 0.5, 0.95, 0.95],
-            "action": ["removed", "warned", "removed", "removed"],
-            "evidence": ["", "", "", ""],
+            "feature": ["f1", "f2", "f1", "f3", "f1"],
+            "target": ["a", "a", "b", "a", "a"],
+            "check": ["name_rule", "too_good", "near_copy", "shifted_copy", "future_info"],
+            "grade": ["proof", "suspicion", "proof", "proof", "suspicion"],
+            "value": [1.0, 0.9, 0.99, 0.98, 0.4],
+            "threshold": [1.0, 0.5, 0.95, 0.95, 0.3],
+            "action": ["removed", "warned", "removed", "removed", "warned"],
+            "evidence": ["", "", "", "", ""],
         }
     )
     return TableResult({"report": report})
@@ -91,7 +91,7 @@ def test_exclusions_are_removed_rows_of_the_target() -> None:
     assert contracts.excluded_features(screen, "zz") == set()
     assert contracts.excluded_features(None, "a") == set()
     assert contracts.exclusion_checks(screen, "a") == {
-        "f1": ["name_rule"],
+        "f1": ["name_rule", "future_info"],
         "f3": ["shifted_copy"],
     }
     assert contracts.result_problems(screen, (contracts.EXCLUSIONS,)) == []

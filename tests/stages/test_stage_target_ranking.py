@@ -8,7 +8,7 @@ import io
 import math
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 from scipy import stats
 
+from panelml import contracts
 from panelml.api import run
 from panelml.data.panel import Panel
 from panelml.data.synthetic import SyntheticPanel, TargetSpec, make_panel, write_demo_data
@@ -53,6 +54,12 @@ TRUTH_SPECS = (
     TargetSpec("noise_f_5", 5, 0.0, "none"),
 )
 TRUTH_SEEDS = (0, 1, 2)
+
+
+class ScreenTable(TableResult):
+    """A third-party-like ``Exclusions`` result: only the documented ``report`` table."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.EXCLUSIONS,)
 
 
 def to_panel(synthetic: SyntheticPanel) -> Panel:
@@ -123,7 +130,7 @@ def ranking_screened(
             "action": ["removed"] * len(synthetic.truth.leaks) + ["warned"],
         }
     )
-    return rank(panel, {"leakage_screen": TableResult({"report": report})})
+    return rank(panel, {"leakage_screen": ScreenTable({"report": report})})
 
 
 # -- planted truth ---------------------------------------------------------------

@@ -131,13 +131,16 @@ def excluded_features(result: object | None, target: str) -> set[str]:
 
 
 def exclusion_checks(result: object | None, target: str) -> dict[str, list[str]]:
-    """feature -> the checks that removed it for ``target`` (in the table's order)."""
+    """feature -> every check that flagged it for ``target`` (table order), for the
+    features removed for ``target`` (a removed feature may also carry warnings)."""
     if result is None:
         return {}
-    rows = findings(result, target).filter(pl.col("action") == "removed")
+    rows = findings(result, target)
+    removed = set(rows.filter(pl.col("action") == "removed")["feature"].to_list())
     out: dict[str, list[str]] = {}
     for feature, check in zip(rows["feature"].to_list(), rows["check"].to_list(), strict=True):
-        out.setdefault(str(feature), []).append(str(check))
+        if feature in removed:
+            out.setdefault(str(feature), []).append(str(check))
     return out
 
 

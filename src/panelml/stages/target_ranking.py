@@ -106,7 +106,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.stage import Input, Stage, StageParams
 from panelml.stages._crossval import PreparedCache, model_label, runtime_params
 from panelml.stages._ranking_fit import (
     FamilyOutput,
@@ -257,11 +257,13 @@ class TargetRankingStage(Stage[TargetRankingParams]):
 
     name: ClassVar[str] = "target_ranking"
     Params = TargetRankingParams
-    requires: ClassVar[tuple[str, ...]] = ()
-    uses: ClassVar[tuple[str, ...]] = ("leakage_screen",)
     result_type = TargetRankingResult
     version: ClassVar[str] = "1"
     config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+
+    def inputs(self) -> tuple[Input, ...]:
+        """Optional ``Exclusions``: the leakage screen's removals, honoured when present."""
+        return (Input(contracts.EXCLUSIONS, optional=True),)
 
     def run(self, ctx: RunContext) -> TargetRankingResult:
         p = self.params
@@ -343,9 +345,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
                 out[plan.name] = _rescore(plan, refits, labels, panel, p, validation)
             return out
 
-        leaks = leak_columns(
-            ctx.results.get("leakage_screen"), plans, scores, tops, p, fit_and_score
-        )
+        leaks = leak_columns(ctx.input(contracts.EXCLUSIONS), plans, scores, tops, p, fit_and_score)
         verdicts = assign_statuses(plans, scores, q_values, leaks, p)
         result = TargetRankingResult(
             {
@@ -457,7 +457,7 @@ def _family_settings(
 
 def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
     """Features the leakage screen removed for ``target`` (empty when it did not run)."""
-    return contracts.excluded_features(ctx.results.get("leakage_screen"), target)
+    return contracts.excluded_features(ctx.input(contracts.EXCLUSIONS), target)
 
 
 def _q_values(scores: Mapping[str, TargetScore], method: Literal["by", "bh"]) -> dict[str, float]:
