@@ -36,18 +36,39 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from panelml.pipeline.errors import UserError
+from panelml.models.errors import (
+    ModelError,
+    ModelParamsError,
+    native_stderr_silenced,
+    params_message,
+    rejected_params,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "META_FILE",
+    "FloatArray",
+    "IndexArray",
+    "ModelError",
+    "ModelFamily",
+    "ModelParamsError",
+    "PreparedData",
+    "Task",
+    "as_float64",
+    "check_rows",
+    "native_stderr_silenced",
+    "params_message",
+    "rejected_params",
+    "thread_count",
+]
 
 Task = Literal["regression", "binary"]
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -57,62 +78,6 @@ META_FILE = "family.json"
 """Name of the JSON record every family writes next to its native model file."""
 
 FORMAT_VERSION = 1
-
-
-class ModelError(ValueError):
-    """A model family was used wrongly (bad input, unknown kind, bad folder)."""
-
-
-_NATIVE_SOURCE = re.compile(r"\s+at\s+/\S+, line \d+\s*\.?\s*$")
-
-
-class ModelParamsError(UserError, ModelError):
-    """The model library rejected a family's params (the user's to fix)."""
-
-
-def params_message(family: str, exc: BaseException) -> str:
-    """One sentence: which family rejected its params, the library's reason, the fix."""
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    detail = _NATIVE_SOURCE.sub("", detail)  # LightGBM appends its C++ source location
-    return (
-        f"model family {family!r} rejected its params ({detail}): fix family_params.{family} "
-        "in the stage's section of the config (see the family's documentation for valid values)"
-    )
-
-
-@contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Discard what native code writes to file descriptor 2 meanwhile.
-
-    Model libraries print their own fatal messages (``[LightGBM] [Fatal] ...``)
-    before raising; a dry construction reports the reason in its one error line.
-    """
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no file descriptor 2 (embedded interpreters): nothing to hide
-        yield
-        return
-    try:
-        with Path(os.devnull).open("wb") as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
-@contextmanager
-def rejected_params(family: str, *errors: type[BaseException]) -> Iterator[None]:
-    """Re-raise the library errors ``errors`` as :class:`ModelParamsError` for ``family``."""
-    try:
-        yield
-    except ModelError:
-        raise
-    except errors as exc:
-        raise ModelParamsError(params_message(family, exc)) from exc
 
 
 class PreparedData:
@@ -145,6 +110,9 @@ class ModelFamily(ABC):
         importance_kinds: the kinds :meth:`importance` accepts; the first is the default.
         supports_early_stopping: whether ``eval_set`` is used to pick the number
             of iterations (then ``best_iteration`` is set after fit).
+        supports_fit_many: whether :meth:`fit_many` solves several targets at
+            once (one multi-output solve); stages then group targets that share
+            their rows and fit them together. Declare it with the override.
         default_params: fast, sensible defaults; user params override them.
         task_params: task-specific defaults layered over ``default_params``.
     """
@@ -152,6 +120,7 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     importance_kinds: ClassVar[tuple[str, ...]] = ()
     supports_early_stopping: ClassVar[bool] = False
+    supports_fit_many: ClassVar[bool] = False
     default_params: ClassVar[Mapping[str, Any]] = {}
     task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
@@ -162,6 +131,21 @@ class ModelFamily(ABC):
         self.params: dict[str, Any] = {**self.defaults_for(task), **(params or {})}
         self.best_iteration: int | None = None
         self.n_features_: int | None = None
+
+    @classmethod
+    def runtime_params(
+        cls, n_jobs: int, deterministic: bool, user_params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Thread and reproducibility settings for this run's ``runtime`` section.
+
+        ``n_jobs`` is ``runtime.n_jobs`` (``-1``: all cores; see :func:`thread_count`),
+        ``deterministic`` is ``runtime.deterministic`` (bit-exact settings wanted).
+        Every stage that fits merges the returned params over the user's, leaving
+        out keys present in ``user_params``. Override it in families whose library
+        takes a thread count: a library's own default of all cores degrades badly
+        when the machine is shared. Default: nothing.
+        """
+        return {}
 
     @classmethod
     def defaults_for(cls, task: Task) -> dict[str, Any]:
@@ -384,6 +368,11 @@ class ModelFamily(ABC):
         model.n_features_ = meta["n_features"]
         model.best_iteration = meta["best_iteration"]
         return model, meta
+
+
+def thread_count(n_jobs: int) -> int:
+    """Threads for ``runtime.n_jobs``: itself when >= 1, else every core."""
+    return n_jobs if n_jobs >= 1 else (os.cpu_count() or 1)
 
 
 def check_rows(rows: IndexArray, n_rows: int, what: str) -> npt.NDArray[np.intp]:

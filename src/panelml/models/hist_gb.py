@@ -41,6 +41,7 @@ from panelml.models.base import (
     Task,
     as_float64,
     rejected_params,
+    thread_count,
 )
 from panelml.models.registry import register_model
 
@@ -79,6 +80,13 @@ class HistGBFamily(ModelFamily):
     def __init__(self, task: Task = "regression", params: Mapping[str, Any] | None = None) -> None:
         super().__init__(task, params)
         self._estimator: Any = None
+
+    @classmethod
+    def runtime_params(
+        cls, n_jobs: int, deterministic: bool, user_params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``n_threads`` from ``n_jobs`` (scikit-learn's OpenMP thread count)."""
+        return {"n_threads": thread_count(n_jobs)}
 
     def fit(
         self,

@@ -49,6 +49,7 @@ from panelml.models.base import (
     as_float64,
     params_message,
     rejected_params,
+    thread_count,
 )
 from panelml.models.registry import register_model
 
@@ -180,6 +181,18 @@ class LightGBMFamily(ModelFamily):
         self._booster: Any = None
 
     # -- params -----------------------------------------------------------------
+    @classmethod
+    def runtime_params(
+        cls, n_jobs: int, deterministic: bool, user_params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``num_threads`` from ``n_jobs`` (a fixed count is what makes LightGBM's
+        ``deterministic`` mode bit-exact); with ``deterministic``, also
+        ``deterministic`` and ``force_col_wise``."""
+        out: dict[str, Any] = {"num_threads": thread_count(n_jobs)}
+        if deterministic:
+            out.update(deterministic=True, force_col_wise=True)
+        return out
+
     @classmethod
     def _dataset_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         return {k: params[k] for k in DATASET_KEYS if k in params}

@@ -85,6 +85,7 @@ class LinearFamily(ModelFamily):
 
     importance_kinds: ClassVar[tuple[str, ...]] = ("coef",)
     supports_early_stopping: ClassVar[bool] = False
+    supports_fit_many: ClassVar[bool] = True
     regression_estimator: ClassVar[str]
 
     def __init__(self, task: Task = "regression", params: Mapping[str, Any] | None = None) -> None:

@@ -48,6 +48,7 @@ from panelml.models.base import (
     Task,
     as_float64,
     rejected_params,
+    thread_count,
 )
 from panelml.models.registry import register_model
 
@@ -154,6 +155,13 @@ class XGBoostFamily(ModelFamily):
     def __init__(self, task: Task = "regression", params: Mapping[str, Any] | None = None) -> None:
         super().__init__(task, params)
         self._booster: Any = None
+
+    @classmethod
+    def runtime_params(
+        cls, n_jobs: int, deterministic: bool, user_params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``nthread`` from ``n_jobs`` (XGBoost's hist method is deterministic as is)."""
+        return {"nthread": thread_count(n_jobs)}
 
     def _max_bin(self) -> int:
         return int(self.params.get("max_bin", 256))

@@ -9,7 +9,6 @@ looping over splits themselves, so every stage validates the same way.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.models.registry import get_family
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import inner_validation_split, make_splitter, resolve_embargo
 from panelml.validation.timestamps import subsample_rows
@@ -119,27 +119,22 @@ def plan_folds(
 
 
 def runtime_params(
-    family: str, user: Mapping[str, Any], *, n_jobs: int, deterministic: bool
+    family: str | type[ModelFamily],
+    user: Mapping[str, Any],
+    *,
+    n_jobs: int,
+    deterministic: bool,
 ) -> dict[str, Any]:
     """Thread and reproducibility settings every stage applies to a family's params.
 
-    Threads follow ``runtime.n_jobs`` (``-1``: all cores). The libraries' own
-    default of all cores degrades badly when the machine is shared, and a fixed
-    count is what makes LightGBM's ``deterministic`` mode bit-exact. With
-    ``runtime.deterministic`` LightGBM also gets ``deterministic`` and
-    ``force_col_wise``. Keys the user set in ``user`` are left alone. Returns the
-    settings to merge over ``user``.
+    What they are is the family's own declaration
+    (:meth:`ModelFamily.runtime_params`), so a third-party family gets thread
+    control too; ``family`` is the class, or a name resolved through the model
+    registry. Keys the user set in ``user`` are left alone. Returns the settings
+    to merge over ``user``.
     """
-    threads = n_jobs if n_jobs >= 1 else (os.cpu_count() or 1)
-    out: dict[str, Any] = {}
-    if family == "lightgbm":
-        out["num_threads"] = threads
-        if deterministic:
-            out.update(deterministic=True, force_col_wise=True)
-    elif family == "xgboost":
-        out["nthread"] = threads
-    elif family == "hist_gb":
-        out["n_threads"] = threads
+    cls = get_family(family) if isinstance(family, str) else family
+    out = cls.runtime_params(n_jobs, deterministic, user)
     return {key: value for key, value in out.items() if key not in user}
 
 

@@ -150,10 +150,8 @@ def _degenerate_reason(
 
 
 def uses_fit_many(family: type[ModelFamily]) -> bool:
-    """Whether ``family`` solves several targets at once (overrides ``fit_many``)."""
-    return getattr(family.fit_many, "__func__", None) is not getattr(
-        ModelFamily.fit_many, "__func__", None
-    )
+    """Whether ``family`` solves several targets at once (declares ``supports_fit_many``)."""
+    return bool(family.supports_fit_many)
 
 
 @dataclass
