@@ -5,18 +5,7 @@
     models = panelml.load_run("runs/demo/20240101-120000-abc123")
     scores = models.predict(frame)   # polars DataFrame: symbol, timestamp, <target>__<family>
 
-Layout written by the training stage (``meta.json`` records it too)::
-
-    <run_dir>/models/<target>/<family>/meta.json     what the model needs and how it scored
-    <run_dir>/models/<target>/<family>/model.txt ...  the family's native files (scope: pooled)
-    <run_dir>/models/<target>/<family>/<symbol>/      one model per symbol (scope: per_symbol),
-                                                      each with its native files and meta.json
-
-``<target>``, ``<family>`` and ``<symbol>`` are used as folder names as they
-are when they are safe file names (letters, digits, ``_ . = -``), else as
-``_`` plus a hash; ``meta.json`` holds the real names (and, per symbol, the
-folder of each symbol). Models are stored in their library's native format
-(:meth:`panelml.models.ModelFamily.save`), never pickle.
+The saved-model layout the training stage writes is :mod:`panelml.models.bundle`'s.
 
 Predictions: one column ``<target>__<family>`` per saved model and
 ``<target>__ensemble``, the mean of the families' cross-sectional percentile
@@ -37,19 +26,19 @@ import numpy.typing as npt
 import polars as pl
 import yaml
 
-from panelml.bundles import (
+from panelml.data.errors import DataError
+from panelml.data.timestamps import encode_timestamps
+from panelml.models.bundle import (
     FORMAT,
     FORMAT_VERSION,
-    META_FILE,
     MODELS_DIR,
+    BundleError,
     ModelBundle,
-    PredictError,
+    bundle_folders,
     read_bundle,
     safe_name,
     write_bundle,
 )
-from panelml.data.errors import DataError
-from panelml.data.timestamps import encode_timestamps
 from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
@@ -57,7 +46,6 @@ __all__ = [
     "ENSEMBLE",
     "FORMAT",
     "FORMAT_VERSION",
-    "META_FILE",
     "MODELS_DIR",
     "ModelBundle",
     "PredictError",
@@ -72,6 +60,11 @@ __all__ = [
 ]
 
 ENSEMBLE = "ensemble"
+
+PredictError = BundleError
+"""A run folder or the data to score cannot be used as asked (a ``UserError``).
+The same class as :class:`panelml.models.bundle.BundleError`, so a damaged model
+folder and bad data to score are caught alike."""
 
 
 class RunModels:
@@ -260,8 +253,7 @@ def load_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunModel
             f"{run_dir} has no {MODELS_DIR}/ folder: point at a run folder "
             "(runs/<experiment>/<run_id>) whose training stage ran"
         )
-    folders = sorted(p.parent for p in root.glob(f"*/*/{META_FILE}"))
-    bundles = [read_bundle(folder) for folder in folders]
+    bundles = [read_bundle(folder) for folder in bundle_folders(run_dir)]
     if not bundles:
         raise PredictError(f"{root} holds no saved models; run the training stage first")
     symbol_column, timestamp_column = _run_columns(run_dir, [b.meta for b in bundles])

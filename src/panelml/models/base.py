@@ -53,8 +53,8 @@ from panelml.models.errors import (
 )
 
 __all__ = [
+    "FAMILY_FILE",
     "FORMAT_VERSION",
-    "META_FILE",
     "FloatArray",
     "IndexArray",
     "ModelError",
@@ -74,8 +74,9 @@ Task = Literal["regression", "binary"]
 FloatArray = npt.NDArray[np.floating[Any]]
 IndexArray = npt.NDArray[np.intp] | npt.NDArray[np.int64]
 
-META_FILE = "family.json"
-"""Name of the JSON record every family writes next to its native model file."""
+FAMILY_FILE = "family.json"
+"""Name of the JSON record every family writes next to its native model file (the
+saved-model folder's own record is ``meta.json``: :mod:`panelml.models.bundle`)."""
 
 FORMAT_VERSION = 1
 
@@ -352,12 +353,12 @@ class ModelFamily(ABC):
             "best_iteration": self.best_iteration,
             **extra,
         }
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        (directory / FAMILY_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
 
     @classmethod
     def _read_meta(cls, directory: Path) -> tuple[Self, dict[str, Any]]:
         """Read ``family.json`` and build an unfitted instance from it."""
-        path = Path(directory) / META_FILE
+        path = Path(directory) / FAMILY_FILE
         if not path.is_file():
             raise ModelError(f"{path} is missing; is {directory} a saved {cls.name} model?")
         meta: dict[str, Any] = json.loads(path.read_text())

@@ -1,10 +1,27 @@
-"""Saved model folders: write a (target, family) bundle, and read it back safely.
+"""The saved-model format: one folder per (target, family) under ``<run_dir>/models/``.
 
-Layout and contents are described in :mod:`panelml.predict`. Every write seals
-``meta.json`` with the digests of the folder's files and of itself
-(:mod:`panelml.models.integrity`); every read verifies them before a model
+The training stage writes it (:func:`write_bundle`), :mod:`panelml.predict`
+and ``panelml runs verify`` read it (:func:`read_bundle`, :func:`bundle_folders`).
+
+Layout written by the training stage (``meta.json``, :data:`META_FILE`, records it too)::
+
+    <run_dir>/models/<target>/<family>/meta.json     what the model needs and how it scored
+    <run_dir>/models/<target>/<family>/model.txt ...  the family's native files (scope: pooled)
+    <run_dir>/models/<target>/<family>/<symbol>/      one model per symbol (scope: per_symbol),
+                                                      each with its native files and meta.json
+
+``<target>``, ``<family>`` and ``<symbol>`` are used as folder names as they
+are when they are safe file names (letters, digits, ``_ . = -``), else as
+``_`` plus a hash; ``meta.json`` holds the real names (and, per symbol, the
+folder of each symbol). Models are stored in their library's native format
+(:meth:`panelml.models.ModelFamily.save`), never pickle.
+
+Every write seals ``meta.json`` with the digests of the folder's files and of
+itself (:mod:`panelml.models.integrity`); every read verifies them before a model
 library sees a byte, resolves the family by registered name only (a run folder
-is data, not code), and refuses records from a newer format or panelml.
+is data, not code), and refuses records from a newer format or panelml. The
+family's own record next to its native files is ``family.json``
+(:data:`panelml.models.base.FAMILY_FILE`), written by the family.
 """
 
 from __future__ import annotations
@@ -16,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panelml.models import ModelFamily, get_family
+from panelml.models.base import ModelFamily
 from panelml.models.integrity import (
     FILES_KEY,
     IntegrityError,
@@ -25,6 +42,7 @@ from panelml.models.integrity import (
     sealed_text,
     verify_files,
 )
+from panelml.models.registry import get_family
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.manifest import panelml_version
 
@@ -33,22 +51,27 @@ __all__ = [
     "FORMAT_VERSION",
     "META_FILE",
     "MODELS_DIR",
+    "BundleError",
     "ModelBundle",
-    "PredictError",
+    "bundle_folders",
     "read_bundle",
     "safe_name",
     "write_bundle",
 ]
 
 MODELS_DIR = "models"
+"""The folder of a run that holds every saved model."""
 META_FILE = "meta.json"
+"""The record of one saved (target, family) folder (and of each per-symbol folder)."""
 FORMAT = "panelml-model"
 FORMAT_VERSION = 2
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 
 
-class PredictError(UserError):
-    """A run folder or the data to score cannot be used as asked."""
+class BundleError(UserError):
+    """A saved model folder cannot be used: missing, damaged, foreign or too new.
+
+    :mod:`panelml.predict` raises it as ``BundleError`` (the same class)."""
 
 
 def safe_name(name: str) -> str:
@@ -118,30 +141,36 @@ def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
     return folder
 
 
+def bundle_folders(run_dir: Path) -> list[Path]:
+    """The saved (target, family) folders of a run, sorted (empty when none)."""
+    root = run_dir / MODELS_DIR
+    return sorted(p.parent for p in root.glob(f"*/*/{META_FILE}")) if root.is_dir() else []
+
+
 def read_bundle(folder: Path) -> ModelBundle:
     """Load the model(s) saved in ``folder`` by :func:`write_bundle`.
 
     Every file is checked against the digests in ``meta.json`` before a model
     library sees it; the family is resolved by registered name only (never by a
     dotted path: a run folder is data, not code). Any fault is a
-    :class:`PredictError` naming the file and what to do.
+    :class:`BundleError` naming the file and what to do.
     """
     meta_path = folder / META_FILE
     redo = "retrain (rerun the training stage) or restore the run folder from a copy"
     try:
         meta = read_checked_json(meta_path)
     except IntegrityError as exc:
-        raise PredictError(f"{exc}: {redo}") from None
+        raise BundleError(f"{exc}: {redo}") from None
     if meta.get("format") != FORMAT:
-        raise PredictError(
+        raise BundleError(
             f"{meta_path} is not a panelml model record (no format {FORMAT!r}): point at a run "
             "folder written by panelml's training stage"
         )
     version = meta.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise PredictError(f"{meta_path} has no valid format_version ({version!r}): {redo}")
+        raise BundleError(f"{meta_path} has no valid format_version ({version!r}): {redo}")
     if version > FORMAT_VERSION:
-        raise PredictError(
+        raise BundleError(
             f"{meta_path} has format_version {version}, newer than this panelml reads "
             f"({FORMAT_VERSION}): upgrade panelml to load this run"
         )
@@ -151,28 +180,28 @@ def read_bundle(folder: Path) -> ModelBundle:
             read_checked_json(meta_path, sealed=True)
             verify_files(folder, meta.get(FILES_KEY))
         except IntegrityError as exc:
-            raise PredictError(f"{exc}: {redo}") from None
+            raise BundleError(f"{exc}: {redo}") from None
     features = meta.get("features")
     if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
-        raise PredictError(f"{meta_path} lists no valid 'features': {redo}")
+        raise BundleError(f"{meta_path} lists no valid 'features': {redo}")
     if len(set(features)) != len(features):
-        raise PredictError(f"{meta_path} lists a feature more than once: {redo}")
+        raise BundleError(f"{meta_path} lists a feature more than once: {redo}")
     try:
         family = get_family(str(meta.get("family")), allow_dotted=False)
     except UserError as exc:
-        raise PredictError(f"{meta_path}: {exc}") from None
+        raise BundleError(f"{meta_path}: {exc}") from None
     bundle = ModelBundle(meta=meta)
     if meta.get("scope") == "per_symbol":
         symbols = meta.get("symbols")
         if not isinstance(symbols, dict) or not symbols:
-            raise PredictError(f"{meta_path} names no per-symbol model folders: {redo}")
+            raise BundleError(f"{meta_path} names no per-symbol model folders: {redo}")
         for symbol, sub in sorted(symbols.items()):
             bundle.by_symbol[symbol] = _load_model(family, folder / str(sub), meta_path, redo)
     else:
         bundle.model = _load_model(family, folder, meta_path, redo)
     for model in (bundle.model, *bundle.by_symbol.values()):
         if model is not None and model.n_features_ != len(features):
-            raise PredictError(
+            raise BundleError(
                 f"{meta_path} lists {len(features)} features but the saved {family.name} model "
                 f"takes {model.n_features_}: the record does not belong to this model; {redo}"
             )
@@ -186,7 +215,7 @@ def _release(text: str) -> tuple[int, ...] | None:
 
 
 def _check_writer(meta: Mapping[str, Any], meta_path: Path) -> None:
-    """A :class:`PredictError` when a newer panelml wrote the model: it may use
+    """A :class:`BundleError` when a newer panelml wrote the model: it may use
     conventions (labels, params, layouts) this version does not know."""
     versions = meta.get("versions")
     writer = versions.get("panelml") if isinstance(versions, Mapping) else None
@@ -194,25 +223,25 @@ def _check_writer(meta: Mapping[str, Any], meta_path: Path) -> None:
         return
     ours, theirs = _release(panelml_version()), _release(writer)
     if ours is not None and theirs is not None and theirs > ours:
-        raise PredictError(
+        raise BundleError(
             f"{meta_path} was written by panelml {writer}, newer than this panelml "
             f"({panelml_version()}): upgrade panelml to load this run"
         )
 
 
 def _load_model(family: type[ModelFamily], folder: Path, meta_path: Path, redo: str) -> ModelFamily:
-    """``family.load(folder)``; any failure is a :class:`PredictError` naming the folder.
+    """``family.load(folder)``; any failure is a :class:`BundleError` naming the folder.
 
     Reached only after the files were verified (or for records older than digests),
     so a failure here means damaged or foreign files, not a bug in panelml.
     """
     resolved = folder.resolve()
     if not resolved.is_relative_to(meta_path.parent.resolve()) or not folder.is_dir():
-        raise PredictError(f"{meta_path} points at a model folder {folder} that does not exist")
+        raise BundleError(f"{meta_path} points at a model folder {folder} that does not exist")
     try:
         return family.load(folder)
     except Exception as exc:  # any library's refusal of a damaged file is a file fault
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PredictError(
+        raise BundleError(
             f"cannot load the {family.name} model in {folder} ({detail}): {redo}"
         ) from None
