@@ -25,9 +25,9 @@ from panelml.pipeline.errors import ConfigError, UserError
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import make_executor
 from panelml.pipeline.manifest import check_run_id
-from panelml.pipeline.registry import did_you_mean
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.runner import MANIFEST, Pipeline, RunResult, new_run_id
+from panelml.pipeline.suggest import did_you_mean
 from panelml.preflight import check_config, check_panel, print_data_warnings
 
 __all__ = ["RunResult", "load_config", "run"]

@@ -41,10 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from panelml.data.spec import DataConfig
 from panelml.pipeline.errors import ConfigError, UserError
 from panelml.pipeline.hooks import HookManager, plugin_name
-from panelml.pipeline.registry import did_you_mean, hook_plugins, stages
+from panelml.pipeline.registry import hook_plugins, stages
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.runner import PlannedStage, check_order
 from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.suggest import did_you_mean
 from panelml.validation.spec import ValidationConfig
 
 __all__ = [

@@ -15,8 +15,6 @@ order. A per-symbol model scores only its own symbol; other rows get null.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from panelml.models.bundle import (
     safe_name,
     write_bundle,
 )
+from panelml.pipeline.run_folder import CONFIG_FILE, atomic_path
 from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
@@ -196,7 +195,7 @@ def _predict_bundle(
 
 def _run_columns(run_dir: Path, metas: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     """Symbol and timestamp column names: the run's config.yaml, else the models' meta."""
-    config = run_dir / "config.yaml"
+    config = run_dir / CONFIG_FILE
     if config.is_file():
         try:
             data = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("data") or {}
@@ -324,16 +323,9 @@ def write_frame(frame: pl.DataFrame, out: str | Path) -> Path:
     with ``.csv``, else parquet."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
             frame.write_csv(tmp)
         else:
             frame.write_parquet(tmp)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out

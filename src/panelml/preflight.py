@@ -136,7 +136,7 @@ def _check_importances(where: str, stage: str, params: Any) -> None:
         cls = _family(where, f"{key}.family", family)
         kinds = [*cls.importance_kinds, _PERMUTATION]
         if kind not in kinds:
-            from panelml.pipeline.registry import did_you_mean
+            from panelml.pipeline.suggest import did_you_mean
 
             raise ConfigError(
                 f"{where}: {key}.kind: family {family!r} has no importance kind {kind!r}"

@@ -45,6 +45,7 @@ from panelml.models.integrity import (
 from panelml.models.registry import get_family
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.manifest import panelml_version
+from panelml.pipeline.run_folder import MODEL_META, MODELS_DIR
 
 __all__ = [
     "FORMAT",
@@ -59,10 +60,9 @@ __all__ = [
     "write_bundle",
 ]
 
-MODELS_DIR = "models"
-"""The folder of a run that holds every saved model."""
-META_FILE = "meta.json"
-"""The record of one saved (target, family) folder (and of each per-symbol folder)."""
+META_FILE = MODEL_META
+"""The record of one saved (target, family) folder (and of each per-symbol folder);
+the name is the run folder's (:mod:`panelml.pipeline.run_folder`)."""
 FORMAT = "panelml-model"
 FORMAT_VERSION = 2
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")

@@ -12,7 +12,8 @@ import importlib
 from typing import TypeVar
 
 from panelml.models.base import ModelFamily
-from panelml.pipeline.registry import Registry, RegistryError, did_you_mean, is_dotted_path
+from panelml.pipeline.registry import Registry, RegistryError, is_dotted_path
+from panelml.pipeline.suggest import did_you_mean
 
 F = TypeVar("F", bound=type[ModelFamily])
 

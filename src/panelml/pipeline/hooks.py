@@ -60,7 +60,7 @@ from panelml.pipeline.events import (
     StageFailed,
     StageStarted,
 )
-from panelml.pipeline.registry import did_you_mean
+from panelml.pipeline.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from panelml.pipeline.reporter import Reporter

@@ -22,13 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.runstate import MANIFEST, effective_state, read_manifest
-from panelml.pipeline.storage import (
-    overwrite_in_place,
-    storage_error,
-    storage_errors,
-    write_text_atomic,
-)
+from panelml.pipeline.run_folder import MANIFEST, overwrite_in_place, write_text_atomic
+from panelml.pipeline.runstate import effective_state, read_manifest
+from panelml.pipeline.storage import storage_error, storage_errors
 
 OUTPUT_SETTING = "runtime.output_dir"
 

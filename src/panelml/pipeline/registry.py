@@ -14,25 +14,19 @@ registering two different objects under one name is an error.
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar, overload
 
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.suggest import did_you_mean as did_you_mean
 
 T = TypeVar("T")
 
 
 class RegistryError(UserError, LookupError):
     """A name could not be resolved, or a registration conflicts."""
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load_dotted(path: str) -> Any:

@@ -64,8 +64,8 @@ from panelml.pipeline.manifest import (
 from panelml.pipeline.manifest import new_run_id as new_run_id
 from panelml.pipeline.manifest import panelml_version as panelml_version
 from panelml.pipeline.plan import PlannedStage, check_order
+from panelml.pipeline.run_folder import CONFIG_FILE, EVENTS_FILE, MANIFEST, write_text_atomic
 from panelml.pipeline.run_record import RunResult, StageRecord, finish_run, start_manifest
-from panelml.pipeline.runstate import MANIFEST as MANIFEST
 from panelml.pipeline.signals import RunInterrupted, interrupt_on_signals
 from panelml.pipeline.stage import Stage, StageResult
 from panelml.pipeline.stage_io import (
@@ -74,7 +74,7 @@ from panelml.pipeline.stage_io import (
     record_cache_use,
     save_result,
 )
-from panelml.pipeline.storage import storage_errors, write_text_atomic
+from panelml.pipeline.storage import storage_errors
 
 __all__ = [
     "CONFIG_FILE",
@@ -90,9 +90,6 @@ __all__ = [
     "new_run_id",
     "panelml_version",
 ]
-
-CONFIG_FILE = "config.yaml"
-EVENTS_FILE = "events.jsonl"
 
 
 @dataclass

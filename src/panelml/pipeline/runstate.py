@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from panelml.pipeline.run_folder import MANIFEST
+
 __all__ = [
     "MANIFEST",
     "RunState",
@@ -34,8 +36,6 @@ __all__ = [
     "read_manifest",
     "run_state",
 ]
-
-MANIFEST = "manifest.json"
 
 RunState = Literal["running", "finished", "failed", "interrupted"]
 _STATES: frozenset[str] = frozenset({"running", "finished", "failed", "interrupted"})

@@ -1,4 +1,6 @@
-"""Files the engine writes: checksums, atomic text writes, and OS errors as user errors.
+"""Files the engine writes: checksums, and OS errors as user errors.
+
+Atomic writes live in :mod:`panelml.pipeline.run_folder` (re-exported here).
 
 Why one module: the cache, the run folder and ``panelml runs verify`` must agree
 on how a file's checksum is computed, and every write into the user's
@@ -11,12 +13,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.run_folder import overwrite_in_place as overwrite_in_place
+from panelml.pipeline.run_folder import write_text_atomic as write_text_atomic
 
 _CHUNK = 1 << 20
 
@@ -98,30 +101,3 @@ def storage_errors(path: Path, setting: str) -> Iterator[None]:
         raise
     except OSError as exc:
         raise storage_error(exc, path, setting) from exc
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary sibling and a rename.
-
-    The temporary file is removed when the write fails, so a full disk leaves
-    either the old file or the new one, never a stray empty temporary file.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def overwrite_in_place(path: Path, text: str) -> None:
-    """Overwrite an existing file's bytes and truncate it, without a temporary file.
-
-    The fallback when :func:`write_text_atomic` fails for lack of space: a text no
-    longer than the file it replaces needs no new disk blocks.
-    """
-    data = text.encode("utf-8")
-    with Path(path).open("r+b") as handle:
-        handle.write(data)
-        handle.truncate(len(data))

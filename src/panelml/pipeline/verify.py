@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from panelml.pipeline.run_folder import MODEL_META, MODELS_DIR
 from panelml.pipeline.runstate import RunState, read_manifest, run_state
 from panelml.pipeline.storage import file_sha256
 
-MODELS_DIR = "models"
-MODEL_META = "meta.json"
 MODEL_DIGEST_KEYS = ("files", "sha256")
 """Keys of ``meta.json`` that may hold the model files' digests (file name -> sha256)."""
 META_DIGEST = "meta_sha256"
