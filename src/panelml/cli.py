@@ -12,21 +12,16 @@ marked ``interrupted``; one line says so).
 from __future__ import annotations
 
 import sys
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from panelml.commands.common import ConfigArg, SetOpt, out_console, user_errors
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.signals import RunInterrupted
 
 app = typer.Typer(
     name="panelml",
@@ -35,51 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USER_ERROR = 2
-
-ConfigArg = Annotated[
-    Path, typer.Argument(help="experiment YAML file", dir_okay=False, show_default=False)
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        help="override a config value, KEY.PATH=VALUE (value parsed as YAML); repeatable",
-        show_default=False,
-    ),
-]
-
-
-def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a :class:`UserError` into one message on stderr and exit code 2.
-
-    Any other exception is a bug: its traceback is printed and the exit code is 1.
-    """
-    try:
-        yield
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    except RunInterrupted as exc:
-        typer.echo(f"interrupted: {exc.describe()}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception:
-        typer.echo(traceback.format_exc(), err=True)
-        raise typer.Exit(EXIT_FAILURE) from None
 
 
 @app.command()
@@ -115,7 +65,7 @@ def run(
     if quiet or result.manifest.get("status") != "finished":
         typer.echo(str(result.run_dir))
         return
-    out = _out_console()
+    out = out_console()
     table = Table(title=f"run {result.run_id}", title_justify="left")
     for column in ("stage", "status", "seconds", "cache key"):
         table.add_column(column)
@@ -183,7 +133,7 @@ def list_stages() -> None:
                     escape(default),
                     escape(description),
                 )
-        _out_console().print(table)
+        out_console().print(table)
 
 
 def _param_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:

@@ -17,11 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
+from panelml.commands.common import EXIT_USER_ERROR
 from panelml.pipeline.cache import StageCache
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.explain import StageExplanation, explain
-
-EXIT_USER_ERROR = 2
 
 cache_app = typer.Typer(
     name="cache",

@@ -73,7 +73,7 @@ def demo(
 ) -> None:
     """Run the full pipeline on a synthetic panel with planted truth and check recovery."""
     from panelml.api import run
-    from panelml.cli import user_errors
+    from panelml.commands.common import user_errors
 
     console = Console(highlight=False)
     with user_errors():

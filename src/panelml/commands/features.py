@@ -32,7 +32,7 @@ def build(
     """Write a feature/label panel that `panelml run` can read."""
     from pydantic import ValidationError
 
-    from panelml.cli import user_errors
+    from panelml.commands.common import user_errors
     from panelml.features import FeatureBuildError, build_features_file, load_feature_spec
     from panelml.pipeline.errors import UserError
 

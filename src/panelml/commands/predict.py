@@ -42,7 +42,7 @@ def predict(
 
     A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
     """
-    from panelml.cli import user_errors
+    from panelml.commands.common import user_errors
     from panelml.predict import frame_warnings, load_run, read_frame, write_frame
 
     with user_errors():

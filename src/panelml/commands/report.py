@@ -14,11 +14,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from panelml.commands.common import EXIT_USER_ERROR
 from panelml.pipeline.errors import UserError
 from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
 from panelml.report.run_folder import REPORT_FILE, write_atomic
-
-EXIT_USER_ERROR = 2
 
 
 def _stderr() -> Console:

@@ -23,12 +23,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from panelml.commands.common import EXIT_USER_ERROR
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.runstate import run_state
 from panelml.pipeline.verify import verify_run
 from panelml.stability.compare import RunDiff, RunsError, diff_runs, list_runs
 
-EXIT_USER_ERROR = 2
 _MAX_ROWS = 30
 
 runs_app = typer.Typer(

@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from panelml.commands.common import EXIT_USER_ERROR
 from panelml.pipeline.errors import UserError
 from panelml.stability.history import finished_runs_only, history_stability
 from panelml.stability.snapshots import SnapshotStore
-
-EXIT_USER_ERROR = 2
 
 
 def _num(value: object, digits: int = 3) -> str:
