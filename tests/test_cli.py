@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from panelml.cli import app
 from panelml.pipeline.registry import register_hook, register_stage
 from panelml.pipeline.results import JsonResult
-from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.stage import Input, Stage, StageParams
 
 runner = CliRunner()
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -226,3 +226,51 @@ def test_python_dash_m_panelml_runs_the_cli(write_config: Callable[..., Path]) -
         check=False,
     )
     assert helped.returncode == 0 and "validate" in helped.stdout
+
+
+class _ScoresResult(JsonResult):
+    provides = ("Scores",)
+
+
+class _ScorerStage(Stage[StageParams]):
+    name = "scorer"
+    result_type = _ScoresResult
+
+    def run(self, ctx: Any) -> _ScoresResult:
+        return _ScoresResult({"score": 1})
+
+
+class _ChooserParams(StageParams):
+    need_scores: bool = True
+
+
+class _ChooserStage(Stage[_ChooserParams]):
+    """Requires a ``Scores`` result only when its params say so (inputs follow params)."""
+
+    name = "chooser"
+    Params = _ChooserParams
+    result_type = JsonResult
+
+    def inputs(self) -> tuple[Input, ...]:
+        return (Input("Scores"),) if self.params.need_scores else ()
+
+    def run(self, ctx: Any) -> JsonResult:
+        return JsonResult()
+
+
+def test_validate_rejects_an_unsatisfiable_pipeline_naming_the_provider(
+    toy_config: Config, write_config: Callable[..., Path]
+) -> None:
+    register_stage(_ScorerStage)
+    register_stage(_ChooserStage)
+    path = write_config(toy_config(pipeline={"stages": ["chooser"]}))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "stage 'chooser' requires a 'Scores' result" in result.stderr
+    assert "add 'scorer' before 'chooser'" in result.stderr
+    # the same check, with the params that need no input, passes the order check
+    path = write_config(
+        toy_config(pipeline={"stages": ["chooser"]}, chooser={"need_scores": False})
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert "requires a 'Scores' result" not in result.stderr
