@@ -99,3 +99,8 @@ def test_supports_fit_many_matches_an_override_of_fit_many() -> None:
         assert family.supports_fit_many is overrides, name
         assert uses_fit_many(family) is overrides
     assert get_family("ridge").supports_fit_many and not get_family("lightgbm").supports_fit_many
+
+
+def test_a_name_the_registry_does_not_know_gets_no_settings() -> None:
+    """A family loaded by dotted path is known to the caller by class, not by name."""
+    assert runtime_params("third_party_toy", {}, n_jobs=2, deterministic=True) == {}

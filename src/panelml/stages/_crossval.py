@@ -19,6 +19,7 @@ import numpy.typing as npt
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.models.registry import get_family
+from panelml.pipeline.errors import UserError
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import inner_validation_split, make_splitter, resolve_embargo
 from panelml.validation.timestamps import subsample_rows
@@ -130,11 +131,16 @@ def runtime_params(
     What they are is the family's own declaration
     (:meth:`ModelFamily.runtime_params`), so a third-party family gets thread
     control too; ``family`` is the class, or a name resolved through the model
-    registry. Keys the user set in ``user`` are left alone. Returns the settings
-    to merge over ``user``.
+    registry (a name it does not know, such as that of a family loaded by dotted
+    path, gets no settings: pass the class). Keys the user set in ``user`` are
+    left alone. Returns the settings to merge over ``user``.
     """
-    cls = get_family(family) if isinstance(family, str) else family
-    out = cls.runtime_params(n_jobs, deterministic, user)
+    if isinstance(family, str):
+        try:
+            family = get_family(family, allow_dotted=False)
+        except UserError:
+            return {}
+    out = family.runtime_params(n_jobs, deterministic, user)
     return {key: value for key, value in out.items() if key not in user}
 
 
