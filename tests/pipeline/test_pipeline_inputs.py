@@ -18,6 +18,7 @@ from panelml.pipeline import registry
 from panelml.pipeline.cache import StageCache
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import ContractError, PipelineOrderError, UserError
+from panelml.pipeline.explain import explain
 from panelml.pipeline.plan import check_order
 from panelml.pipeline.results import JsonResult
 from panelml.pipeline.runner import MANIFEST, Pipeline, PlannedStage
@@ -260,3 +261,16 @@ def test_cached_result_is_checked_against_its_contract_too(
             _run(make_context, [Scorer(ScorerParams())], run_id="r2", cache=cache)
     finally:
         ScoresResult.broken = False
+
+
+def test_explain_follows_kinds_to_their_provider(
+    kinds: None, make_context: Callable[..., RunContext], tmp_path: Path
+) -> None:
+    cache = StageCache(tmp_path / "cache")
+    _run(make_context, [Scorer(ScorerParams()), Chooser(ChooserParams())], cache=cache)
+    same = Pipeline([Scorer(ScorerParams()), Chooser(ChooserParams())], cache=cache)
+    assert [e.verdict for e in explain(same, make_context(run_id="e1"))] == ["hit", "hit"]
+    changed = Pipeline([Scorer(ScorerParams(score=5)), Chooser(ChooserParams())], cache=cache)
+    verdicts = explain(changed, make_context(run_id="e2"))
+    assert [e.verdict for e in verdicts] == ["miss", "unknown"]
+    assert "depends on 'scorer'" in verdicts[1].reason
