@@ -143,7 +143,13 @@ def test_strict_hooks_make_a_hook_failure_fatal_chained_to_the_original(
     assert "broken.after_stage" in str(info.value)
     import json
 
-    assert json.loads((ctx.run_dir / MANIFEST).read_text())["status"] == "failed"
+    manifest = json.loads((ctx.run_dir / MANIFEST).read_text())
+    assert manifest["status"] == "failed"
+    # the one failure path: the stage whose event the hook failed on is recorded failed
+    first = manifest["stages"][0]
+    assert (first["name"], first["status"]) == ("alpha", "failed")
+    assert first["error"] == "a hook failed (strict_hooks)"
+    assert [s["status"] for s in manifest["stages"][1:]] == ["pending", "pending"]
 
 
 class Exploding(Stage[StageParams]):
