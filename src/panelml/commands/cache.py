@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from panelml.commands.common import EXIT_USER_ERROR
+from panelml.commands.common import fail
 from panelml.pipeline.cache import StageCache
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.explain import StageExplanation, explain
@@ -28,11 +28,6 @@ cache_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _fail(exc: UserError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(EXIT_USER_ERROR)
 
 
 def _short(value: Any) -> str:
@@ -113,7 +108,7 @@ def explain_command(
         )
         items = explain(pipeline, ctx, force=tuple(force or ()))
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     print_explanations(items)
 
 
@@ -136,11 +131,11 @@ def prune_command(
 ) -> None:
     """Remove old or unused cache entries (either criterion removes an entry)."""
     if older_than is None and keep_runs is None:
-        raise _fail(
+        raise fail(
             UserError("cache prune needs --older-than DAYS or --keep-runs K (or both); see --help")
         )
     if not cache_dir.is_dir():
-        raise _fail(
+        raise fail(
             UserError(f"{cache_dir} is not a folder; give the cache folder with --cache-dir")
         )
     cache = StageCache(cache_dir)

@@ -26,6 +26,7 @@ __all__ = [
     "ConfigArg",
     "SetOpt",
     "err_console",
+    "fail",
     "out_console",
     "user_errors",
 ]
@@ -53,6 +54,12 @@ def err_console() -> Console:
 
 def out_console() -> Console:
     return Console(highlight=False, soft_wrap=True)
+
+
+def fail(exc: UserError) -> typer.Exit:
+    """Print a user's error as one line on stderr; the ``typer.Exit`` (code 2) to raise."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(EXIT_USER_ERROR)
 
 
 @contextmanager

@@ -11,17 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from panelml.commands.common import EXIT_USER_ERROR
+from panelml.commands.common import EXIT_USER_ERROR, err_console
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.run_folder import write_text_atomic
 from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
-from panelml.report.run_folder import REPORT_FILE, write_atomic
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+from panelml.report.run_folder import REPORT_FILE
 
 
 def report(
@@ -49,18 +45,19 @@ def report(
         folder = load_run_folder(run_dir)
         require_finished(run_dir, allow_incomplete=allow_incomplete)
     except (RunFolderError, UserError) as exc:
-        _stderr().print(f"error: {escape(str(exc))}")
+        err_console().print(f"error: {escape(str(exc))}")
         raise typer.Exit(EXIT_USER_ERROR) from None
     for warning in folder.warnings:
-        _stderr().print(f"[yellow]warning:[/yellow] {escape(warning)}")
+        err_console().print(f"[yellow]warning:[/yellow] {escape(warning)}")
     target = out if out is not None else run_dir / REPORT_FILE
     if target.is_dir():
         target = target / REPORT_FILE
     html = fill_run_record(render_report(folder.inputs), run_dir)
     try:
-        write_atomic(target, html)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, html)
     except OSError as exc:
-        _stderr().print(
+        err_console().print(
             f"error: cannot write the report to {escape(str(target))}: "
             f"{escape(exc.strerror or str(exc))}; choose another --out"
         )

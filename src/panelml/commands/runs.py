@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from panelml.commands.common import EXIT_USER_ERROR
+from panelml.commands.common import fail
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.runstate import run_state
 from panelml.pipeline.verify import verify_run
@@ -38,11 +38,6 @@ runs_app = typer.Typer(
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
-
-
-def _fail(exc: UserError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(EXIT_USER_ERROR)
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
@@ -70,7 +65,7 @@ def list_command(
     try:
         runs = list_runs(output_dir)
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not runs:
         typer.echo(f"no runs under {output_dir}")
         return
@@ -170,7 +165,7 @@ def diff_command(
     try:
         diff = diff_runs(_resolve(run_a, runs_dir), _resolve(run_b, runs_dir))
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     print_diff(diff, _console())
 
 
@@ -185,7 +180,7 @@ def verify_command(
     try:
         folder = _resolve(run, runs_dir)
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     result = verify_run(folder)
     if result.ok:
         typer.echo(f"{folder}: ok ({result.state}; {result.files_checked} files match)")
@@ -194,7 +189,7 @@ def verify_command(
         typer.echo(f"  {problem}", err=True)
     if len(result.problems) > _MAX_ROWS:
         typer.echo(f"  ... and {len(result.problems) - _MAX_ROWS} more", err=True)
-    raise _fail(
+    raise fail(
         UserError(
             f"run folder {folder} failed verification ({len(result.problems)} problem(s)); "
             "rerun the experiment to rebuild it"

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from panelml.commands.common import EXIT_USER_ERROR
+from panelml.commands.common import fail
 from panelml.pipeline.errors import UserError
 from panelml.stability.history import finished_runs_only, history_stability
 from panelml.stability.snapshots import SnapshotStore
@@ -56,8 +56,7 @@ def stability(
     try:
         report = stability_table(experiment_dir, k=k)
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        raise fail(exc) from None
     table = Table(
         title=f"stability across runs: {experiment_dir.name}",
         title_justify="left",
