@@ -261,3 +261,24 @@ def test_stability_snapshot_hook_is_on_by_default(
     assert [name for name, _ in manager.plugins] == [BUILTIN_SNAPSHOT_HOOK]
     config["runtime"] = {"stability_snapshots": False}
     assert build_hooks(load_config(write_config(config))).plugins == []
+
+
+UNIVARIATE_KINDS = ("rank_ic", "toy_kind")
+"""Read by the preflight check below: the kinds this module's stage declares."""
+
+
+def test_preflight_takes_univariate_kinds_from_the_stage_module() -> None:
+    """A kind a stage module adds is accepted at validation without a second list."""
+    from panelml.pipeline.results import JsonResult
+    from panelml.pipeline.stage import Stage, StageParams
+    from panelml.preflight import _univariate_kinds
+
+    class Selector(Stage[StageParams]):
+        name = "selector"
+        result_type = JsonResult
+
+        def run(self, ctx: Any) -> JsonResult:
+            return JsonResult()
+
+    assert _univariate_kinds(Selector) == ("rank_ic", "toy_kind")
+    assert _univariate_kinds(JsonResult) == ("rank_ic", "partial_rank_ic")

@@ -64,7 +64,7 @@ def check_config(cfg: ExperimentConfig, stages: Sequence[ResolvedStage] | None =
     for stage in resolved:
         params = stage.params
         _check_families(where, stage.name, params)
-        _check_importances(where, stage.name, params)
+        _check_importances(where, stage.name, params, _univariate_kinds(stage.cls))
         targets_source = stage.name in ("feature_selection", "training")
         if targets_source and getattr(params, "targets", None) is None:
             before = enabled[: enabled.index(stage.name)]
@@ -122,15 +122,26 @@ def _check_params(where: str, key: str, cls: Any, params: Any) -> None:
         raise ConfigError(f"{where}: {key}: {problem}")
 
 
-def _check_importances(where: str, stage: str, params: Any) -> None:
+def _univariate_kinds(cls: type[Any]) -> tuple[str, ...]:
+    """The univariate importance kinds the stage's module declares (``UNIVARIATE_KINDS``),
+    so a kind added there is accepted here without a second list; else the built-in ones."""
+    declared = getattr(sys.modules.get(cls.__module__), "UNIVARIATE_KINDS", None)
+    if isinstance(declared, tuple) and all(isinstance(k, str) for k in declared):
+        return declared
+    return _UNIVARIATE_KINDS
+
+
+def _check_importances(
+    where: str, stage: str, params: Any, univariate_kinds: tuple[str, ...] = _UNIVARIATE_KINDS
+) -> None:
     for index, spec in enumerate(getattr(params, "importances", None) or ()):
         family, kind = str(getattr(spec, "family", "")), str(getattr(spec, "kind", ""))
         key = f"{stage}.importances[{index}]"
         if family == _UNIVARIATE:
-            if kind not in _UNIVARIATE_KINDS:
+            if kind not in univariate_kinds:
                 raise ConfigError(
                     f"{where}: {key}.kind: family 'univariate' has kinds "
-                    f"{', '.join(_UNIVARIATE_KINDS)}, found {kind!r}"
+                    f"{', '.join(univariate_kinds)}, found {kind!r}"
                 )
             continue
         cls = _family(where, f"{key}.family", family)
