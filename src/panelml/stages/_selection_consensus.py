@@ -41,6 +41,20 @@ Rules (documented for users in :mod:`panelml.stages.feature_selection`):
   a feature that only some kinds can see (a square or interaction term seen
   by trees only, a linear term blurred in trees) win with a large share in
   those kinds, while shadows get a small share in every kind.
+* Solo vote (``solo``, default the interaction kind ``univariate_pairwise_rank_ic``):
+  a kind that sees effects no other kind can (a pure product x_i * x_j has
+  no marginal rank IC, no additive partial rank IC and almost no greedy split
+  gain) is outvoted in the average even when it is sure, because every other
+  kind gives its factors about the shadows' share. Such a kind is left out of
+  the averaged vote (``vote_exclude``) and may make a feature eligible on its
+  own: when its raw score beats that kind's best shadow in at least
+  ``solo_min_hits`` folds (default 4 of 5). Multiplicity: a feature now has
+  two ways in. Under the same exchangeability argument the solo route adds
+  at most C(5,4)/(S+1)^4 + 1/(S+1)^5 per solo kind (about 3e-5 for S = 20),
+  so the stricter count (4 of 5 instead of 3 of 5) keeps the combined
+  per-feature null rate at the level of the consensus rule alone; with
+  several solo kinds the union of their fold hits is counted, so add one
+  such term per kind.
 """
 
 from __future__ import annotations
@@ -79,6 +93,23 @@ class Consensus:
     per_kind: dict[str, FloatArray]  # kind label -> fold-mean normalised importance
     kind_hit_rate: dict[str, FloatArray]  # kind label -> share of folds beating that kind's bar
     n_trials: int  # F
+    solo_fold_hit: FloatArray | None = None  # (F, A) 0/1: some solo kind beat its bar
+    solo_hits: FloatArray | None = None  # folds in which the solo kind(s) hit
+
+    def eligible(self, min_hit_rate: float, solo_min_hits: int) -> npt.NDArray[np.bool_]:
+        """Consensus hit rate >= ``min_hit_rate``, or a solo kind's hits in at least
+        ``solo_min_hits`` folds (see the module docstring)."""
+        out: npt.NDArray[np.bool_] = self.hit_rate >= min_hit_rate - 1e-12
+        if self.solo_hits is not None:
+            out = out | (self.solo_hits >= solo_min_hits)
+        return out
+
+    def fold_eligible(self, fold: int, min_hit_rate: float) -> npt.NDArray[np.bool_]:
+        """Eligibility with fold ``fold``'s own hits only (for the stability record)."""
+        out: npt.NDArray[np.bool_] = self.fold_hit_rate[fold] >= min_hit_rate - 1e-12
+        if self.solo_fold_hit is not None:
+            out = out | (self.solo_fold_hit[fold] > 0)
+        return out
 
 
 def consensus(
@@ -87,6 +118,7 @@ def consensus(
     n_real: int,
     shadow_quantile: float,
     vote_exclude: Sequence[str] = (),
+    solo: Sequence[str] = (),
 ) -> Consensus:
     """Combine raw (F, n_real + S) importances per kind label into a :class:`Consensus`
     (the module docstring states the rules)."""
@@ -99,13 +131,17 @@ def consensus(
     vote: FloatArray | None = None
     per_kind: dict[str, FloatArray] = {}
     kind_hit_rate: dict[str, FloatArray] = {}
+    solo_hit: npt.NDArray[np.bool_] | None = None
     for label in labels:
         values = np.nan_to_num(raw[label], nan=0.0)
         real, shadow = values[:, :n_real], values[:, n_real:]
         norm = normalise(real)
         per_kind[label] = norm.mean(axis=0)
         fold_score += weights[label] * norm
-        kind_hit_rate[label] = (real > _bar(shadow, shadow_quantile)[:, None]).mean(axis=0)
+        kind_hit = real > _bar(shadow, shadow_quantile)[:, None]
+        kind_hit_rate[label] = kind_hit.mean(axis=0)
+        if label in solo:
+            solo_hit = kind_hit if solo_hit is None else solo_hit | kind_hit
         if label in voters:
             part = weights[label] * normalise(values)
             vote = part if vote is None else vote + part
@@ -123,6 +159,8 @@ def consensus(
         per_kind=per_kind,
         kind_hit_rate=kind_hit_rate,
         n_trials=n_folds,
+        solo_fold_hit=None if solo_hit is None else solo_hit.astype(np.float64),
+        solo_hits=None if solo_hit is None else solo_hit.sum(axis=0).astype(np.float64),
     )
 
 

@@ -16,7 +16,10 @@ or the explicit ``targets:`` list, which wins when given - the stage:
    permutation, univariate |rank IC| with weight 0.5, and the partial rank IC -
    the pooled regression of the target's cross-sectional ranks on all columns'
    ranks z and z**2 - 1, importance ``hypot`` of a column's two coefficients,
-   weight 1; ``ridge``/``coef`` and other families can be added), normalises
+   weight 1; the interaction kind ``pairwise_rank_ic`` - for each feature the
+   best |t| of the additive rank residual against its rank times a partner's
+   rank, see :mod:`panelml.stages._selection_interactions`, weight 0.5;
+   ``ridge``/``coef`` and other families can be added), normalises
    each (kind, fold) vector (negatives clipped, sum 1) and averages them with
    the configured weights into a consensus score (the ranking);
 4. marks a feature eligible by a Boruta test on the consensus: in every fold
@@ -26,7 +29,11 @@ or the explicit ``targets:`` list, which wins when given - the stage:
    marginal ``univariate_rank_ic``, which correlated noise features inherit
    from their signal neighbour - ranks but does not vote); a feature scores a
    hit in a fold when its vote beats the best shadow's, and is eligible when
-   it hits in at least ``min_hit_rate`` (0.6: three of five) of the folds.
+   it hits in at least ``min_hit_rate`` (0.6: three of five) of the folds,
+   or when a ``solo_vote`` kind (default ``univariate_pairwise_rank_ic``,
+   which does not enter the averaged vote) beats its own best shadow in at
+   least ``solo_min_hits`` (4) folds: a product's factors are seen by that
+   kind only, and the average of the others outvotes it.
    A feature without information is exchangeable with the S shadows, so it
    hits a fold with probability about 1/(S+1) and three of five folds with
    probability about C(5,3)/(S+1)^3 (folds share training rows, so somewhat
@@ -95,6 +102,7 @@ from panelml.stages._selection_importance import (
     shadow_matrix,
     univariate_importance,
 )
+from panelml.stages._selection_interactions import PAIRWISE_KIND, pairwise_rank_importance
 from panelml.stages.leakage_screen import LeakageScreenResult
 from panelml.validation.metrics import ic_series
 from panelml.validation.significance import ic_significance
@@ -127,12 +135,13 @@ class ImportanceSpec(BaseModel):
         return f"{self.family}_{self.kind}"
 
 
-UNIVARIATE_KINDS = ("rank_ic", "partial_rank_ic")
+UNIVARIATE_KINDS = ("rank_ic", "partial_rank_ic", PAIRWISE_KIND)
 DEFAULT_IMPORTANCES = (
     ImportanceSpec(family="lightgbm", kind="gain", weight=1.0),
     ImportanceSpec(family="lightgbm", kind=PERMUTATION, weight=1.0),
     ImportanceSpec(family=UNIVARIATE, kind="rank_ic", weight=0.5),
     ImportanceSpec(family=UNIVARIATE, kind="partial_rank_ic", weight=1.0),
+    ImportanceSpec(family=UNIVARIATE, kind=PAIRWISE_KIND, weight=0.5),
 )
 
 
@@ -151,9 +160,16 @@ class FeatureSelectionParams(StageParams):
         0.6, gt=0.0, le=1.0, description="share of folds whose consensus vote beats the shadows"
     )
     vote_exclude: tuple[str, ...] = Field(
-        ("univariate_rank_ic",),
+        ("univariate_rank_ic", f"univariate_{PAIRWISE_KIND}"),
         description="importance labels (<family>_<kind>) that rank but do not vote on eligibility",
     )
+    solo_vote: tuple[str, ...] = Field(
+        (f"univariate_{PAIRWISE_KIND}",),
+        description="importance labels that make a feature eligible on their own when they "
+        "beat their best shadow in at least solo_min_hits folds",
+    )
+    solo_min_hits: int = Field(4, ge=1, description="folds a solo_vote kind must win")
+    pairwise_max_partners: int = Field(64, ge=1, description="partners per pairwise_rank_ic")
     shadow_quantile: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = beat the best shadow")
     shadow_shuffle: str = Field("symbol", pattern="^(symbol|row)$")
     redundancy_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
@@ -406,6 +422,7 @@ class _Runner:
                 label = f"{plan.name}_{kind}"
                 raw[label] = values
                 weights[label] = _weight(params, plan.name, kind)
+        block = None
         for spec in self.univariate:
             folds = folds_any or self._folds(target, rows, False)
             per_fold: list[np.ndarray[Any, np.dtype[np.float64]]]
@@ -414,12 +431,30 @@ class _Runner:
                     univariate_importance(X_aug, y, panel.timestamps, f.train, min_names)
                     for f in folds
                 ]
-            else:
+                raw[spec.label], weights[spec.label] = np.stack(per_fold), spec.weight
+                continue
+            if block is None:
                 block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+            if spec.kind == PAIRWISE_KIND:
+                per_fold = [
+                    pairwise_rank_importance(
+                        block,
+                        f.train,
+                        panel.timestamp_index[block.rows],
+                        len(allowed),
+                        panel.horizons[target],
+                        params.pairwise_max_partners,
+                    )
+                    for f in folds
+                ]
+            else:
                 per_fold = [partial_rank_importance(block, f.train) for f in folds]
             raw[spec.label] = np.stack(per_fold)
             weights[spec.label] = spec.weight
-        cons = consensus(raw, weights, len(allowed), params.shadow_quantile, params.vote_exclude)
+        cons = consensus(
+            raw, weights, len(allowed), params.shadow_quantile, params.vote_exclude,
+            params.solo_vote,
+        )  # fmt: skip
         corr = None
         if params.redundancy_threshold is not None:
             corr = self._correlation(target, rows, X_aug[:, : len(allowed)])
@@ -489,14 +524,14 @@ class _Runner:
     ) -> tuple[pl.DataFrame, list[list[str]]]:
         params = self.params
         skill = no_skill is None  # without out-of-fold skill nothing is eligible
-        eligible = (cons.hit_rate >= params.min_hit_rate - 1e-12) & skill
+        eligible = cons.eligible(params.min_hit_rate, params.solo_min_hits) & skill
         kept, reasons = choose(
             allowed, cons.score, eligible, params.top_n, corr, params.redundancy_threshold
         )
         selections: list[list[str]] = []
         counts = np.zeros(len(allowed))
         for f in range(cons.fold_score.shape[0]):
-            fold_eligible = (cons.fold_hit_rate[f] >= params.min_hit_rate - 1e-12) & skill
+            fold_eligible = cons.fold_eligible(f, params.min_hit_rate) & skill
             fold_kept, _ = choose(
                 allowed, cons.fold_score[f], fold_eligible, params.top_n, corr,
                 params.redundancy_threshold,

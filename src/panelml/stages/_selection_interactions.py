@@ -1,0 +1,114 @@
+"""Interaction-aware importance for feature selection: ``univariate``/``pairwise_rank_ic``.
+
+Why: a pure product term ``x_i * x_j`` has no marginal rank IC and no marginal
+split gain, so greedy trees split on its factors only by chance, and neither
+the marginal nor the partial rank IC (ranks z and z**2 - 1, no cross terms)
+can see it. Its factors then never beat their shadows, whatever the sample
+size. This kind looks for that case directly.
+
+Method (per fold, on that fold's training rows only, from the same
+:class:`~panelml.stages._selection_importance.RankBlock` as the partial rank
+IC: cross-sectional standardised ranks of the target and of every column):
+
+1. the target's ranks are regressed on every column's z and z**2 - 1 (the
+   partial rank IC's pooled ridge regression); ``r`` is the residual, i.e. what
+   the additive rank model leaves unexplained;
+2. for every column c (real or shadow) and every partner p (a *real* feature,
+   p != c) the per-timestamp mean of ``r * z_c * z_p`` is formed, and its
+   t-statistic over the fold's timestamps (timestamps grouped in blocks of the
+   target's horizon, so overlapping labels do not fake precision);
+3. the importance of c is the largest |t| over its partners.
+
+A t-statistic rather than a raw correlation: the sampling spread of a raw
+correlation differs a lot between pairs (persistent pairs against an
+overlapping target are far noisier), so the best shadow's raw maximum is set by
+the noisiest shadow pairs and hides a real product of less persistent factors;
+standardising each pair by its own spread puts every pair on one scale.
+
+Shadows are scored the same way against the same real partners, so a column
+without information (exchangeable with its shadows) has the same null
+distribution as the shadows: the Boruta comparison stays calibrated. A noise
+feature correlated with one factor of a real product borrows part of its
+score (about that correlation times the factor's), like the marginal rank IC.
+
+Cost: rows x columns x partners multiplications per fold (in chunks). Partners are
+all real features up to ``max_partners`` (default 64); on wider panels they
+are the ``max_partners`` real features with the largest additive partial
+rank importance ``hypot(b_z, b_z2)`` in that fold, so a product whose *both*
+factors have no additive effect is only found when they are among those
+(documented limit; raise ``max_partners`` to search more pairs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.stages._selection_importance import RankBlock
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+PAIRWISE_KIND = "pairwise_rank_ic"
+DEFAULT_MAX_PARTNERS = 64
+
+
+def pairwise_rank_importance(
+    block: RankBlock,
+    rows: IntArray,
+    timestamps: IntArray,
+    n_real: int,
+    horizon: int = 1,
+    max_partners: int = DEFAULT_MAX_PARTNERS,
+    ridge: float = 1e-3,
+) -> FloatArray:
+    """Best |t-statistic| of mean(additive rank residual * z_c * z_p) over real
+    partners p != c, for every column c of ``block`` (real first, then shadows),
+    on ``rows``; ``timestamps`` are the timestamp codes of ``block.rows``."""
+    n_cols = block.Z.shape[1] // 2
+    mask = np.isin(block.rows, rows, assume_unique=True)
+    if not mask.any() or n_cols == 0 or n_real < 2:
+        return np.zeros(n_cols)
+    Z, target = block.Z[mask], block.target[mask]
+    gram = Z.T @ Z
+    gram[np.diag_indices_from(gram)] += ridge * Z.shape[0]
+    coef = np.linalg.solve(gram, Z.T @ target)
+    resid = target - Z @ coef
+    z = Z[:, :n_cols]
+    partners = np.arange(n_real)
+    if n_real > max_partners:
+        additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
+        partners = np.sort(np.lexsort((partners, -additive))[:max_partners])
+    ts = timestamps[mask]
+    order = np.argsort(ts, kind="stable")
+    ts, z, resid = ts[order], z[order], resid[order]
+    weighted = resid[:, None] * z[:, partners]  # (n, k)
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+    size = np.diff(np.r_[starts, ts.size]).astype(np.float64)
+    # Timestamps grouped into consecutive blocks of ``horizon`` (overlapping
+    # labels make neighbouring timestamps dependent); the t-statistic uses the
+    # spread of the block means.
+    block_of = np.arange(starts.size) // max(1, horizon)
+    n_blocks = int(block_of[-1]) + 1
+    if n_blocks < 3:
+        return np.zeros(n_cols)
+    out = np.zeros(n_cols)
+    chunk = max(1, _CHUNK_CELLS // max(1, ts.size * partners.size))
+    for lo in range(0, n_cols, chunk):
+        cols = np.arange(lo, min(n_cols, lo + chunk))
+        prod = z[:, cols, None] * weighted[:, None, :]  # (n, c, k)
+        per_t = np.add.reduceat(prod, starts, axis=0) / size[:, None, None]
+        per_block = np.zeros((n_blocks, *per_t.shape[1:]))
+        np.add.at(per_block, block_of, per_t)
+        per_block /= np.bincount(block_of)[:, None, None]
+        mean = per_block.mean(axis=0)
+        se = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
+        t = np.abs(mean) / np.where(se > 0, se, np.inf)
+        own = np.isin(cols, partners)
+        t[np.flatnonzero(own), np.searchsorted(partners, cols[own])] = 0.0  # not its own partner
+        out[cols] = t.max(axis=1)
+    return out
+
+
+_CHUNK_CELLS = 8_000_000
+"""Cells of the (rows x columns x partners) product formed at once (64 MB)."""
