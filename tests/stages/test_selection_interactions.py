@@ -84,7 +84,7 @@ def test_partners_are_capped_on_wide_panels() -> None:
 def test_solo_kind_makes_a_feature_eligible_without_moving_the_vote() -> None:
     """Columns: real a (seen only by the solo kind, in 4 of 5 folds), b (noise);
     then shadows of a and b. The averaged vote never sees a; the solo rule
-    makes it eligible at solo_min_hits 4, not at 5; b stays out."""
+    makes it eligible at solo_min_hit_rate 0.8, not at 1.0; b stays out."""
     rng = np.random.default_rng(0)
     raw = {k: rng.uniform(0.0, 0.1, size=(5, 4)) for k in ("lightgbm_gain", "univariate_pair")}
     raw["lightgbm_gain"][:, :2] *= 0.01  # the real columns sit below every shadow
@@ -93,11 +93,11 @@ def test_solo_kind_makes_a_feature_eligible_without_moving_the_vote() -> None:
     weights = {"lightgbm_gain": 1.0, "univariate_pair": 0.5}
     cons = consensus(raw, weights, 2, 1.0, ("univariate_pair",), ("univariate_pair",))
     assert cons.hit_rate[0] < 0.6
-    assert cons.eligible(0.6, 4).tolist() == [True, False]
-    assert cons.eligible(0.6, 5).tolist() == [False, False]
+    assert cons.eligible(0.6, 0.8).tolist() == [True, False]
+    assert cons.eligible(0.6, 1.0).tolist() == [False, False]
     assert cons.fold_eligible(0, 0.6)[0] and not cons.fold_eligible(4, 0.6)[0]
     plain = consensus(raw, weights, 2, 1.0, ("univariate_pair",))
-    assert plain.eligible(0.6, 4).tolist() == [False, False]
+    assert plain.eligible(0.6, 0.8).tolist() == [False, False]
 
 
 HARD_SEEDS = (0, 1, 2)

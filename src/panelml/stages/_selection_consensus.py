@@ -47,8 +47,8 @@ Rules (documented for users in :mod:`panelml.stages.feature_selection`):
   gain) is outvoted in the average even when it is sure, because every other
   kind gives its factors about the shadows' share. Such a kind is left out of
   the averaged vote (``vote_exclude``) and may make a feature eligible on its
-  own: when its raw score beats that kind's best shadow in at least
-  ``solo_min_hits`` folds (default 4 of 5). Multiplicity: a feature now has
+  own: when its raw score beats that kind's best shadow in a share of the
+  folds of at least ``solo_min_hit_rate`` (default 0.8: 4 of 5). Multiplicity: a feature now has
   two ways in. Under the same exchangeability argument the solo route adds
   at most C(5,4)/(S+1)^4 + 1/(S+1)^5 per solo kind (about 3e-5 for S = 20),
   so the stricter count (4 of 5 instead of 3 of 5) keeps the combined
@@ -96,12 +96,13 @@ class Consensus:
     solo_fold_hit: FloatArray | None = None  # (F, A) 0/1: some solo kind beat its bar
     solo_hits: FloatArray | None = None  # folds in which the solo kind(s) hit
 
-    def eligible(self, min_hit_rate: float, solo_min_hits: int) -> npt.NDArray[np.bool_]:
-        """Consensus hit rate >= ``min_hit_rate``, or a solo kind's hits in at least
-        ``solo_min_hits`` folds (see the module docstring)."""
+    def eligible(self, min_hit_rate: float, solo_min_hit_rate: float) -> npt.NDArray[np.bool_]:
+        """Consensus hit rate >= ``min_hit_rate``, or a solo kind's hit rate >=
+        ``solo_min_hit_rate`` (see the module docstring)."""
         out: npt.NDArray[np.bool_] = self.hit_rate >= min_hit_rate - 1e-12
         if self.solo_hits is not None:
-            out = out | (self.solo_hits >= solo_min_hits)
+            rate = self.solo_hits / max(1, self.n_trials)
+            out = out | (rate >= solo_min_hit_rate - 1e-12)
         return out
 
     def fold_eligible(self, fold: int, min_hit_rate: float) -> npt.NDArray[np.bool_]:

@@ -32,8 +32,9 @@ or the explicit ``targets:`` list, which wins when given - the stage:
    it hits in at least ``min_hit_rate`` (0.6: three of five) of the folds,
    or when a ``solo_vote`` kind (default ``univariate_pairwise_rank_ic``,
    which does not enter the averaged vote) beats its own best shadow in at
-   least ``solo_min_hits`` (4) folds: a product's factors are seen by that
-   kind only, and the average of the others outvotes it.
+   least ``solo_min_hit_rate`` (0.8: four of five) of the folds: a
+   product's factors are seen by that kind only, and the average of the
+   others outvotes it.
    A feature without information is exchangeable with the S shadows, so it
    hits a fold with probability about 1/(S+1) and three of five folds with
    probability about C(5,3)/(S+1)^3 (folds share training rows, so somewhat
@@ -166,9 +167,11 @@ class FeatureSelectionParams(StageParams):
     solo_vote: tuple[str, ...] = Field(
         (f"univariate_{PAIRWISE_KIND}",),
         description="importance labels that make a feature eligible on their own when they "
-        "beat their best shadow in at least solo_min_hits folds",
+        "beat their best shadow in at least solo_min_hit_rate of the folds",
     )
-    solo_min_hits: int = Field(4, ge=1, description="folds a solo_vote kind must win")
+    solo_min_hit_rate: float = Field(
+        0.8, gt=0.0, le=1.0, description="share of folds a solo_vote kind must win"
+    )
     pairwise_max_partners: int = Field(64, ge=1, description="partners per pairwise_rank_ic")
     shadow_quantile: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = beat the best shadow")
     shadow_shuffle: str = Field("symbol", pattern="^(symbol|row)$")
@@ -524,7 +527,7 @@ class _Runner:
     ) -> tuple[pl.DataFrame, list[list[str]]]:
         params = self.params
         skill = no_skill is None  # without out-of-fold skill nothing is eligible
-        eligible = cons.eligible(params.min_hit_rate, params.solo_min_hits) & skill
+        eligible = cons.eligible(params.min_hit_rate, params.solo_min_hit_rate) & skill
         kept, reasons = choose(
             allowed, cons.score, eligible, params.top_n, corr, params.redundancy_threshold
         )
