@@ -43,12 +43,15 @@ def test_prune_dry_run_lists_then_prune_removes(tmp_path: Path) -> None:
 
 
 def test_explain_a_toy_pipeline(
-    toy_stages: Any, toy_config: Any, write_config: Callable[..., Path], monkeypatch: Any
+    toy_stages: Any,
+    toy_config: Any,
+    toy_data: Any,
+    write_config: Callable[..., Path],
+    monkeypatch: Any,
 ) -> None:
     import panelml.data
-    from conftest import ToyData
 
-    monkeypatch.setattr(panelml.data, "load_panel", lambda *a, **k: ToyData())
+    monkeypatch.setattr(panelml.data, "load_panel", lambda *a, **k: toy_data)
     config = write_config(toy_config())
     first = runner.invoke(app, ["cache", "explain", str(config)])
     assert first.exit_code == 0, first.output
