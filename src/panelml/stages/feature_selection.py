@@ -447,6 +447,7 @@ class _Runner:
                         len(allowed),
                         panel.horizons[target],
                         params.pairwise_max_partners,
+                        test=f.test,
                     )
                     for f in folds
                 ]
