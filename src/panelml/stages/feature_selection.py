@@ -17,8 +17,10 @@ or the explicit ``targets:`` list, which wins when given - the stage:
    the pooled regression of the target's cross-sectional ranks on all columns'
    ranks z and z**2 - 1, importance ``hypot`` of a column's two coefficients,
    weight 1; the interaction kind ``pairwise_rank_ic`` - for each feature the
-   best |t| of the additive rank residual against its rank times a partner's
-   rank, see :mod:`panelml.stages._selection_interactions`, weight 0.5;
+   correlation of the additive rank residual with its rank times its best
+   partner's rank, the partner chosen on the fold's training rows and the
+   pair scored on its test rows, see
+   :mod:`panelml.stages._selection_interactions`, weight 0.5;
    ``ridge``/``coef`` and other families can be added), normalises
    each (kind, fold) vector (negatives clipped, sum 1) and averages them with
    the configured weights into a consensus score (the ranking);
