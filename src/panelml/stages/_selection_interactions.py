@@ -31,7 +31,7 @@ pre-chosen pair per column on rows the choice never saw, and the folds' test
 blocks are disjoint, so their hits are close to independent (the binomial tail
 of the solo vote, :mod:`panelml.stages._selection_consensus`, then holds).
 
-A t-statistic rather than a raw correlation: the sampling spread of a raw
+The partner is chosen by a t-statistic rather than a raw correlation: the sampling spread of a raw
 correlation differs a lot between pairs (persistent pairs against an
 overlapping target are far noisier), so the best shadow's raw maximum is set by
 the noisiest shadow pairs and hides a real product of less persistent factors;
