@@ -51,7 +51,9 @@ DRIVERS = {
     "ret_1": ("sig_p00", "sig_p60"),
     "ret_5": ("sig_p30", "sig_p90", "sig_p99"),
     "ret_10": ("sig_p97", "sig_p90", "sig_p60"),
-    "vol_5": ("vol_20", "vol_60"),
+    # vol_5 averages |m1 + vol * noise| over its window, so the drivers of m1
+    # (sig_p00, sig_p60) move it too, through an even function of their sum
+    "vol_5": ("vol_20", "vol_60", "sig_p00", "sig_p60"),
     "noise_3": (),
 }
 """Features that carry each target's signal (the truth for selection recall)."""
