@@ -11,13 +11,35 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 import yaml
 
+from panelml import contracts
 from panelml.pipeline.results import TableResult
+
+
+class RankingTables(TableResult):
+    provides: ClassVar[tuple[str, ...]] = (contracts.TARGET_CHOICE, contracts.RANKING_SCORES)
+
+
+class ScreenTables(TableResult):
+    provides: ClassVar[tuple[str, ...]] = (contracts.EXCLUSIONS,)
+
+
+class SelectionTables(TableResult):
+    provides: ClassVar[tuple[str, ...]] = (contracts.FEATURE_CHOICE,)
+
+
+class TrainingTables(TableResult):
+    provides: ClassVar[tuple[str, ...]] = (contracts.OOF_PREDICTIONS, contracts.TRAINING_METRICS)
+
+
+class StabilityTables(TableResult):
+    provides: ClassVar[tuple[str, ...]] = (contracts.STABILITY_REPORT,)
+
 
 TARGETS = ("ret_5d", "ret_1d", "ret_20d", "vol_5d", "leaky_fwd")
 STATUSES = ("selected", "selected", "below_top_n", "not_significant", "suspect_leak")
@@ -49,7 +71,7 @@ def ranking_result(
             "linear_ic": scores,
         }
     )
-    return TableResult({"ranking": frame}, {"n_targets": n})
+    return RankingTables({"ranking": frame}, {"n_targets": n})
 
 
 def leakage_result(empty: bool = False) -> TableResult:
@@ -63,7 +85,7 @@ def leakage_result(empty: bool = False) -> TableResult:
         "action": ["removed", "warned", "warned"],
     }
     frame = pl.DataFrame(rows)
-    return TableResult({"report": frame.head(0) if empty else frame}, {})
+    return ScreenTables({"report": frame.head(0) if empty else frame}, {})
 
 
 def selection_result(
@@ -89,7 +111,7 @@ def selection_result(
             }
         )
         stability[target] = {"phi": 0.81, "variance": 0.001, "ci_low": 0.74, "ci_high": 0.88}
-    return TableResult(tables, {"stability": stability})
+    return SelectionTables(tables, {"stability": stability})
 
 
 def training_result(
@@ -132,7 +154,7 @@ def training_result(
         oof["ensemble"] = (oof["lightgbm"] + oof["linear"]) / 2
         tables[f"oof_{target}"] = pl.DataFrame(oof)
     tables["metrics"] = pl.DataFrame(rows)
-    return TableResult(tables, {})
+    return TrainingTables(tables, {})
 
 
 def stability_result(empty: bool = False) -> TableResult:
@@ -145,7 +167,7 @@ def stability_result(empty: bool = False) -> TableResult:
             "kendall_tau": [0.65, 0.6],
         }
     )
-    return TableResult({"report": frame.head(0) if empty else frame}, {})
+    return StabilityTables({"report": frame.head(0) if empty else frame}, {})
 
 
 def all_results() -> dict[str, TableResult]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
+from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.pipeline import registry
 from panelml.pipeline.cache import StageCache
@@ -74,14 +75,15 @@ def make_ctx(run_dir: Path, run_id: str = "r1", data: Any = None, config: Any = 
 
 def test_registered_with_optional_inputs_only() -> None:
     assert registry.stages.get("report") is ReportStage
-    assert ReportStage.requires == ()
-    assert ReportStage.uses == (
-        "leakage_screen",
-        "target_ranking",
-        "feature_selection",
-        "training",
-        "stability",
-    )
+    inputs = ReportStage(ReportParams()).inputs()
+    assert all(i.optional for i in inputs)
+    assert {i.kind for i in inputs} == {
+        contracts.EXCLUSIONS,
+        contracts.RANKING_SCORES,
+        contracts.FEATURE_CHOICE,
+        contracts.TRAINING_METRICS,
+        contracts.STABILITY_REPORT,
+    }
     assert ReportParams().top_features == 15 and ReportParams().max_targets == 20
     with pytest.raises(ValueError):
         ReportParams(top_features=0)
@@ -147,7 +149,7 @@ class FakeRanking(Stage[StageParams]):
     """Stands in for target_ranking in a real pipeline."""
 
     name = "target_ranking"
-    result_type = TableResult
+    result_type = fakes.RankingTables
 
     def run(self, ctx: RunContext) -> TableResult:
         return fakes.ranking_result()

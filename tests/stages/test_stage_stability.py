@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 import pytest
 
+from panelml import contracts
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
@@ -52,10 +53,22 @@ def _table(selected: list[int], order: list[int] | None = None) -> pl.DataFrame:
     )
 
 
+class SelectionTables(TableResult):
+    """A third-party-like ``FeatureChoice``: per-target tables only."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.FEATURE_CHOICE,)
+
+
+class ModelTables(TableResult):
+    """A third-party-like ``TrainedModels``: the ``importances`` table only."""
+
+    provides: ClassVar[tuple[str, ...]] = (contracts.TRAINED_MODELS,)
+
+
 def _selection_result(
     tables: dict[str, pl.DataFrame], fold: dict[str, Any] | None = None
 ) -> TableResult:
-    return TableResult(tables, {"stability": fold or {}})
+    return SelectionTables(tables, {"stability": fold or {}})
 
 
 def _store(tmp_path: Path) -> SnapshotStore:
@@ -206,7 +219,7 @@ def test_training_importances_are_compared_per_family(tmp_path: Path) -> None:
         tmp_path,
         {
             "feature_selection": _selection_result({"y": _table([1, 1, 0])}),
-            "training": TableResult({"importances": importances}),
+            "training": ModelTables({"importances": importances}),
         },
     )
     result = StabilityStage(StabilityParams()).run(ctx)
@@ -229,7 +242,7 @@ def test_history_summary_without_a_current_run_covers_every_target(tmp_path: Pat
 
 class _Selection(Stage[StageParams]):
     name = "feature_selection"
-    result_type = TableResult
+    result_type = SelectionTables
 
     def run(self, ctx: RunContext) -> TableResult:
         return _selection_result({"y": _table([1, 1, 0, 0])})
@@ -241,7 +254,10 @@ def test_the_stage_is_never_cached_and_sees_runs_made_before_it(tmp_path: Path) 
     from panelml.stability.hooks import StabilitySnapshots
 
     assert StabilityStage.cacheable is False
-    assert StabilityStage.uses == ("feature_selection", "training")
+    assert {i.kind for i in StabilityStage(StabilityParams()).inputs() if i.optional} == {
+        contracts.FEATURE_CHOICE,
+        contracts.TRAINED_MODELS,
+    }
     cache = StageCache(tmp_path / "cache")
     statuses = []
     for run_id in ("a", "b"):

@@ -102,8 +102,13 @@ def ic_and_se(oof: pl.DataFrame, column: str) -> tuple[float, float]:
 # -- registration and params ------------------------------------------------------------
 def test_registered_with_optional_inputs() -> None:
     assert stages.get("training") is TrainingStage
-    assert TrainingStage.requires == ()
-    assert TrainingStage.uses == ("leakage_screen", "target_ranking", "feature_selection")
+    inputs = TrainingStage(TrainingParams()).inputs()
+    assert all(i.optional for i in inputs)
+    assert [i.kind for i in inputs] == [
+        contracts.EXCLUSIONS,
+        contracts.TARGET_CHOICE,
+        contracts.FEATURE_CHOICE,
+    ]
     assert "validation" in TrainingStage.config_sections
     params = TrainingParams()
     assert params.families == ["lightgbm", "ridge"]

@@ -76,6 +76,7 @@ def test_every_builtin_stage_passes_the_kit(tmp_path: Path) -> None:
         ctx.results[name] = result
     # the chain really read its inputs through the contracts
     assert contracts.selected_targets(ctx.input(contracts.TARGET_CHOICE))
+    assert contracts.feature_choice_targets(ctx.input(contracts.FEATURE_CHOICE))
     assert contracts.oof_table_names(ctx.input(contracts.OOF_PREDICTIONS))
 
 

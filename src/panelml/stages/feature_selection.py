@@ -77,14 +77,16 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from panelml import contracts
+from panelml.contracts import TargetPatternError, resolve_targets
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.models.registry import get_family
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.registry import did_you_mean, register_stage
+from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.stage import Input, Stage, StageParams
 from panelml.stability import StabilityThresholds, stability_warnings
 from panelml.stages._crossval import plan_folds, runtime_params, target_rows
 from panelml.stages._selection_consensus import (
@@ -106,7 +108,6 @@ from panelml.stages._selection_importance import (
     univariate_importance,
 )
 from panelml.stages._selection_interactions import PAIRWISE_KIND, pairwise_rank_importance
-from panelml.stages.leakage_screen import LeakageScreenResult
 from panelml.validation.metrics import ic_series
 from panelml.validation.significance import ic_significance
 from panelml.validation.spec import ValidationConfig
@@ -207,8 +208,15 @@ class FeatureSelectionParams(StageParams):
 class FeatureSelectionResult(TableResult):
     """One table per target (named after it) and meta ``stability``/``targets``."""
 
+    provides: ClassVar[tuple[str, ...]] = (contracts.FEATURE_CHOICE,)
+
     def targets(self) -> list[str]:
-        return list(self.meta.get("targets", list(self.tables)))
+        """The targets with a selection, in selection order."""
+        return contracts.feature_choice_targets(self)
+
+    def contract_problems(self) -> list[str]:
+        """Ways the tables break the contracts in ``provides`` (:mod:`panelml.contracts`)."""
+        return contracts.result_problems(self, self.provides)
 
     def table(self, target: str) -> pl.DataFrame:
         try:
@@ -220,22 +228,8 @@ class FeatureSelectionResult(TableResult):
 
     def selected_features(self, target: str) -> list[str]:
         """Selected features of ``target`` in rank order (best first)."""
-        frame = self.table(target).filter(pl.col("selected")).sort(["rank", "feature"])
-        return [str(f) for f in frame["feature"].to_list()]
-
-
-def _ranking_targets(result: Any) -> list[str]:
-    picker = getattr(result, "selected_targets", None)
-    if callable(picker):
-        return [str(t) for t in picker()]
-    tables = getattr(result, "tables", {})
-    ranking = tables.get("ranking") if isinstance(tables, dict) else None
-    if ranking is None:
-        return []
-    chosen = ranking.filter(pl.col("status") == "selected")
-    if "rank" in chosen.columns:
-        chosen = chosen.sort(["rank", "target"], nulls_last=True)
-    return [str(t) for t in chosen["target"].to_list()]
+        self.table(target)  # a clear KeyError for an unknown target
+        return contracts.selected_features(self, target)
 
 
 @register_stage
@@ -244,10 +238,22 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
 
     name: ClassVar[str] = "feature_selection"
     Params: ClassVar[type[StageParams]] = FeatureSelectionParams
-    uses: ClassVar[tuple[str, ...]] = ("leakage_screen", "target_ranking")
     result_type: ClassVar[type[FeatureSelectionResult]] = FeatureSelectionResult
     config_sections: ClassVar[tuple[str, ...]] = ("validation",)
     version: ClassVar[str] = "1"
+
+    def inputs(self) -> tuple[Input, ...]:
+        """A ``TargetChoice`` (unless ``targets:`` names them) and optional ``Exclusions``.
+
+        The target choice is declared optional so that a pipeline without one is
+        refused by the config check with its fuller advice ("set
+        feature_selection.targets, or enable target_ranking before it"); ``run``
+        raises the same advice.
+        """
+        exclusions = Input(contracts.EXCLUSIONS, optional=True)
+        if self.params.targets is not None:
+            return (exclusions,)
+        return (Input(contracts.TARGET_CHOICE, optional=True), exclusions)
 
     def run(self, ctx: RunContext) -> FeatureSelectionResult:
         panel = ctx.data
@@ -257,16 +263,13 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
             )
         targets = self._targets(ctx, panel)
         plans, univariate = self._plans(ctx)
-        screen = ctx.results.get("leakage_screen")
+        screen = ctx.input(contracts.EXCLUSIONS)
         validation = getattr(ctx.config, "validation", None) or ValidationConfig()
         runner = _Runner(ctx, panel, self.params, plans, univariate, validation)
         tables: dict[str, pl.DataFrame] = {}
         stability: dict[str, dict[str, Any]] = {}
         for target in targets:
-            flags: dict[str, list[str]] = {}
-            if isinstance(screen, LeakageScreenResult):
-                removed = screen.excluded_features(target)
-                flags = {f: c for f, c in screen.flags(target).items() if f in removed}
+            flags = contracts.exclusion_checks(screen, target)
             tables[target], stability[target] = runner.select(target, flags)
         result = FeatureSelectionResult(tables, {"targets": targets, "stability": stability})
         _summarise(ctx, result, self.params.stability_warn)
@@ -274,21 +277,19 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
 
     def _targets(self, ctx: RunContext, panel: Panel) -> list[str]:
         if self.params.targets is not None:
-            unknown = [t for t in self.params.targets if t not in panel.targets]
-            if unknown:
-                raise FeatureSelectionError(
-                    f"feature_selection.targets: {unknown[0]!r} is not a target of the data"
-                    f"{did_you_mean(unknown[0], panel.targets)}; use some of "
-                    f"{sorted(panel.targets)}"
+            try:
+                return resolve_targets(
+                    self.params.targets, list(panel.target_names), key="feature_selection.targets"
                 )
-            return list(dict.fromkeys(self.params.targets))
-        ranking = ctx.results.get("target_ranking")
+            except TargetPatternError as exc:
+                raise FeatureSelectionError(str(exc)) from None
+        ranking = ctx.input(contracts.TARGET_CHOICE)
         if ranking is None:
             raise FeatureSelectionError(
                 "feature_selection has no targets: add target_ranking before it in "
                 "pipeline.stages, or set feature_selection.targets: [...]"
             )
-        chosen = _ranking_targets(ranking)
+        chosen = contracts.selected_targets(ranking)
         if not chosen:
             ctx.reporter.warn("feature_selection: target_ranking selected no target")
         return chosen

@@ -15,16 +15,16 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from pydantic import Field
 
+from panelml import contracts
 from panelml.data.timestamps import format_timestamp
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
-from panelml.pipeline.stage import Stage, StageParams, StageResult
+from panelml.pipeline.stage import Input, Stage, StageParams, StageResult
 from panelml.report import (
-    REPORTED_STAGES,
     ReportInputs,
     fill_run_record,
     render_report,
@@ -160,6 +160,17 @@ def portable_facts(facts: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     return {**facts, "data_shape": shape}
 
 
+REPORTED_KINDS: dict[str, str] = {
+    "leakage_screen": contracts.EXCLUSIONS,
+    "target_ranking": contracts.RANKING_SCORES,
+    "feature_selection": contracts.FEATURE_CHOICE,
+    "training": contracts.TRAINING_METRICS,
+    "stability": contracts.STABILITY_REPORT,
+}
+"""The result each part of the report draws, by contract kind (keys: the
+:data:`~panelml.report.inputs.REPORTED_STAGES` the sections are named after)."""
+
+
 @register_stage
 class ReportStage(Stage[ReportParams]):
     """Write one self-contained report.html: summary, ranking, leakage, selection,
@@ -167,10 +178,12 @@ class ReportStage(Stage[ReportParams]):
 
     name = "report"
     Params = ReportParams
-    requires: ClassVar[tuple[str, ...]] = ()
-    uses: ClassVar[tuple[str, ...]] = REPORTED_STAGES
     result_type = ReportResult
     version = "1"
+
+    def inputs(self) -> tuple[Input, ...]:
+        """Every section's contract kind, each optional (a missing one gets a note)."""
+        return tuple(Input(kind, optional=True) for kind in REPORTED_KINDS.values())
 
     def run(self, ctx: RunContext) -> ReportResult:
         config = config_data(ctx.config)
@@ -180,7 +193,11 @@ class ReportStage(Stage[ReportParams]):
             experiment=ctx.experiment,
             config=config,
             data_shape=facts.get("data_shape"),
-            results={n: ctx.results[n] for n in REPORTED_STAGES if n in ctx.results},
+            results={
+                section: found
+                for section, kind in REPORTED_KINDS.items()
+                if (found := ctx.input(kind)) is not None
+            },
             pipeline=pipeline_names(config),
             top_features=self.params.top_features,
             max_targets=self.params.max_targets,

@@ -29,14 +29,14 @@ from panelml import contracts
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Stage, StageParams
+from panelml.pipeline.stage import Input, Stage, StageParams
 from panelml.stability.history import finished_runs_only, history_stability
 from panelml.stability.measures import StabilityThresholds
 from panelml.stability.snapshots import SnapshotStore, empty_snapshots, snapshots_from_result
 
 __all__ = ["StabilityParams", "StabilityResult", "StabilityStage"]
 
-_SOURCES = ("feature_selection", "training")
+_SOURCES = (contracts.FEATURE_CHOICE, contracts.TRAINED_MODELS)
 
 
 class StabilityParams(StageParams):
@@ -90,7 +90,6 @@ class StabilityStage(Stage[StabilityParams]):
 
     name = "stability"
     Params = StabilityParams
-    uses = _SOURCES
     result_type = StabilityResult
     cacheable: ClassVar[bool] = False
     version = "1"
@@ -105,8 +104,7 @@ class StabilityStage(Stage[StabilityParams]):
                 stage=name,
                 created=created,
             )
-            for name in _SOURCES
-            if name in ctx.results
+            for name in self._sources(ctx)
         ]
         this_run = pl.concat(current) if current else empty_snapshots()
         store = SnapshotStore.for_run(ctx.run_dir)
@@ -129,7 +127,7 @@ class StabilityStage(Stage[StabilityParams]):
             current_run=ctx.run_id,
             k=params.top_k,
             thresholds=thresholds,
-            fold_stability=_fold_stability(ctx.results.get("feature_selection")),
+            fold_stability=_fold_stability(ctx.input(contracts.FEATURE_CHOICE)),
         )
         for message in report.filter(pl.col("status") == "warn")["message"].to_list():
             ctx.reporter.warn(str(message))
@@ -149,6 +147,17 @@ class StabilityStage(Stage[StabilityParams]):
                 "unfinished_runs_left_out": unfinished,
             },
         )
+
+    def inputs(self) -> tuple[Input, ...]:
+        """Optional ``FeatureChoice`` and ``TrainedModels``: the selections and
+        importances of this run compared with the earlier runs."""
+        return tuple(Input(kind, optional=True) for kind in _SOURCES)
+
+    @staticmethod
+    def _sources(ctx: RunContext) -> list[str]:
+        """The stages of this run whose results are snapshotted, in run order."""
+        found = {ctx.provider(kind) for kind in _SOURCES}
+        return [name for name in ctx.results if name in found]
 
     def _recent(self, earlier: pl.DataFrame) -> pl.DataFrame:
         """Only the ``max_runs`` most recent earlier runs (all when unset)."""

@@ -53,7 +53,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.runner import library_versions
-from panelml.pipeline.stage import Stage, StageParams, StageResult
+from panelml.pipeline.stage import Input, Stage, StageParams, StageResult
 from panelml.predict import (
     FORMAT,
     FORMAT_VERSION,
@@ -155,11 +155,18 @@ class TrainingStage(Stage[TrainingParams]):
 
     name: ClassVar[str] = "training"
     Params: ClassVar[type[StageParams]] = TrainingParams
-    requires: ClassVar[tuple[str, ...]] = ()
-    uses: ClassVar[tuple[str, ...]] = ("leakage_screen", "target_ranking", "feature_selection")
     result_type: ClassVar[type[StageResult]] = TrainingResult
     version: ClassVar[str] = "1"
     config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+
+    def inputs(self) -> tuple[Input, ...]:
+        """Optional exclusions, target choice and feature choice (``training.targets``
+        or an earlier target/feature choice names the targets; see the module docstring)."""
+        return (
+            Input(contracts.EXCLUSIONS, optional=True),
+            Input(contracts.TARGET_CHOICE, optional=True),
+            Input(contracts.FEATURE_CHOICE, optional=True),
+        )
 
     # -- what to train --------------------------------------------------------------
     def skip(self, ctx: RunContext) -> str | None:
@@ -176,11 +183,11 @@ class TrainingStage(Stage[TrainingParams]):
         if self.params.targets is not None:
             chosen = resolve_targets(self.params.targets, available, key="training.targets")
             return chosen, "training.targets"
-        selection = ctx.results.get("feature_selection")
+        selection = ctx.input(contracts.FEATURE_CHOICE)
         if selection is not None:
             targets = contracts.feature_choice_targets(selection)
             return [t for t in targets if t in available], "feature_selection"
-        ranking = ctx.results.get("target_ranking")
+        ranking = ctx.input(contracts.TARGET_CHOICE)
         if ranking is not None:
             targets = contracts.selected_targets(ranking)
             return [t for t in targets if t in available], "target_ranking"
@@ -192,10 +199,10 @@ class TrainingStage(Stage[TrainingParams]):
     def resolve_features(self, ctx: RunContext, target: str) -> tuple[list[str], str]:
         """(features for ``target`` in order, where they came from)."""
         panel: Panel = ctx.data
-        selection = ctx.results.get("feature_selection")
+        selection = ctx.input(contracts.FEATURE_CHOICE)
         if selection is not None and target in contracts.feature_choice_targets(selection):
             return contracts.selected_features(selection, target), "feature_selection"
-        excluded = contracts.excluded_features(ctx.results.get("leakage_screen"), target)
+        excluded = contracts.excluded_features(ctx.input(contracts.EXCLUSIONS), target)
         features = [f for f in panel.feature_names if f not in excluded]
         return features, "all features" + (" minus leakage_screen removals" if excluded else "")
 
