@@ -10,10 +10,10 @@ that catch ``ValueError`` keep working).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.suggest import did_you_mean as suggest
 
 
 class DataError(UserError, ValueError):
@@ -21,16 +21,8 @@ class DataError(UserError, ValueError):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate names, or an empty string."""
-    pool = list(candidates)
-    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+    """`` (did you mean 'x'?)`` for up to three close column names (the engine's one rule)."""
+    return suggest(name, candidates, limit=3)
 
 
 def preview(names: Sequence[str], limit: int = 12) -> str:

@@ -305,17 +305,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
             )
         scores: dict[str, TargetScore] = {}
         for plan in scorable:
-            scores[plan.name] = score_target(
-                predictions={f: outputs[f].oof[plan.name][plan.rows] for f in families},
-                y=labels[plan.name][plan.rows],
-                timestamps=panel.timestamps[plan.rows],
-                symbol_codes=panel.symbol_codes[plan.rows],
-                horizon=math.ceil(plan.horizon / p.timestamp_stride),
-                binary=plan.kind == "binary",
-                min_names=validation.min_names,
-                min_symbol_obs=p.min_symbol_obs,
-                scheme=validation.scheme,
-            )
+            scores[plan.name] = _score(plan, outputs, labels, panel, p, validation)
         q_values = _q_values(scores, p.fdr_method)
         tops = _top_features(plans, outputs, families)
 
@@ -342,7 +332,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
             }
             out: dict[str, TargetScore | None] = {plan.name: None for plan in sub}
             for plan in ok:
-                out[plan.name] = _rescore(plan, refits, labels, panel, p, validation)
+                out[plan.name] = _score(plan, refits, labels, panel, p, validation)
             return out
 
         leaks = leak_columns(ctx.input(contracts.EXCLUSIONS), plans, scores, tops, p, fit_and_score)
@@ -381,7 +371,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
         return result
 
 
-def _rescore(
+def _score(
     plan: TargetPlan,
     outputs: Mapping[str, FamilyOutput],
     labels: Mapping[str, Any],
@@ -389,7 +379,7 @@ def _rescore(
     p: TargetRankingParams,
     validation: ValidationConfig,
 ) -> TargetScore:
-    """The score of a refit (the same scoring as the stage's own call)."""
+    """The score of one target from its families' OOF predictions (first fit and refits)."""
     return score_target(
         predictions={f: outputs[f].oof[plan.name][plan.rows] for f in outputs},
         y=labels[plan.name][plan.rows],
