@@ -163,8 +163,8 @@ def ic_series_of_panel(
     early stopping on the inner purged block, ranking family defaults.
     """
     from panelml.models import get_family
-    from panelml.stages._crossval import PreparedCache, model_label, runtime_params
     from panelml.stages._ranking_fit import PlanSettings, fit_family, plan_targets
+    from panelml.stages.fitting import PreparedCache, model_label, runtime_params
     from panelml.stages.target_ranking import RANKING_FAMILY_DEFAULTS
 
     settings = PlanSettings(

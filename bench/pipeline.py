@@ -320,7 +320,7 @@ def _stage_fold_digests(config: str) -> dict[str, str]:
     its memory peak), to check that the loop uses the very same rows."""
     from panelml.api import load_config
     from panelml.data import load_panel  # type: ignore[attr-defined,unused-ignore]
-    from panelml.stages._crossval import plan_folds, target_rows
+    from panelml.stages.fitting import plan_folds, target_rows
 
     cfg = load_config(config)
     panel = load_panel(cfg.data, base_dir=cfg.base_dir)

@@ -44,8 +44,8 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages._crossval import model_label, plan_folds, target_rows
 from panelml.stages._ranking_scores import score_target
+from panelml.stages.fitting import model_label, plan_folds, target_rows
 from panelml.stages.target_ranking import (
     RANKING_FAMILY_DEFAULTS,
     TargetRankingParams,

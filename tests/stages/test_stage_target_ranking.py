@@ -29,7 +29,7 @@ from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
-from panelml.stages._crossval import fit_folds, oof_vector, plan_folds
+from panelml.stages.fitting import fit_folds, oof_vector, plan_folds
 from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStage
 from panelml.stages.target_ranking import (
     RankingError,
@@ -513,8 +513,8 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
     equal fitting each target on its own."""
     synthetic = make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=2)
     panel = to_panel(synthetic)
-    from panelml.stages._crossval import PreparedCache
     from panelml.stages._ranking_fit import PlanSettings, fit_family, plan_targets
+    from panelml.stages.fitting import PreparedCache
 
     settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
     validation = ValidationConfig()

@@ -7,10 +7,10 @@ family's out-of-fold predictions for every scorable target with the reuse the
 performance notes ask for:
 
 - families that override ``fit_many`` (the linear ones) fit every target of a
-  group in one solve per fold (:func:`~panelml.stages._crossval.fit_folds_many`),
+  group in one solve per fold (:func:`~panelml.stages.fitting.fit_folds_many`),
   where a group is the targets sharing horizon, rows and feature set;
 - every other family bins each feature set once (``PreparedCache``) and fits
-  fold subsets with label swaps (:func:`~panelml.stages._crossval.fit_folds`),
+  fold subsets with label swaps (:func:`~panelml.stages.fitting.fit_folds`),
   stopping early on an inner purged validation block when it can.
 """
 
@@ -26,7 +26,8 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
-from panelml.stages._crossval import (
+from panelml.stages._ranking_scores import gain_shares
+from panelml.stages.fitting import (
     Fold,
     FoldFit,
     PreparedCache,
@@ -36,7 +37,6 @@ from panelml.stages._crossval import (
     plan_folds,
     target_rows,
 )
-from panelml.stages._ranking_scores import gain_shares
 from panelml.validation.spec import ValidationConfig
 
 IntArray = npt.NDArray[np.int64]
@@ -180,7 +180,7 @@ def fit_family(
     ``seed_for(target)`` gives the fit seed of a target (a group of linear
     targets uses the seed of its first member, in name order). ``labels`` maps a
     target to the label the models learn (default: the raw target; see
-    ``_crossval.model_label``).
+    ``fitting.model_label``).
     """
     label = dict(labels) if labels is not None else {}
     output = FamilyOutput({}, {})

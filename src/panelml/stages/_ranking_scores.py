@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages._crossval import FoldFit
+from panelml.stages.fitting import FoldFit
 from panelml.validation.metrics import ic_series, per_symbol_ic
 from panelml.validation.pooled import auc, r2
 from panelml.validation.ranks import cross_sectional_ranks

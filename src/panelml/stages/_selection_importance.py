@@ -45,7 +45,7 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid
 from panelml.models.base import ModelFamily, PreparedData, Task
-from panelml.stages._crossval import Fold
+from panelml.stages.fitting import Fold
 from panelml.validation.metrics import ic_series
 from panelml.validation.permutation import permute_within_timestamps
 from panelml.validation.timestamps import subsample_rows, timestamp_index

@@ -4,7 +4,7 @@ One *unit* is the set of rows one model is responsible for: all known rows of
 a target (``scope: pooled``) or one symbol's known rows (``scope:
 per_symbol``). For every unit and model family this module
 
-1. plans purged folds with :func:`panelml.stages._crossval.plan_folds` (the
+1. plans purged folds with :func:`panelml.stages.fitting.plan_folds` (the
    target's horizon, the run's embargo; for families that stop early the
    validation block lies strictly after every fitted row's label window plus
    the embargo, see :func:`panelml.validation.inner_validation_split`);
@@ -34,8 +34,8 @@ import numpy.typing as npt
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
 from panelml.pipeline.errors import UserError
-from panelml.stages._crossval import Fold, PreparedCache, fit_folds, plan_folds, runtime_params
 from panelml.stages._training_metrics import median_iteration
+from panelml.stages.fitting import Fold, PreparedCache, fit_folds, plan_folds, runtime_params
 from panelml.validation.spec import ValidationConfig
 
 IntArray = npt.NDArray[np.int64]
@@ -89,7 +89,7 @@ class TargetFit:
     n_rows: int
     fold_of_row: IntArray  # full length; fold index that tested the row, -1 if none
     oof: dict[str, FloatArray]  # family -> full-length OOF predictions (NaN if untested)
-    label: FloatArray  # what the models learn (see _crossval.model_label)
+    label: FloatArray  # what the models learn (see fitting.model_label)
     fold_n_train: dict[int, int] = field(default_factory=dict)
     best_iterations: dict[str, dict[int, list[int | None]]] = field(default_factory=dict)
     finals: dict[str, FinalFit] = field(default_factory=dict)

@@ -88,7 +88,6 @@ from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Input, Stage, StageParams
 from panelml.stability import StabilityThresholds, stability_warnings
-from panelml.stages._crossval import plan_folds, runtime_params, target_rows
 from panelml.stages._selection_consensus import (
     Consensus,
     choose,
@@ -108,6 +107,7 @@ from panelml.stages._selection_importance import (
     univariate_importance,
 )
 from panelml.stages._selection_interactions import PAIRWISE_KIND, pairwise_rank_importance
+from panelml.stages.fitting import plan_folds, runtime_params, target_rows
 from panelml.validation.metrics import ic_series
 from panelml.validation.significance import ic_significance
 from panelml.validation.spec import ValidationConfig

@@ -107,7 +107,6 @@ from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Input, Stage, StageParams
-from panelml.stages._crossval import PreparedCache, model_label, runtime_params
 from panelml.stages._ranking_fit import (
     FamilyOutput,
     PlanSettings,
@@ -123,6 +122,7 @@ from panelml.stages._ranking_tables import (
     per_symbol_frame,
     ranking_frame,
 )
+from panelml.stages.fitting import PreparedCache, model_label, runtime_params
 from panelml.validation.multiple_testing import adjust_pvalues
 from panelml.validation.spec import ValidationConfig
 

@@ -61,7 +61,6 @@ from panelml.predict import (
     ModelBundle,
     safe_name,
 )
-from panelml.stages._crossval import PreparedCache, model_label, target_rows
 from panelml.stages._training_fit import (
     FamilySpec,
     TargetFit,
@@ -87,6 +86,7 @@ from panelml.stages._training_result import (
     metrics_frame,
     oof_table,
 )
+from panelml.stages.fitting import PreparedCache, model_label, target_rows
 from panelml.validation.significance import Scheme
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
