@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from panelml.data.panel import Panel
-from panelml.stages.leakage_screen import LeakageScreenParams, screen_panel
+from panelml.stages.leakage import LeakageScreenParams, screen_panel
 
 PHIS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 HORIZONS = (1, 5, 10, 20)

@@ -29,7 +29,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStage
+from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
 from panelml.stages.target_ranking import TargetRankingParams, TargetRankingStage
 
 LEAK = "vol_20_lag3"

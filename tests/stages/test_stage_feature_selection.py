@@ -27,7 +27,7 @@ from panelml.stages.feature_selection import (
     FeatureSelectionResult,
     FeatureSelectionStage,
 )
-from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStage
+from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
 
 SEEDS = (0, 1, 2)
 # make_panel's default size; measured (seeds 0-2, default 5 folds, pooled over the

@@ -38,7 +38,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages.leakage_screen import (
+from panelml.stages.leakage import (
     LeakageScreenParams,
     LeakageScreenResult,
     LeakageScreenStage,

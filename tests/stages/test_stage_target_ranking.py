@@ -30,7 +30,7 @@ from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
 from panelml.stages.fitting import fit_folds, oof_vector, plan_folds
-from panelml.stages.leakage_screen import LeakageScreenParams, LeakageScreenStage
+from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
 from panelml.stages.target_ranking import (
     RankingError,
     TargetRankingParams,

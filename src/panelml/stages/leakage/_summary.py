@@ -15,7 +15,7 @@ import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.pipeline.context import RunContext
-from panelml.stages._leak_evidence import CHECKS
+from panelml.stages.leakage._evidence import CHECKS
 
 __all__ = ["print_summary", "screen_meta"]
 

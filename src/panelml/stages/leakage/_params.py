@@ -1,4 +1,4 @@
-"""The leakage screen's per-check settings (see :mod:`panelml.stages.leakage_screen`)."""
+"""The leakage screen's params and its per-check settings (see :mod:`panelml.stages.leakage`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FutureInfo", "NameRules", "NearCopy", "ShiftedCopy", "TooGood"]
+from panelml.pipeline.stage import StageParams
+from panelml.stages.leakage._evidence import Policy, default_everywhere
+
+__all__ = [
+    "CheckName",
+    "FutureInfo",
+    "LeakageScreenParams",
+    "NameRules",
+    "NearCopy",
+    "ShiftedCopy",
+    "TooGood",
+]
 
 
 class _Check(BaseModel):
@@ -78,3 +89,36 @@ class TooGood(_Check):
             if fnmatch.fnmatchcase(target, pattern):
                 return value
         return self.binary_threshold if kind == "binary" else self.regression_threshold
+
+
+CheckName = Literal[
+    "name_rule", "near_copy", "shifted_copy", "corroborated", "future_info", "too_good"
+]
+
+
+class LeakageScreenParams(StageParams):
+    """Parameters of ``leakage_screen`` (see the module docstring for the checks)."""
+
+    policy: Policy = Field(
+        "balanced", description="balanced: remove on proof; strict: on any finding; report_only"
+    )
+    trusted_features: list[str] = Field(
+        default_factory=list, description="globs of point-in-time features heuristics never remove"
+    )
+    name_rules: NameRules = Field(default_factory=NameRules)
+    near_copy: NearCopy = Field(default_factory=NearCopy)
+    shifted_copy: ShiftedCopy = Field(default_factory=ShiftedCopy)
+    future_info: FutureInfo = Field(default_factory=FutureInfo)
+    too_good: TooGood = Field(default_factory=TooGood)
+    max_rows_per_timestamp: int | None = Field(
+        None, ge=2, description="cap names per timestamp (seeded subsample) on large panels"
+    )
+    targets: list[str] | None = Field(None, description="targets to screen (default: all)")
+    exclude_everywhere: tuple[CheckName, ...] | None = Field(
+        None, description="checks whose removal extends to every target (default: by policy)"
+    )
+
+    def everywhere(self) -> tuple[str, ...]:
+        if self.exclude_everywhere is not None:
+            return tuple(self.exclude_everywhere)
+        return default_everywhere(self.policy)

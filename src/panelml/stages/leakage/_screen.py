@@ -1,0 +1,213 @@
+"""The screen itself: every check run over a panel into one findings table (no side effects)."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from panelml.data.panel import Panel
+from panelml.data.shift import row_grid, shift_values
+from panelml.stages.leakage._evidence import (
+    REPORT_SCHEMA,
+    Finding,
+    decide,
+)
+from panelml.stages.leakage._params import (
+    FutureInfo,
+    LeakageScreenParams,
+    NameRules,
+)
+from panelml.stages.leakage._timing import (
+    WindowICs,
+    autocorrelations,
+    centred_ranks,
+    rank_ic_fn,
+    shifted_copy,
+    shifted_copy_candidates,
+    timing_evidence,
+)
+from panelml.validation.timestamps import subsample_rows
+
+__all__ = ["screen_panel"]
+
+F64 = npt.NDArray[np.float64]
+
+
+def _name_flags(
+    features: Sequence[str], rules: NameRules, patterns: Sequence[str]
+) -> dict[str, bool]:
+    prefixes = tuple(p.lower() for p in rules.prefixes)
+    out: dict[str, bool] = {}
+    for name in features:
+        lower = name.lower()
+        by_prefix = any(lower.startswith(p) for p in prefixes)
+        by_pattern = rules.use_target_patterns and any(
+            fnmatch.fnmatchcase(name, p) for p in patterns
+        )
+        out[name] = by_prefix or by_pattern
+    return out
+
+
+def screen_panel(
+    panel: Panel,
+    params: LeakageScreenParams,
+    *,
+    target_patterns: Sequence[str] = (),
+    min_names: int = 5,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """The leakage report of ``panel`` (no side effects); see the module docstring."""
+    targets = list(params.targets) if params.targets is not None else list(panel.target_names)
+    for target in targets:
+        panel.target(target)  # a clear DataError for unknown names
+    findings: list[Finding] = []
+    names = list(panel.feature_names)
+    if params.name_rules.enabled:
+        flagged = _name_flags(names, params.name_rules, target_patterns)
+        why = "the name looks like a label (a target glob or a label-like prefix)"
+        for target in targets:
+            findings.extend(
+                Finding(f, target, "name_rule", 1.0, 1.0, why) for f in names if flagged[f]
+            )
+    checks = (params.near_copy, params.shifted_copy, params.future_info, params.too_good)
+    if any(c.enabled for c in checks) and names:
+        take: Any = slice(None)
+        if params.max_rows_per_timestamp is not None:
+            take = subsample_rows(
+                panel.timestamps, max_rows_per_timestamp=params.max_rows_per_timestamp, seed=seed
+            )
+        findings.extend(_ic_findings(panel, targets, params, take, min_names))
+    rows = decide(
+        findings,
+        targets,
+        policy=params.policy,
+        everywhere=params.everywhere(),
+        trusted=params.trusted_features,
+    )
+    frame = pl.DataFrame(rows, schema=REPORT_SCHEMA)
+    return frame.sort(["target", "feature", "check"])
+
+
+class _Screen:
+    """Per-panel caches of the IC checks (feature columns, ranks, autocorrelations)."""
+
+    def __init__(self, panel: Panel, take: Any, min_names: int) -> None:
+        self.panel = panel
+        self.grid = row_grid(panel)
+        self.ic = rank_ic_fn(panel.timestamps, min_names, take)
+        self.take = take
+        self.min_names = min_names
+        self._x: dict[int, F64] = {}
+        self._acf: dict[int, F64] = {}
+        self._ranked: F64 | None = None
+
+    def x(self, j: int) -> F64:
+        if j not in self._x:
+            self._x[j] = np.asarray(self.panel.X[:, j], dtype=np.float64)
+        return self._x[j]
+
+    def acf(self, j: int, max_lag: int) -> F64:
+        have = self._acf.get(j)
+        if have is None or have.size <= max_lag:
+            x = self.x(j)
+            self._acf[j] = autocorrelations(self.panel, x, max_lag, self.grid, self.min_names)
+        return self._acf[j][: max_lag + 1]
+
+    def ranked(self) -> F64:
+        """Centred cross-sectional ranks of every feature (rows x features)."""
+        if self._ranked is None:
+            cols = [
+                centred_ranks(self.x(j), self.panel.timestamps)
+                for j in range(self.panel.n_features)
+            ]
+            ranked = np.column_stack(cols)
+            if not isinstance(self.take, slice):
+                keep = np.zeros(self.panel.n_rows, dtype=bool)
+                keep[self.take] = True
+                ranked[~keep] = 0.0
+            self._ranked = ranked
+        return self._ranked
+
+
+def _ic_findings(
+    panel: Panel, targets: Sequence[str], params: LeakageScreenParams, take: Any, min_names: int
+) -> list[Finding]:
+    screen = _Screen(panel, take, min_names)
+    out: list[Finding] = []
+    for target in targets:
+        out.extend(_target_findings(screen, target, params))
+    return out
+
+
+def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) -> list[Finding]:
+    panel = screen.panel
+    y = np.asarray(panel.targets[target], dtype=np.float64)
+    h = int(panel.horizons[target])
+    fi, sc = params.future_info, params.shifted_copy
+    y_before = shift_values(panel, y, -h, screen.grid)
+    y_after = shift_values(panel, y, h, screen.grid) if fi.enabled else y
+    candidates: dict[int, list[int]] = {}
+    if sc.enabled and h > 1:
+        cutoff = max(sc.threshold - sc.prefilter_margin, 0.0)
+        candidates = shifted_copy_candidates(panel, screen.ranked(), y, h, screen.grid, cutoff)
+    too_good = params.too_good.threshold(target, panel.target_kinds.get(target))
+    out: list[Finding] = []
+    for j, feature in enumerate(panel.feature_names):
+        x = screen.x(j)
+        now = screen.ic(x, y)
+        ic_now = abs(float(now.values.mean())) if len(now) else 0.0
+        nc = params.near_copy
+        close = (nc.enabled and ic_now >= nc.threshold) or j in candidates
+        known = _abs_mean(screen.ic(x, y_before)) if close else 0.0  # closed window (t-h, t]
+        if nc.enabled and ic_now >= nc.threshold and ic_now > known + nc.known_margin:
+            why = f"rank IC {ic_now:.3f} with the target, {known:.3f} with the closed window"
+            out.append(Finding(feature, target, "near_copy", ic_now, nc.threshold, why))
+        if j in candidates:
+            lag, value = shifted_copy(screen.ic, panel, x, y, candidates[j], screen.grid)
+            if value >= sc.threshold and value > known + sc.known_margin:
+                why = (
+                    f"rank IC {value:.3f} with the target shifted to y[t{lag:+d}] "
+                    f"(|lag| < h={h}: not known at t), {known:.3f} with the closed "
+                    f"window y[t-{h}]"
+                )
+                out.append(Finding(feature, target, "shifted_copy", value, sc.threshold, why))
+        if params.too_good.enabled and ic_now > too_good:
+            why = f"rank IC {ic_now:.3f} above {too_good}"
+            out.append(Finding(feature, target, "too_good", ic_now, too_good, why))
+        if fi.enabled and ic_now >= fi.min_abs_ic:
+            windows = WindowICs(now, screen.ic(x, y_before), screen.ic(x, y_after))
+            found = _future_info(screen, j, windows, h, params.future_info)
+            if found is not None:
+                value, threshold, why = found
+                out.append(Finding(feature, target, "future_info", value, threshold, why))
+    return out
+
+
+def _abs_mean(series: Any) -> float:
+    return abs(float(series.values.mean())) if len(series) else 0.0
+
+
+def _future_info(
+    screen: _Screen, j: int, windows: WindowICs, h: int, fi: FutureInfo
+) -> tuple[float, float, str] | None:
+    """(value, threshold, evidence) when the timing check fires, else ``None``."""
+    if fi.model == "ratio":
+        now = abs(float(windows.now.values.mean()))
+        before = abs(float(windows.before.values.mean())) if len(windows.before) else 0.0
+        after = abs(float(windows.after.values.mean())) if len(windows.after) else 0.0
+        ratio = now / max(before, after, fi.floor)
+        if ratio <= fi.ratio:
+            return None
+        why = f"IC {now:.3f} now vs {before:.3f} before / {after:.3f} after the label window"
+        return ratio, fi.ratio, why
+    evidence = timing_evidence(windows, screen.acf(j, 2 * h - 1), h)
+    share = evidence.share
+    if not math.isfinite(share) or evidence.z > -fi.z or share >= 1.0 - fi.min_shortfall:
+        return None
+    return share, 1.0 - fi.min_shortfall, evidence.describe()
