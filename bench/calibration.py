@@ -163,9 +163,9 @@ def ic_series_of_panel(
     early stopping on the inner purged block, ranking family defaults.
     """
     from panelml.models import get_family
-    from panelml.stages._ranking_fit import PlanSettings, fit_family, plan_targets
     from panelml.stages.fitting import PreparedCache, model_label, runtime_params
-    from panelml.stages.target_ranking import RANKING_FAMILY_DEFAULTS
+    from panelml.stages.ranking import RANKING_FAMILY_DEFAULTS
+    from panelml.stages.ranking._fit import PlanSettings, fit_family, plan_targets
 
     settings = PlanSettings(
         min_rows=200,

@@ -128,7 +128,7 @@ RANKING_LIGHTGBM: dict[str, Any] = {
     "feature_fraction": 0.8,
     "early_stopping_rounds": 20,
 }
-"""``panelml.stages.target_ranking.RANKING_FAMILY_DEFAULTS['lightgbm']`` when this was
+"""``panelml.stages.ranking.RANKING_FAMILY_DEFAULTS['lightgbm']`` when this was
 written; the loop uses the values the pipeline child reports (this only when the
 pipeline side is off), so the loop never imports a stage module."""
 DEFAULT_IMPORTANCES: tuple[dict[str, Any], ...] = (
@@ -270,7 +270,7 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
             **per_stage.get(name, {}),
         }
     out["manifest_seconds"] = result.manifest.get("seconds")
-    from panelml.stages.target_ranking import RANKING_FAMILY_DEFAULTS
+    from panelml.stages.ranking import RANKING_FAMILY_DEFAULTS
 
     out["ranking_params"] = RANKING_FAMILY_DEFAULTS.get("lightgbm", {})
     stage_params = _resolved_stage_params(result.run_dir)

@@ -44,14 +44,14 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages._ranking_scores import score_target
 from panelml.stages.fitting import model_label, plan_folds, target_rows
-from panelml.stages.target_ranking import (
+from panelml.stages.ranking import (
     RANKING_FAMILY_DEFAULTS,
     TargetRankingParams,
     TargetRankingResult,
     TargetRankingStage,
 )
+from panelml.stages.ranking._scores import score_target
 from panelml.validation.spec import ValidationConfig
 
 RESULTS = Path(__file__).parent / "results" / "ranking.json"

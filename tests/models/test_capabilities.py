@@ -13,8 +13,8 @@ import pytest
 
 from panelml.models.base import FloatArray, ModelFamily, thread_count
 from panelml.models.registry import available_families, get_family, models
-from panelml.stages._ranking_fit import uses_fit_many
 from panelml.stages.fitting import runtime_params
+from panelml.stages.ranking._fit import uses_fit_many
 
 
 class ThirdParty(ModelFamily):

@@ -30,7 +30,7 @@ from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
 from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
-from panelml.stages.target_ranking import TargetRankingParams, TargetRankingStage
+from panelml.stages.ranking import TargetRankingParams, TargetRankingStage
 
 LEAK = "vol_20_lag3"
 

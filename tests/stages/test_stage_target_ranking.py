@@ -31,7 +31,7 @@ from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
 from panelml.stages.fitting import fit_folds, oof_vector, plan_folds
 from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
-from panelml.stages.target_ranking import (
+from panelml.stages.ranking import (
     RankingError,
     TargetRankingParams,
     TargetRankingResult,
@@ -320,9 +320,9 @@ def test_suspect_leak_rule_on_refit_scores() -> None:
     """The rule itself: timing suspects whose removal takes most of the skill (or
     its significance) make ``suspect_leak``; a small loss, or magnitude-only
     suspects, only warn."""
-    from panelml.stages._ranking_fit import TargetPlan
-    from panelml.stages._ranking_scores import TargetScore
-    from panelml.stages._ranking_suspects import leak_columns
+    from panelml.stages.ranking._fit import TargetPlan
+    from panelml.stages.ranking._scores import TargetScore
+    from panelml.stages.ranking._suspects import leak_columns
 
     def score(value: float, p: float) -> TargetScore:
         return TargetScore(value, 0.0, 0.0, 0.5, 4.0, p, 0.0, math.nan, 300, 0.7)
@@ -395,9 +395,9 @@ def test_screen_exclusions_restore_honest_scores(
 
 
 def test_magnitude_warnings_list_the_score_and_the_dominant_feature() -> None:
-    from panelml.stages._ranking_fit import TargetPlan
-    from panelml.stages._ranking_scores import FamilyScore, TargetScore
-    from panelml.stages._ranking_suspects import magnitude_warnings
+    from panelml.stages.ranking._fit import TargetPlan
+    from panelml.stages.ranking._scores import FamilyScore, TargetScore
+    from panelml.stages.ranking._suspects import magnitude_warnings
 
     params = TargetRankingParams()
     limits = {
@@ -513,8 +513,8 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
     equal fitting each target on its own."""
     synthetic = make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=2)
     panel = to_panel(synthetic)
-    from panelml.stages._ranking_fit import PlanSettings, fit_family, plan_targets
     from panelml.stages.fitting import PreparedCache
+    from panelml.stages.ranking._fit import PlanSettings, fit_family, plan_targets
 
     settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
     validation = ValidationConfig()

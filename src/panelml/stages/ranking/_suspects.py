@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 
 from panelml import contracts
-from panelml.stages._ranking_fit import TargetPlan
-from panelml.stages._ranking_scores import TargetScore
-from panelml.stages._ranking_tables import LeakColumns
+from panelml.stages.ranking._fit import TargetPlan
+from panelml.stages.ranking._scores import TargetScore
+from panelml.stages.ranking._tables import LeakColumns
 from panelml.validation.multiple_testing import adjust_pvalues
 
 SKILL_SHARE = 0.5

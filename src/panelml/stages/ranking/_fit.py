@@ -26,7 +26,6 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
-from panelml.stages._ranking_scores import gain_shares
 from panelml.stages.fitting import (
     Fold,
     FoldFit,
@@ -37,6 +36,7 @@ from panelml.stages.fitting import (
     plan_folds,
     target_rows,
 )
+from panelml.stages.ranking._scores import gain_shares
 from panelml.validation.spec import ValidationConfig
 
 IntArray = npt.NDArray[np.int64]

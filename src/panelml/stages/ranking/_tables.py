@@ -1,6 +1,6 @@
 """Statuses and output tables of the ``target_ranking`` stage.
 
-The rules are documented in :mod:`panelml.stages.target_ranking`; this module
+The rules are documented in :mod:`panelml.stages.ranking`; this module
 applies them and lays the results out in the column contract of
 ``docs/architecture.md`` ("Built-in stage results").
 """
@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from panelml.stages._ranking_fit import TargetPlan
-from panelml.stages._ranking_scores import TargetScore
+from panelml.stages.ranking._fit import TargetPlan
+from panelml.stages.ranking._scores import TargetScore
 
 STATUS_ORDER = ("selected", "below_top_n", "not_significant", "suspect_leak", "degenerate")
 

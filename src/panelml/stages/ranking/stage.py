@@ -62,7 +62,7 @@ magnitude: some of its suspects are *timing* suspects (the screen's
 without them - it passes the FDR test with them, and refitted without them it
 does not (its score is <= 0, or its p-value put in place of its own gives
 q > ``fdr``) or more than half of its score is gone
-(:mod:`panelml.stages._ranking_suspects`).
+(:mod:`panelml.stages.ranking._suspects`).
 
 ``top_feature`` / ``top_feature_share`` are recorded for every target from the
 first tree family with gain importance. When the ``leakage_screen`` stage ran,
@@ -89,40 +89,43 @@ Tables: ``ranking`` (one row per target, by rank then name), ``per_symbol``
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
 
 from panelml import contracts
-from panelml.contracts import TargetPatternError, resolve_targets
 from panelml.data.panel import Panel
-from panelml.models import get_family
 from panelml.pipeline.context import RunContext
-from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Input, Stage, StageParams
-from panelml.stages._ranking_fit import (
+from panelml.pipeline.stage import Input, Stage
+from panelml.stages.fitting import PreparedCache, model_label
+from panelml.stages.ranking._fit import (
     FamilyOutput,
     PlanSettings,
     TargetPlan,
     fit_family,
     plan_targets,
 )
-from panelml.stages._ranking_scores import TargetScore, score_target
-from panelml.stages._ranking_suspects import leak_columns
-from panelml.stages._ranking_tables import (
+from panelml.stages.ranking._scores import TargetScore, score_target
+from panelml.stages.ranking._settings import (
+    RANKING_FAMILY_DEFAULTS,
+    RankingError,
+    TargetRankingParams,
+    candidate_targets,
+    family_settings,
+    validation_config,
+)
+from panelml.stages.ranking._suspects import leak_columns
+from panelml.stages.ranking._tables import (
     assign_statuses,
     ic_series_frame,
     per_symbol_frame,
     ranking_frame,
 )
-from panelml.stages.fitting import PreparedCache, model_label, runtime_params
 from panelml.validation.multiple_testing import adjust_pvalues
 from panelml.validation.spec import ValidationConfig
 
@@ -134,79 +137,6 @@ __all__ = [
     "TargetRankingStage",
     "screen_exclusions",
 ]
-
-RANKING_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lightgbm": {
-        "n_estimators": 150,
-        "learning_rate": 0.1,
-        "num_leaves": 15,
-        "min_data_in_leaf": 100,
-        "feature_fraction": 0.8,
-        "early_stopping_rounds": 20,
-    },
-    "xgboost": {
-        "n_estimators": 150,
-        "learning_rate": 0.1,
-        "max_depth": 4,
-        "min_child_weight": 100.0,
-        "colsample_bytree": 0.8,
-        "early_stopping_rounds": 20,
-    },
-}
-"""Fast ranking settings per family, under the user's ``family_params``: ranking
-asks "is there skill?", not "what is the best model?"."""
-
-
-class RankingError(UserError):
-    """The ``target_ranking`` params do not fit this panel."""
-
-
-class TargetRankingParams(StageParams):
-    """Parameters of the ``target_ranking`` stage (see the module docstring)."""
-
-    targets: list[str] | None = Field(
-        None, description="targets to rank (names or globs); default: every target"
-    )
-    families: list[str] = Field(
-        default_factory=lambda: ["lightgbm", "ridge"], min_length=1, description="ranking families"
-    )
-    family_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-family params over the ranking defaults"
-    )
-    fdr: float = Field(0.10, gt=0.0, lt=1.0, description="false discovery rate level")
-    fdr_method: Literal["by", "bh"] = "by"
-    top_n: int = Field(5, ge=1, description="at most this many targets are selected")
-    min_rows: int = Field(200, ge=2, description="fewest known values a target needs")
-    min_timestamps: int = Field(30, ge=2, description="fewest timestamps a target needs")
-    min_minority_share: float = Field(0.02, ge=0.0, lt=0.5)
-    max_rank_ic: float = Field(0.3, gt=0.0, le=1.0, description="higher rank IC: a warning")
-    max_rank_ic_by_target: dict[str, float] = Field(
-        default_factory=dict,
-        description="glob -> max_rank_ic for targets that are legitimately very predictable "
-        "(e.g. forward volatility, which clusters); the first matching glob wins",
-    )
-    max_auc: float = Field(0.80, gt=0.5, le=1.0, description="higher AUC: a warning")
-    max_feature_share: float = Field(
-        0.6, gt=0.0, le=1.0, description="higher top gain share: a warning"
-    )
-    early_stopping: bool = True
-    demean: bool = Field(
-        True,
-        description="regression targets are learned net of each timestamp's mean (the "
-        "market move no cross-sectional model can use); rank IC is unchanged by it",
-    )
-    early_stopping_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    max_rows_per_timestamp: int | None = Field(None, ge=1)
-    timestamp_stride: int = Field(1, ge=1)
-    min_symbol_obs: int = Field(20, ge=2, description="fewest rows for a per-symbol IC")
-
-    def rank_ic_limit(self, target: str) -> float:
-        """``max_rank_ic`` for ``target``: the first matching glob of
-        ``max_rank_ic_by_target``, else ``max_rank_ic``."""
-        for pattern, limit in self.max_rank_ic_by_target.items():
-            if fnmatch.fnmatchcase(target, pattern):
-                return limit
-        return self.max_rank_ic
 
 
 class TargetRankingResult(TableResult):
@@ -268,9 +198,9 @@ class TargetRankingStage(Stage[TargetRankingParams]):
     def run(self, ctx: RunContext) -> TargetRankingResult:
         p = self.params
         panel: Panel = ctx.data
-        validation = _validation(ctx)
-        targets = _candidate_targets(panel, p.targets)
-        families = _family_settings(p, ctx)
+        validation = validation_config(ctx)
+        targets = candidate_targets(panel, p.targets)
+        families = family_settings(p, ctx)
         excluded = {t: screen_exclusions(ctx, t) for t in targets}
         settings = PlanSettings(
             min_rows=p.min_rows,
@@ -391,58 +321,6 @@ def _score(
         min_symbol_obs=p.min_symbol_obs,
         scheme=validation.scheme,
     )
-
-
-def _validation(ctx: RunContext) -> ValidationConfig:
-    found = getattr(ctx.config, "validation", None)
-    return found if isinstance(found, ValidationConfig) else ValidationConfig()
-
-
-def _candidate_targets(panel: Panel, patterns: list[str] | None) -> list[str]:
-    """The panel's targets matching ``patterns`` (all when ``None``), in panel order."""
-    names = list(panel.target_names)
-    if patterns is None:
-        chosen = names
-    else:
-        try:
-            matched = set(resolve_targets(patterns, names, key="target_ranking.targets"))
-        except TargetPatternError as exc:
-            raise RankingError(str(exc)) from None
-        chosen = [n for n in names if n in matched]
-    if not chosen:
-        raise RankingError(
-            f"target_ranking: the panel loaded from {panel.source} has no targets; "
-            "list target columns in data.targets"
-        )
-    return chosen
-
-
-def _family_settings(
-    p: TargetRankingParams, ctx: RunContext
-) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Family class and params per ranking family (defaults, user params, runtime)."""
-    unknown = sorted(set(p.family_params) - set(p.families))
-    if unknown:
-        raise RankingError(
-            f"target_ranking.family_params: {unknown[0]!r} is not one of the ranking "
-            f"families {p.families}; add it to target_ranking.families or remove its params"
-        )
-    if len(set(p.families)) != len(p.families):
-        raise RankingError("target_ranking.families lists a family twice; list each once")
-    out: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for name in p.families:
-        family = get_family(name)
-        params = {**RANKING_FAMILY_DEFAULTS.get(family.name, {}), **p.family_params.get(name, {})}
-        params.update(
-            runtime_params(
-                family.name,
-                p.family_params.get(name, {}),
-                n_jobs=ctx.n_jobs,
-                deterministic=ctx.deterministic,
-            )
-        )
-        out[name] = (family, params)
-    return out
 
 
 def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
