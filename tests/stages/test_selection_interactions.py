@@ -10,10 +10,10 @@ import pytest
 from test_stage_feature_selection import _context
 
 from panelml.data.synthetic import make_panel
-from panelml.stages._selection_consensus import consensus
-from panelml.stages._selection_importance import RankBlock
-from panelml.stages._selection_interactions import pairwise_rank_importance
-from panelml.stages.feature_selection import FeatureSelectionParams, FeatureSelectionStage
+from panelml.stages.selection import FeatureSelectionParams, FeatureSelectionStage
+from panelml.stages.selection._consensus import consensus
+from panelml.stages.selection._importance import RankBlock
+from panelml.stages.selection._interactions import pairwise_rank_importance
 
 
 def _block(seed: int, n_t: int = 200, n_s: int = 40) -> tuple[RankBlock, np.ndarray[Any, Any]]:

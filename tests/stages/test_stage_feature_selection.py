@@ -19,15 +19,15 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus, StageCompleted
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages._selection_consensus import choose, consensus, normalise, stability_record
-from panelml.stages._selection_importance import shadow_matrix
-from panelml.stages.feature_selection import (
+from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
+from panelml.stages.selection import (
     FeatureSelectionError,
     FeatureSelectionParams,
     FeatureSelectionResult,
     FeatureSelectionStage,
 )
-from panelml.stages.leakage import LeakageScreenParams, LeakageScreenStage
+from panelml.stages.selection._consensus import choose, consensus, normalise, stability_record
+from panelml.stages.selection._importance import shadow_matrix
 
 SEEDS = (0, 1, 2)
 # make_panel's default size; measured (seeds 0-2, default 5 folds, pooled over the

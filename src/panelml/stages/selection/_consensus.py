@@ -1,7 +1,7 @@
 """From raw importances to a selection: normalisation, shadow hits, consensus,
 redundancy pruning, per-fold selections and their stability.
 
-Rules (documented for users in :mod:`panelml.stages.feature_selection`):
+Rules (documented for users in :mod:`panelml.stages.selection`):
 
 * Normalisation: each (kind, fold) vector over the allowed features has its
   negatives clipped to 0 (a negative permutation importance is no evidence)

@@ -7,7 +7,7 @@ can see it. Its factors then never beat their shadows, whatever the sample
 size. This kind looks for that case directly.
 
 Method (per fold, on that fold's training rows only, from the same
-:class:`~panelml.stages._selection_importance.RankBlock` as the partial rank
+:class:`~panelml.stages.selection._importance.RankBlock` as the partial rank
 IC: cross-sectional standardised ranks of the target and of every column):
 
 1. the target's ranks are regressed on every column's z and z**2 - 1 (the
@@ -29,7 +29,7 @@ seeds): scoring in-sample let pairs of unrelated persistent features through
 on 2 seeds (precision 0.78 on one), while the held-out score evaluates one
 pre-chosen pair per column on rows the choice never saw, and the folds' test
 blocks are disjoint, so their hits are close to independent (the binomial tail
-of the solo vote, :mod:`panelml.stages._selection_consensus`, then holds).
+of the solo vote, :mod:`panelml.stages.selection._consensus`, then holds).
 
 The partner is chosen by a t-statistic rather than a raw correlation: the sampling spread of a raw
 correlation differs a lot between pairs (persistent pairs against an
@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages._selection_importance import RankBlock
+from panelml.stages.selection._importance import RankBlock
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

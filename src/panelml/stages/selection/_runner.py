@@ -1,0 +1,313 @@
+"""The per-target selection: importances per family and univariate kind, the shadow
+consensus, the skill gate and the per-target table."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from panelml.data.panel import Panel
+from panelml.models.base import PreparedData, Task
+from panelml.pipeline.context import RunContext
+from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.selection._consensus import (
+    Consensus,
+    choose,
+    consensus,
+    rank_correlation,
+    stability_record,
+)
+from panelml.stages.selection._importance import (
+    FamilyPlan,
+    PermutationSettings,
+    family_importances,
+    partial_rank_importance,
+    rank_block,
+    shadow_matrix,
+    univariate_importance,
+)
+from panelml.stages.selection._interactions import PAIRWISE_KIND, pairwise_rank_importance
+from panelml.stages.selection._params import (
+    FeatureSelectionError,
+    FeatureSelectionParams,
+    ImportanceSpec,
+    importance_weight,
+)
+from panelml.validation.metrics import ic_series
+from panelml.validation.significance import ic_significance
+from panelml.validation.spec import ValidationConfig
+
+__all__ = ["SelectionRunner"]
+
+
+class SelectionRunner:
+    """Per-target work, with shadows and prepared matrices reused across targets
+    that share an allowed feature set."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        panel: Panel,
+        params: FeatureSelectionParams,
+        plans: list[FamilyPlan],
+        univariate: list[ImportanceSpec],
+        validation: ValidationConfig,
+    ) -> None:
+        self.ctx, self.panel, self.params = ctx, panel, params
+        self.plans, self.univariate, self.validation = plans, univariate, validation
+        self._key: tuple[str, ...] | None = None
+        self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
+        self._prepared: dict[str, PreparedData] = {}
+        self.permutation = PermutationSettings(
+            params.permutation_top_k,
+            params.permutation_max_rows_per_timestamp,
+            params.permutation_repeats,
+        )
+
+    def _augmented(self, allowed: tuple[str, ...]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        if self._key != allowed or self._X_aug is None:
+            digest = hashlib.sha256("\x00".join(allowed).encode()).hexdigest()[:16]
+            rng = self.ctx.rng("feature_selection", "shadows", digest)
+            columns = self.panel.feature_indices(allowed)
+            shadows = shadow_matrix(
+                self.panel, columns, rng, "row" if self.params.shadow_shuffle == "row" else "symbol"
+            )
+            self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
+            self._key, self._prepared = allowed, {}
+        return self._X_aug
+
+    def _prepare(
+        self, plan: FamilyPlan, X_aug: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> PreparedData:
+        if plan.name not in self._prepared:
+            self._prepared[plan.name] = plan.family.prepare(X_aug, plan.params)
+        return self._prepared[plan.name]
+
+    def select(
+        self, target: str, flags: dict[str, list[str]]
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        panel, params, ctx = self.panel, self.params, self.ctx
+        allowed = tuple(f for f in panel.feature_names if f not in flags)
+        if not allowed:
+            raise FeatureSelectionError(
+                f"feature_selection: the leakage screen removed every feature for target "
+                f"{target!r}; review leakage_screen/report.parquet or set "
+                "leakage_screen.policy: report_only"
+            )
+        X_aug = self._augmented(allowed)
+        y = panel.targets[target]
+        task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
+        rows = target_rows(
+            panel,
+            target,
+            max_rows_per_timestamp=params.max_rows_per_timestamp,
+            timestamp_stride=params.timestamp_stride,
+            seed=ctx.child_seed("feature_selection", target, "rows"),
+        )
+        min_names = self.validation.min_names
+        raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+        weights: dict[str, float] = {}
+        folds_any = None
+        skill_of: str | None = None
+        oof_all = oof = np.full(panel.n_rows, np.nan) if params.skill_alpha is not None else None
+        for plan in self.plans:
+            folds = self._folds(target, rows, plan.family.supports_early_stopping)
+            folds_any = folds
+            seeds = [
+                ctx.child_seed("feature_selection", target, plan.name, "fit", f.index)
+                for f in folds
+            ]
+            found = family_importances(
+                plan, task, self._prepare(plan, X_aug), y, panel.timestamps, folds,
+                len(allowed), self.permutation, seeds, min_names, oof,
+            )  # fmt: skip
+            skill_of = plan.name if oof is not None and skill_of is None else skill_of
+            oof = None  # the first family's predictions decide the skill gate
+            for kind, values in found.items():
+                label = f"{plan.name}_{kind}"
+                raw[label] = values
+                weights[label] = importance_weight(params, plan.name, kind)
+        block = None
+        for spec in self.univariate:
+            folds = folds_any or self._folds(target, rows, False)
+            per_fold: list[np.ndarray[Any, np.dtype[np.float64]]]
+            if spec.kind == "rank_ic":
+                per_fold = [
+                    univariate_importance(X_aug, y, panel.timestamps, f.train, min_names)
+                    for f in folds
+                ]
+                raw[spec.label], weights[spec.label] = np.stack(per_fold), spec.weight
+                continue
+            if block is None:
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+            if spec.kind == PAIRWISE_KIND:
+                per_fold = [
+                    pairwise_rank_importance(
+                        block,
+                        f.train,
+                        panel.timestamp_index[block.rows],
+                        len(allowed),
+                        panel.horizons[target],
+                        params.pairwise_max_partners,
+                        test=f.test,
+                    )
+                    for f in folds
+                ]
+            else:
+                per_fold = [partial_rank_importance(block, f.train) for f in folds]
+            raw[spec.label] = np.stack(per_fold)
+            weights[spec.label] = spec.weight
+        cons = consensus(
+            raw, weights, len(allowed), params.shadow_quantile, params.vote_exclude,
+            params.solo_vote,
+        )  # fmt: skip
+        corr = None
+        if params.redundancy_threshold is not None:
+            corr = self._correlation(target, rows, X_aug[:, : len(allowed)])
+        no_skill = None
+        if skill_of is not None and oof_all is not None:
+            no_skill = self._no_skill(target, rows, oof_all, skill_of)
+        table, selections = self._table(target, allowed, flags, cons, corr, no_skill)
+        record = stability_record(selections, allowed)
+        return table, record
+
+    def _no_skill(
+        self, target: str, rows: Any, oof: np.ndarray[Any, np.dtype[np.float64]], family: str
+    ) -> str | None:
+        """Why nothing may be selected (no out-of-fold skill), or ``None``."""
+        panel, alpha = self.panel, self.params.skill_alpha
+        known = rows[np.isfinite(oof[rows]) & np.isfinite(panel.targets[target][rows])]
+        series = ic_series(
+            oof[known],
+            panel.targets[target][known],
+            panel.timestamps[known],
+            min_names=self.validation.min_names,
+        )
+        horizon = math.ceil(panel.horizons[target] / self.params.timestamp_stride)
+        test = ic_significance(
+            series.values, horizon, scheme=self.validation.scheme, families=[family]
+        )
+        if alpha is None or (math.isfinite(test.p_value) and test.p_value <= alpha):
+            return None
+        return (
+            f"no_skill: the {family} models show no out-of-fold skill for this target "
+            f"(rank IC {test.mean:.3f}, p={test.p_value:.3g} > skill_alpha={alpha:g})"
+        )
+
+    def _folds(self, target: str, rows: Any, early_stopping: bool) -> list[Any]:
+        try:
+            return plan_folds(
+                self.panel,
+                target,
+                self.validation,
+                rows,
+                early_stopping=early_stopping,
+            )
+        except ValueError as exc:
+            raise FeatureSelectionError(
+                f"feature_selection: cannot make purged folds for target {target!r}: {exc}; "
+                "lower validation.n_splits or use more timestamps"
+            ) from None
+
+    def _correlation(
+        self, target: str, rows: Any, X: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        n = self.params.redundancy_sample_rows
+        sample = rows
+        if rows.size > n:
+            rng = self.ctx.rng("feature_selection", target, "redundancy")
+            sample = np.sort(rng.choice(rows, size=n, replace=False))
+        return rank_correlation(X[sample])
+
+    def _table(
+        self,
+        target: str,
+        allowed: tuple[str, ...],
+        flags: dict[str, list[str]],
+        cons: Consensus,
+        corr: Any,
+        no_skill: str | None = None,
+    ) -> tuple[pl.DataFrame, list[list[str]]]:
+        params = self.params
+        skill = no_skill is None  # without out-of-fold skill nothing is eligible
+        eligible = cons.eligible(params.min_hit_rate, params.solo_min_hit_rate) & skill
+        kept, reasons = choose(
+            allowed, cons.score, eligible, params.top_n, corr, params.redundancy_threshold
+        )
+        selections: list[list[str]] = []
+        counts = np.zeros(len(allowed))
+        for f in range(cons.fold_score.shape[0]):
+            fold_eligible = cons.fold_eligible(f, params.min_hit_rate) & skill
+            fold_kept, _ = choose(
+                allowed, cons.fold_score[f], fold_eligible, params.top_n, corr,
+                params.redundancy_threshold,
+            )  # fmt: skip
+            counts[fold_kept] += 1
+            selections.append([allowed[i] for i in fold_kept])
+        n_folds = max(1, cons.fold_score.shape[0])
+        order = sorted(range(len(allowed)), key=lambda i: (-cons.score[i], allowed[i]))
+        rank = np.empty(len(allowed), dtype=np.int64)
+        rank[order] = np.arange(1, len(allowed) + 1)
+        kept_set = set(kept)
+        records: list[dict[str, Any]] = []
+        for i, name in enumerate(allowed):
+            reason = None
+            if i not in kept_set:
+                reason = (
+                    no_skill
+                    or reasons.get(i)
+                    or (
+                        f"not_eligible: consensus beat the shadows in {int(cons.hits[i])}/"
+                        f"{cons.n_trials} folds (hit rate {cons.hit_rate[i]:.2f} < "
+                        f"{params.min_hit_rate:g})"
+                    )
+                )
+            record: dict[str, Any] = {
+                "feature": name,
+                "consensus_score": float(cons.score[i]),
+                "rank": int(rank[i]),
+            }
+            for label, values in cons.per_kind.items():
+                record[f"imp_{label}"] = float(values[i])
+            for label, values in cons.kind_hit_rate.items():
+                record[f"hit_rate_{label}"] = float(values[i])
+            record.update(
+                selection_frequency=float(counts[i] / n_folds),
+                eligible=bool(eligible[i]),
+                selected=i in kept_set,
+                reason=reason,
+                hits=int(cons.hits[i]),
+                hit_rate=float(cons.hit_rate[i]),
+            )
+            records.append(record)
+        for name in sorted(flags):
+            record = {"feature": name, "consensus_score": None, "rank": None}
+            record.update({f"imp_{label}": None for label in cons.per_kind})
+            record.update({f"hit_rate_{label}": None for label in cons.kind_hit_rate})
+            record.update(
+                selection_frequency=0.0,
+                eligible=False,
+                selected=False,
+                reason="removed by leakage screen: " + ",".join(sorted(set(flags[name]))),
+                hits=None,
+                hit_rate=None,
+            )
+            records.append(record)
+        schema: dict[str, Any] = {"feature": pl.String, "consensus_score": pl.Float64}
+        schema["rank"] = pl.Int64
+        schema.update({f"imp_{label}": pl.Float64 for label in cons.per_kind})
+        schema.update({f"hit_rate_{label}": pl.Float64 for label in cons.kind_hit_rate})
+        schema.update(
+            selection_frequency=pl.Float64,
+            eligible=pl.Boolean,
+            selected=pl.Boolean,
+            reason=pl.String,
+            hits=pl.Int64,
+            hit_rate=pl.Float64,
+        )
+        frame = pl.DataFrame(records, schema=schema).sort(["rank", "feature"], nulls_last=True)
+        return frame, selections
