@@ -25,9 +25,9 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.reporter import Reporter
-from panelml.stages._training_metrics import score
 from panelml.stages.ranking import TargetRankingParams, TargetRankingStage
 from panelml.stages.ranking._scores import score_target
+from panelml.stages.training._metrics import score
 from panelml.validation.ranks import rank_average
 from panelml.validation.spec import ValidationConfig
 

@@ -22,9 +22,9 @@ from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.registry import stages
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.results import TableResult
-from panelml.stages._training_fit import plan_unit
 from panelml.stages.fitting import target_rows
 from panelml.stages.training import TrainingParams, TrainingResult, TrainingStage
+from panelml.stages.training._fit import plan_unit
 from panelml.validation import ValidationConfig, ic_series
 from panelml.validation.ranks import rank_average
 

@@ -28,9 +28,9 @@ from panelml.predict import (
     safe_name,
     write_bundle,
 )
-from panelml.stages._training_fit import FamilySpec, TargetFit, normalised_importance
-from panelml.stages._training_metrics import METRIC_COLUMNS, SIGNIFICANCE_COLUMNS
 from panelml.stages.fitting import PreparedCache
+from panelml.stages.training._fit import FamilySpec, TargetFit, normalised_importance
+from panelml.stages.training._metrics import METRIC_COLUMNS, SIGNIFICANCE_COLUMNS
 from panelml.validation.ranks import rank_average
 
 STAGE_NAME = "training"

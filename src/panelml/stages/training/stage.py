@@ -17,7 +17,7 @@ Early stopping (families that support it) uses a validation block that lies
 strictly after every fitted row's label window plus the embargo, inside the
 fold's training rows (:func:`panelml.validation.inner_validation_split`); the
 test block is never used to stop. The final model's number of rounds is the
-median of the folds' best iterations (see :mod:`panelml.stages._training_fit`
+median of the folds' best iterations (see :mod:`panelml.stages.training._fit`
 for why). Seeds: ``ctx.child_seed("training", target, family, fold)`` (and
 ``"final"`` for the final model; per-symbol models add the symbol before the
 fold).
@@ -38,12 +38,9 @@ Result (``TrainingResult``; contract in docs/architecture.md): tables
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
-from pydantic import Field, field_validator, model_validator
 
 from panelml import contracts
 from panelml.contracts import resolve_targets
@@ -61,7 +58,8 @@ from panelml.predict import (
     ModelBundle,
     safe_name,
 )
-from panelml.stages._training_fit import (
+from panelml.stages.fitting import PreparedCache, model_label, target_rows
+from panelml.stages.training._fit import (
     FamilySpec,
     TargetFit,
     TrainingError,
@@ -71,23 +69,20 @@ from panelml.stages._training_fit import (
     plan_unit,
     unit_rows,
 )
-from panelml.stages._training_metrics import (
+from panelml.stages.training._metrics import (
     METRIC_COLUMNS,
     median_iteration,
-    score,
     summary_row,
 )
-from panelml.stages._training_result import (
-    ENSEMBLE,
+from panelml.stages.training._params import TrainingParams
+from panelml.stages.training._result import (
     TrainingResult,
-    ensemble_scores,
     importance_rows,
     importances_frame,
     metrics_frame,
     oof_table,
 )
-from panelml.stages.fitting import PreparedCache, model_label, target_rows
-from panelml.validation.significance import Scheme
+from panelml.stages.training._scoring import metric_rows
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
 
@@ -99,54 +94,6 @@ LAYOUT = {
     "per_symbol": "models/<target>/<family>/<symbol folder>/: one model per symbol (native "
     "files, family.json, meta.json); 'symbols' maps each symbol to its folder",
 }
-
-
-class TrainingParams(StageParams):
-    """Params of the ``training`` stage (YAML ``training:`` section)."""
-
-    targets: list[str] | None = Field(
-        None, description="target names or globs; default: feature selection's, else ranking's"
-    )
-    families: list[str] = Field(
-        default_factory=lambda: ["lightgbm", "ridge"], description="model families to train"
-    )
-    family_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="family name -> params passed to that family"
-    )
-    scheme: Literal["purged_kfold", "walk_forward"] | None = Field(
-        None, description="overrides validation.scheme for this stage"
-    )
-    scope: Literal["pooled", "per_symbol"] = "pooled"
-    min_rows_per_symbol: int = Field(250, ge=10, description="per_symbol: fewest known rows")
-    target_transform: Literal["auto", "none", "demean"] = Field(
-        "auto",
-        description="label the models learn: demean = minus each timestamp's mean; auto = "
-        "demean for pooled regression targets, none otherwise",
-    )
-    early_stopping_fraction: float = Field(
-        0.2, gt=0.0, lt=1.0, description="share of a fold's training timestamps used to stop"
-    )
-
-    @field_validator("families")
-    @classmethod
-    def _unique_families(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("name at least one model family, e.g. [lightgbm, ridge]")
-        if len(set(value)) != len(value):
-            raise ValueError(f"each family may appear once, got {value}")
-        if ENSEMBLE in value:
-            raise ValueError(f"{ENSEMBLE!r} is the rank-average of the families, not a family")
-        return value
-
-    @model_validator(mode="after")
-    def _params_for_listed_families(self) -> Self:
-        unknown = sorted(set(self.family_params) - set(self.families))
-        if unknown:
-            raise ValueError(
-                f"family_params names {unknown}, which are not in families {self.families}: "
-                "add them to families or remove their params"
-            )
-        return self
 
 
 @register_stage
@@ -239,7 +186,7 @@ class TrainingStage(Stage[TrainingParams]):
         families = self.family_specs(ctx)
         validation = self.validation(ctx)
         cache = PreparedCache(panel)
-        metric_rows: list[dict[str, Any]] = []
+        metric_records: list[dict[str, Any]] = []
         importance_records: list[dict[str, Any]] = []
         tables: dict[str, pl.DataFrame] = {}
         bundles: list[ModelBundle] = []
@@ -276,8 +223,8 @@ class TrainingStage(Stage[TrainingParams]):
                 meta["skipped_symbols"][target] = fit.skipped
                 ctx.reporter.warn(f"training: target {target!r} skipped: {reason}")
                 continue
-            rows = self._metric_rows(panel, target, fit, families, validation)
-            metric_rows.extend(rows)
+            rows = metric_rows(panel, target, fit, families, validation)
+            metric_records.extend(rows)
             summaries = {r["family"]: r for r in rows if r["fold"] == -1}
             importance_records.extend(importance_rows(target, features, fit, families, cache))
             table = f"oof_{safe_name(target)}"
@@ -294,7 +241,7 @@ class TrainingStage(Stage[TrainingParams]):
                 meta["models"][target][spec.name] = (
                     f"{MODELS_DIR}/{safe_name(target)}/{safe_name(spec.name)}"
                 )
-        tables["metrics"] = metrics_frame(metric_rows)
+        tables["metrics"] = metrics_frame(metric_records)
         tables["importances"] = importances_frame(importance_records)
         result = TrainingResult(tables, meta, bundles)
         self._report(ctx, result)
@@ -378,77 +325,6 @@ class TrainingStage(Stage[TrainingParams]):
                 f"model: {names}{more}"
             )
         return fit
-
-    def _metric_rows(
-        self,
-        panel: Panel,
-        target: str,
-        fit: TargetFit,
-        families: list[FamilySpec],
-        validation: ValidationConfig,
-    ) -> list[dict[str, Any]]:
-        y = fit.label
-        kind = panel.target_kinds[target]
-        horizon = panel.horizons[target]
-        tested = fit.fold_of_row >= 0
-        predictions = {spec.name: fit.oof[spec.name] for spec in families}
-        predictions[ENSEMBLE] = ensemble_scores(panel, fit, families)
-        n_trained = int(sum(r.size for r in fit.trained_rows))
-        rows: list[dict[str, Any]] = []
-        for name, pred in predictions.items():
-            is_ensemble = name == ENSEMBLE
-            best = fit.best_iterations.get(name, {})
-            behind = tuple(f.name for f in families) if is_ensemble else (name,)
-
-            def scored(
-                test: npt.NDArray[np.intp],
-                scheme: Scheme = "single_split",
-                pred: npt.NDArray[np.float64] = pred,
-                ens: bool = is_ensemble,
-                behind: tuple[str, ...] = behind,
-            ) -> dict[str, Any]:
-                return score(
-                    pred[test],
-                    y[test],
-                    panel.timestamps[test],
-                    kind=kind,
-                    horizon=horizon,
-                    min_names=validation.min_names,
-                    scheme=scheme,
-                    families=behind,
-                    is_ensemble=ens,
-                )
-
-            for k in sorted(fit.fold_n_train):
-                test = np.flatnonzero(fit.fold_of_row == k)
-                scores = scored(test)
-                rows.append(
-                    {
-                        "target": target,
-                        "family": name,
-                        "fold": k,
-                        **scores,
-                        "best_iteration": median_iteration(best.get(k, [])),
-                        "n_train": fit.fold_n_train[k],
-                        "n_test": int(test.size),
-                    }
-                )
-            test = np.flatnonzero(tested)
-            scores = scored(test, validation.scheme)
-            final = fit.finals.get(name)
-            rounds = median_iteration(list(final.rounds.values())) if final is not None else None
-            rows.append(
-                {
-                    "target": target,
-                    "family": name,
-                    "fold": -1,
-                    **scores,
-                    "best_iteration": rounds,
-                    "n_train": final.n_train if final is not None else n_trained,
-                    "n_test": int(test.size),
-                }
-            )
-        return rows
 
     def _bundle(
         self,

@@ -34,8 +34,8 @@ import numpy.typing as npt
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
 from panelml.pipeline.errors import UserError
-from panelml.stages._training_metrics import median_iteration
 from panelml.stages.fitting import Fold, PreparedCache, fit_folds, plan_folds, runtime_params
+from panelml.stages.training._metrics import median_iteration
 from panelml.validation.spec import ValidationConfig
 
 IntArray = npt.NDArray[np.int64]
