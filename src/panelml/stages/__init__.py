@@ -1,9 +1,10 @@
-"""Built-in stages. Each module registers its stage with ``@register_stage``,
-exactly as a third-party package would; importing this package imports them all."""
+"""Built-in stages, one package each, plus the shared fitting helpers (``fitting``).
 
-import importlib
-import pkgutil
+Each stage package registers its stage with ``@register_stage``, exactly as a
+third-party package would; importing this package imports, and so registers,
+them all. No stage package imports another.
+"""
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+from panelml.stages import leakage, ranking, report, selection, stability, training
+
+__all__ = ["leakage", "ranking", "report", "selection", "stability", "training"]
