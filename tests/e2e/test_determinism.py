@@ -29,7 +29,6 @@ from panelml.commands import runs as runs_command
 from panelml.data import write_demo_data
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-STAGES = SRC / "panelml" / "stages"
 TIME_KEYS = {"created", "saved", "time", "date", "started", "finished", "seconds", "duration"}
 TIME_SUFFIXES = ("_at", "_time", "_seconds", "_date", "_duration")
 
@@ -90,13 +89,6 @@ def _start(config: Path, run_id: str, cache: str) -> subprocess.Popen[str]:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    missing = [
-        name
-        for name in ("leakage_screen", "target_ranking", "feature_selection", "training")
-        if not (STAGES / f"{name}.py").is_file()
-    ]
-    if missing:
-        pytest.skip(f"the built-in stages {missing} are not there yet")
     root = tmp_path_factory.mktemp("determinism")
     write_demo_data(root / "data", n_symbols=24, n_timestamps=200, seed=3)
     config = root / "experiment.yaml"

@@ -210,7 +210,7 @@ def test_package_digest_follows_every_source_file(tmp_path: Path) -> None:
     (package / "__pycache__").mkdir(exist_ok=True)
     (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")  # not source
     assert codeid.source_digest(package) == before
-    ranking = package / "stages" / "target_ranking.py"
+    ranking = package / "stages" / "ranking" / "stage.py"
     ranking.write_text(ranking.read_text() + "\n# changed\n")
     assert codeid.source_digest(package) != before
 
