@@ -42,6 +42,11 @@ The design (defaults in brackets; :data:`DEFAULT_TARGETS` lists the targets):
   non-persistent predictor, and only a suspicion); ``short_shift`` = y[t+1] (to
   the next unused target with h > 1; default ``fwd_ret_10``). With few targets one target may carry
   several leaks; leaks needing h > 1 are not planted when no target has it.
+
+This module is the public entry (:func:`make_panel`, its arguments and checks),
+the leak planting and the frame layout, and the demo files;
+:mod:`panelml.data.synthetic.streams` draws the default design's features and
+targets.
 """
 
 from __future__ import annotations
@@ -54,39 +59,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from panelml.data.frames import panel_from_frame
 from panelml.data.panel import Panel
 from panelml.data.spec import DataConfig
-from panelml.data.synthetic.design import (
-    DEFAULT_TARGETS,
-    TargetSpec,
-    calibrate,
-    gaussian_binary_auc,
-    gaussian_binary_rank_ic,
-    gaussian_rank_ic,
-    simulated_rank_ic,
-    term_layout,
-    validate_spec,
-)
+from panelml.data.synthetic.design import DEFAULT_TARGETS, TargetSpec
 from panelml.data.synthetic.hard import make_hard_panel
-from panelml.data.synthetic.truth import (
-    GroundTruth,
-    LeakKind,
-    PlantedLeak,
-    PlantedTarget,
-    PlantedTerm,
-    term_values,
+from panelml.data.synthetic.streams import (
+    F32,
+    F64,
+    TargetStream,
+    feature_streams,
+    target_stream,
+    windows,
 )
-
-_NAME_SEED = 7_919  # fixed: the role -> name shuffle does not depend on ``seed``
-_N_LEAK_SLOTS = 3
-_NOISE_PHIS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97)
-_MARKET_PHI = 0.9
-_GROUP_SIZE = 3
-F64 = npt.NDArray[np.float64]
+from panelml.data.synthetic.truth import GroundTruth, LeakKind, PlantedLeak
 
 
 @dataclass(frozen=True)
@@ -115,27 +103,6 @@ class SyntheticPanel:
         )
 
 
-def _ar1_inplace(shocks: npt.NDArray[np.float32], phi: npt.NDArray[np.float32]) -> None:
-    """Turn iid N(0,1) shocks (time first) into stationary unit-variance AR(1) paths."""
-    scale = np.sqrt(1.0 - phi.astype(np.float64) ** 2).astype(np.float32)
-    for t in range(1, shocks.shape[0]):
-        shocks[t] *= scale
-        shocks[t] += phi * shocks[t - 1]
-
-
-def _assign_groups(n_signal: int, n_noise: int, n_groups: int) -> list[tuple[list[int], list[int]]]:
-    groups: list[tuple[list[int], list[int]]] = []
-    next_noise = 0
-    for k in range(n_groups):
-        signal = [2 * k] if k < n_groups - 1 and 2 * k < n_signal else []
-        take = min(_GROUP_SIZE - len(signal), n_noise - next_noise)
-        noise = list(range(next_noise, next_noise + take))
-        next_noise += take
-        if len(signal) + len(noise) >= 2:
-            groups.append((signal, noise))
-    return groups
-
-
 def _choose_leak_targets(specs: Sequence[TargetSpec]) -> list[tuple[LeakKind, str]]:
     """Which regression target each leak kind is tied to (rules in the module docstring);
     a target is reused only when no unused one with horizon > 1 is left."""
@@ -156,14 +123,6 @@ def _choose_leak_targets(specs: Sequence[TargetSpec]) -> list[tuple[LeakKind, st
             chosen.append((kind, pick.name))
             used.add(pick.name)
     return chosen
-
-
-def _windows(u: F64, horizon: int) -> F64:
-    """y[t] = u[t+1] + ... + u[t+h] along axis 0, NaN where the window is incomplete."""
-    cumulative = np.cumsum(u, axis=0)
-    y = np.full_like(u, np.nan)
-    y[: u.shape[0] - horizon] = cumulative[horizon:] - cumulative[:-horizon]
-    return y
 
 
 def make_panel(
@@ -222,128 +181,27 @@ def make_panel(
     if len({s.name for s in specs}) != len(specs):
         raise ValueError("synthetic target names must be unique")
     T, N = n_timestamps, n_symbols
-
-    groups = _assign_groups(n_sig, n_noise, n_groups)
-    group_of_signal = {i: g for g, (sig, _) in enumerate(groups) for i in sig}
-    group_of_noise = {j: g for g, (_, noise) in enumerate(groups) for j in noise}
-    for spec in specs:
-        validate_spec(spec, n_sig, group_of_signal)
-
-    # Role -> name: legitimate features are positions 0..n_legit-1 (signal first),
-    # leak slots follow; the shuffle of names is fixed.
-    n_slots = n_legit + _N_LEAK_SLOTS
-    width = max(2, len(str(n_slots - 1)))
-    shuffle = np.random.default_rng(_NAME_SEED).permutation(n_slots)
-    names = [f"feat_{int(k):0{width}d}" for k in shuffle]
-    signal_names = names[:n_sig]
-    noise_names = names[n_sig:n_legit]
-
-    low, high = persistence
-    phi_signal = np.round(np.linspace(low, high, n_sig), 6) if n_sig > 1 else np.array([high])
-    group_phi = [float(phi_signal[sig[0]]) if sig else low for sig, _ in groups]
-    phi = np.empty(n_legit, dtype=np.float64)
-    phi[:n_sig] = phi_signal
-    for j in range(n_noise):
-        g = group_of_noise.get(j)
-        phi[n_sig + j] = group_phi[g] if g is not None else _NOISE_PHIS[j % len(_NOISE_PHIS)]
-
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
     feature_rng, group_rng, market_rng, leak_rng, missing_rng = streams
+    features = feature_streams(
+        shape=(T, N),
+        n_signal=n_sig,
+        n_noise=n_noise,
+        n_groups=n_groups,
+        group_correlation=group_correlation,
+        persistence=persistence,
+        market_loading=market_loading,
+        specs=specs,
+        rngs=(feature_rng, group_rng, market_rng),
+    )
     target_seeds = np.random.SeedSequence([seed, 1]).spawn(len(specs))
-
-    latent = feature_rng.standard_normal((T, N, n_legit), dtype=np.float32)
-    _ar1_inplace(latent, phi.astype(np.float32))
-    if groups:
-        factors = group_rng.standard_normal((T, N, len(groups)), dtype=np.float32)
-        _ar1_inplace(factors, np.asarray(group_phi, dtype=np.float32))
-        own, shared = math.sqrt(1.0 - group_correlation), math.sqrt(group_correlation)
-        for g, (sig, noise) in enumerate(groups):
-            for col in [*sig, *(n_sig + j for j in noise)]:
-                latent[:, :, col] = own * latent[:, :, col] + shared * factors[:, :, g]
-    market = market_rng.standard_normal(T)
-    market_path = np.empty(T)
-    market_path[0] = market[0]
-    for t in range(1, T):
-        market_path[t] = (
-            _MARKET_PHI * market_path[t - 1] + math.sqrt(1 - _MARKET_PHI**2) * market[t]
-        )
-    ungrouped = [j for j in range(n_noise) if j not in group_of_noise]
-    market_cols = [n_sig + j for k, j in enumerate(ungrouped) if k % 2 == 0]
-    for col in market_cols:
-        latent[:, :, col] += np.float32(market_loading) * market_path[:, None].astype(np.float32)
-
-    planted: dict[str, PlantedTarget] = {}
-    target_values: dict[str, F64] = {}
-    innovations: dict[str, F64] = {}
-    window_sd: dict[str, float] = {}
-    bar_sd: dict[str, float] = {}
-    for spec, target_seed in zip(specs, target_seeds, strict=True):
-        layout = term_layout(spec)
-        rs, term_phis = [], []
-        for form, positions, _ in layout:
-            p = tuple(float(phi_signal[i]) for i in positions)
-            term_phis.append(p)
-            rs.append(p[0] if form == "linear" else p[0] ** 2 if form == "square" else p[0] * p[1])
-        shares = tuple(share for _, _, share in layout)
-        cal = calibrate(spec.strength, spec.horizon, shares, tuple(rs), noise_scale)
-        rng = np.random.default_rng(target_seed)
-        u = np.zeros((T, N))
-        for (form, positions, _), a in zip(layout, cal.per_bar, strict=True):
-            cols = [latent[:-1, :, i].astype(np.float64) for i in positions]
-            u[1:] += a * term_values(form, cols)
-        u[1:] += noise_scale * rng.standard_normal((T - 1, N))
-        shock = noise_scale * rng.standard_normal(T)
-        if spec.kind == "regression":
-            u[1:] += shock[1:, None]
-            y = _windows(u, spec.horizon)
-        else:
-            latent_y = _windows(u, spec.horizon)
-            y = np.where(np.isnan(latent_y), np.nan, (latent_y > 0).astype(np.float64))
-        target_values[spec.name], innovations[spec.name] = y, u
-        window_sd[spec.name], bar_sd[spec.name] = cal.window_sd, cal.bar_sd
-
-        forms = tuple(form for form, _, _ in layout)
-        auc: float | None = None
-        if spec.form == "none":
-            rank_ic, auc = 0.0, (0.5 if spec.kind == "binary" else None)
-        elif spec.form == "linear" and spec.kind == "regression":
-            rank_ic = gaussian_rank_ic(spec.strength)
-        elif spec.form == "linear":
-            rank_ic, auc = (
-                gaussian_binary_rank_ic(spec.strength),
-                gaussian_binary_auc(spec.strength),
-            )
-        else:
-            rank_ic, auc = simulated_rank_ic(
-                forms,
-                tuple(term_phis),
-                cal.per_bar,
-                cal.coefficients,
-                spec.horizon,
-                noise_scale,
-                spec.kind == "binary",
-            )
-        terms = tuple(
-            PlantedTerm(form, tuple(signal_names[i] for i in positions), a, coef, share)
-            for (form, positions, share), a, coef in zip(
-                layout, cal.per_bar, cal.coefficients, strict=True
-            )
-        )
-        planted[spec.name] = PlantedTarget(
-            name=spec.name,
-            horizon=spec.horizon,
-            kind=spec.kind,
-            form=spec.form,
-            strength=spec.strength,
-            expected_rank_ic=round(rank_ic, 6),
-            signal_features=tuple(signal_names[i] for i in spec.features),
-            terms=terms,
-            expected_auc=None if auc is None else round(auc, 6),
-        )
-
-    columns: dict[str, npt.NDArray[np.float32]] = {
-        names[i]: latent[:, :, i] for i in range(n_legit)
+    targets_drawn = {
+        spec.name: target_stream(spec, features, noise_scale, target_seed)
+        for spec, target_seed in zip(specs, target_seeds, strict=True)
     }
+
+    names = features.names
+    columns: dict[str, F32] = {names[i]: features.latent[:, :, i] for i in range(n_legit)}
     if missing_rate > 0:
         for name in list(columns):
             values = columns[name].copy()
@@ -351,49 +209,27 @@ def make_panel(
             columns[name] = values
     planted_leaks: list[PlantedLeak] = []
     if leaks:
-        horizon_of = {s.name: s.horizon for s in specs}
         for slot, (kind, target) in enumerate(_choose_leak_targets(specs)):
-            y, u = target_values[target], innovations[target]
-            bars = 0
-            leak = np.full((T, N), np.nan)
-            if kind == "noisy_copy":
-                leak = y + 0.2 * window_sd[target] * leak_rng.standard_normal((T, N))
-            elif kind == "partial_window":
-                bars = min(2, horizon_of[target] - 1)
-                shocks = leak_rng.standard_normal((T, N))
-                leak = _windows(u, bars) + 0.3 * math.sqrt(bars) * bar_sd[target] * shocks
-            else:
-                leak[:-1] = y[1:]
             name = names[n_legit + slot]
+            leak, bars = _leak_values(kind, targets_drawn[target], leak_rng)
             columns[name] = leak.astype(np.float32)
             planted_leaks.append(PlantedLeak(feature=name, target=target, kind=kind, bars=bars))
-
-    days = np.busday_offset(np.datetime64("2015-01-01", "D"), np.arange(T), roll="forward")
-    sym_width = max(3, len(str(N - 1)))
-    symbols = [f"S{i:0{sym_width}d}" for i in range(N)]
-    data: list[pl.Series] = [
-        pl.Series("symbol", np.tile(np.asarray(symbols), T), dtype=pl.String),
-        pl.Series("timestamp", np.repeat(days.astype("datetime64[us]"), N)),
-    ]
-    data.extend(pl.Series(name, columns[name].reshape(-1)) for name in sorted(columns))
-    data.extend(pl.Series(s.name, target_values[s.name].reshape(-1)) for s in specs)
-    frame = pl.DataFrame(data)
-
-    groups_named = tuple(
-        tuple(sorted([*(names[i] for i in sig), *(names[n_sig + j] for j in noise)]))
-        for sig, noise in groups
-    )
-    used_signal = {f for t in planted.values() for f in t.signal_features}
+    frame = _frame(columns, {s.name: targets_drawn[s.name].values for s in specs}, T, N)
+    used_signal = {f for t in targets_drawn.values() for f in t.planted.signal_features}
+    noise_names = names[n_sig:n_legit]
     truth = GroundTruth(
-        targets=planted,
+        targets={name: drawn.planted for name, drawn in targets_drawn.items()},
         leaks=tuple(planted_leaks),
         signal_features=tuple(sorted(used_signal)),
         noise_features=tuple(
-            sorted([*noise_names, *(n for n in signal_names if n not in used_signal)])
+            sorted([*noise_names, *(n for n in names[:n_sig] if n not in used_signal)])
         ),
-        groups=groups_named,
-        market_features=tuple(sorted(names[c] for c in market_cols)),
-        persistence={names[i]: float(phi[i]) for i in range(n_legit)},
+        groups=tuple(
+            tuple(sorted([*(names[i] for i in sig), *(names[n_sig + j] for j in noise)]))
+            for sig, noise in features.groups
+        ),
+        market_features=tuple(sorted(names[c] for c in features.market_cols)),
+        persistence={names[i]: float(features.phi[i]) for i in range(n_legit)},
         group_correlation=group_correlation,
         noise_scale=noise_scale,
         bar_interval="1d",
@@ -402,6 +238,36 @@ def make_panel(
         n_timestamps=T,
     )
     return SyntheticPanel(frame=frame, truth=truth)
+
+
+def _leak_values(kind: LeakKind, target: TargetStream, rng: np.random.Generator) -> tuple[F64, int]:
+    """One planted leak's values for ``target`` and the bars of the window it reveals."""
+    y, u = target.values, target.innovations
+    T, N = y.shape
+    if kind == "noisy_copy":
+        return y + 0.2 * target.window_sd * rng.standard_normal((T, N)), 0
+    if kind == "partial_window":
+        bars = min(2, target.planted.horizon - 1)
+        shocks = rng.standard_normal((T, N))
+        return windows(u, bars) + 0.3 * math.sqrt(bars) * target.bar_sd * shocks, bars
+    leak = np.full((T, N), np.nan)
+    leak[:-1] = y[1:]
+    return leak, 0
+
+
+def _frame(features: dict[str, F32], targets: dict[str, F64], T: int, N: int) -> pl.DataFrame:
+    """The long frame: symbol, timestamp (business days from 2015-01-01), the features
+    in name order, then the targets in design order."""
+    days = np.busday_offset(np.datetime64("2015-01-01", "D"), np.arange(T), roll="forward")
+    sym_width = max(3, len(str(N - 1)))
+    symbols = [f"S{i:0{sym_width}d}" for i in range(N)]
+    data: list[pl.Series] = [
+        pl.Series("symbol", np.tile(np.asarray(symbols), T), dtype=pl.String),
+        pl.Series("timestamp", np.repeat(days.astype("datetime64[us]"), N)),
+    ]
+    data.extend(pl.Series(name, features[name].reshape(-1)) for name in sorted(features))
+    data.extend(pl.Series(name, values.reshape(-1)) for name, values in targets.items())
+    return pl.DataFrame(data)
 
 
 def write_demo_data(directory: Path, **kwargs: Any) -> Path:
