@@ -6,7 +6,7 @@ See :mod:`panelml.config` for the file layout and the rules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -89,7 +89,23 @@ class RuntimeConfig(BaseModel):
     output_dir: str = Field("runs", description="runs go to <output_dir>/<experiment>/<run_id>/")
     cache_dir: str = Field(".panelml/cache", description="stage result cache")
     executor: Literal["serial", "process", "ray"] = "serial"
-    n_jobs: int = Field(1, ge=-1, description="workers for the executor; -1 = all CPUs")
+    n_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="tasks the executor runs at once (see docs/scaling.md)"
+    )
+    threads_per_worker: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="library threads (LightGBM, XGBoost, OpenMP) each task may use"
+    )
+    ray_address: str | None = Field(
+        None,
+        description="executor ray: absent starts a local Ray; 'auto' or 'ray://host:port' "
+        "joins an existing cluster",
+    )
+    n_jobs: int | None = Field(
+        None,
+        ge=-1,
+        description="deprecated: the total cores (-1 = all); serial gives them to its one "
+        "worker as threads, process and ray run that many one-thread workers",
+    )
     strict_hooks: bool = Field(False, description="a failing hook stops the run")
     deterministic: bool = Field(False, description="stages pick bit-exact settings")
     quiet: bool = Field(False, description="print only warnings and errors")

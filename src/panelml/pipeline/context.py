@@ -33,7 +33,9 @@ class RunContext:
         seed: the run's master seed; use :meth:`rng` / :meth:`child_seed` to
             derive independent, reproducible streams per purpose.
         deterministic: ``runtime.deterministic``: stages must pick bit-exact settings.
-        n_jobs: thread/process budget a stage may use.
+        n_jobs: library threads one task may use (``runtime.threads_per_worker``
+            resolved; see :mod:`panelml.pipeline.budget`). Tasks run through
+            ``executor``, which decides how many run at once.
     """
 
     config: Any

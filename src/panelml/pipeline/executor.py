@@ -1,44 +1,112 @@
-"""Where independent tasks run: one small interface, several backends.
+"""Where independent tasks run: one small interface, three backends.
 
-A stage with many independent pieces of work (one model per target and fold,
-say) hands them to ``ctx.executor.map(fn, items, description=...)`` and gets the
-results back in input order. Whether they run one after another, in worker
-processes, or (later) on a Ray cluster is the run's choice
-(``runtime.executor`` / ``runtime.n_jobs``), not the stage's.
+A stage with many independent pieces of work (one model set per target and
+family, say) hands them to ``ctx.executor.map(fn, items, description=...)``
+and gets the results back in input order. Whether they run one after another,
+in local worker processes or on a Ray cluster is the run's choice
+(``runtime.executor``, ``runtime.n_workers``, ``runtime.threads_per_worker``),
+never the stage's. The contract every backend keeps:
 
-For process-based executors ``fn`` and the items must be picklable (define
-``fn`` at module level).
+- results come back in the order of ``items``, whatever the order of completion;
+- ``fn`` gets nothing but its arguments, so a task's seed must travel in its
+  item (or in ``shared``), never come from state of the calling process: then
+  the outputs do not depend on the backend;
+- ``shared=`` is data every task reads (the panel, prepared matrices, params):
+  it is shipped once per map, not once per task, and ``fn`` is called as
+  ``fn(shared, item)``. The serial backend passes the object itself; the
+  process backend writes it once to a file whose numpy arrays every worker
+  memory-maps read-only; Ray stores it once with ``ray.put`` (read-only,
+  zero-copy numpy arrays on each node). A worker loads it once and keeps it
+  for all the tasks it runs, so per-process caches on it (binned datasets)
+  are built once per worker, not once per task. Tasks must not write into
+  arrays of ``shared``.
+
+For the process and Ray backends ``fn`` and the items must be picklable:
+define ``fn`` at module level.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from panelml.pipeline.errors import ConfigError
 from panelml.pipeline.reporter import Reporter
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
 
 EXECUTORS = ("serial", "process", "ray")
+_NO_SHARED: Any = object()
 
 
 class Executor(ABC):
-    """Runs ``fn`` over independent items and returns the results in input order."""
+    """Runs ``fn`` over independent items and returns the results in input order.
+
+    ``n_workers`` tasks run at once (0: as many as the backend admits), each
+    with ``threads_per_worker`` library threads.
+    """
 
     name: str = "executor"
 
-    def __init__(self, n_jobs: int = 1, reporter: Reporter | None = None) -> None:
-        self.n_jobs = n_jobs
+    def __init__(
+        self,
+        n_workers: int = 1,
+        reporter: Reporter | None = None,
+        *,
+        threads_per_worker: int = 1,
+    ) -> None:
+        self.n_workers = n_workers
+        self.threads_per_worker = max(1, threads_per_worker)
         self.reporter = reporter or Reporter(quiet=True)
 
+    @property
+    def n_jobs(self) -> int:
+        """Alias of :attr:`n_workers` (the name of the deprecated ``runtime.n_jobs``)."""
+        return self.n_workers
+
+    @overload
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], *, description: str = ""
+    ) -> list[R]: ...
+
+    @overload
+    def map(
+        self, fn: Callable[[S, T], R], items: Iterable[T], *, description: str = "", shared: S
+    ) -> list[R]: ...
+
+    def map(
+        self,
+        fn: Callable[..., R],
+        items: Iterable[Any],
+        *,
+        description: str = "",
+        shared: Any = _NO_SHARED,
+    ) -> list[R]:
+        """``[fn(item) for item in items]`` (``fn(shared, item)`` with ``shared``),
+        possibly in parallel, with a progress bar titled ``description``."""
+        todo = list(items)
+        if not todo:
+            return []
+        return self._map(fn, todo, shared, description)
+
     @abstractmethod
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, description: str = "") -> list[R]:
-        """``[fn(item) for item in items]``, possibly in parallel, with a progress bar."""
+    def _map(self, fn: Callable[..., R], todo: list[Any], shared: Any, description: str) -> list[R]:
+        """The backend's own map over a non-empty list (``shared`` may be ``_NO_SHARED``)."""
+
+    def close(self) -> None:  # noqa: B027 - a no-op unless the backend started something
+        """Release what the backend started (nothing for most)."""
+
+
+def _call(fn: Callable[..., R], shared: Any, item: Any) -> R:
+    return fn(item) if shared is _NO_SHARED else fn(shared, item)
 
 
 class SerialExecutor(Executor):
@@ -46,64 +114,240 @@ class SerialExecutor(Executor):
 
     name = "serial"
 
-    def __init__(self, n_jobs: int = 1, reporter: Reporter | None = None) -> None:
-        super().__init__(1, reporter)
+    def __init__(
+        self,
+        n_workers: int = 1,
+        reporter: Reporter | None = None,
+        *,
+        threads_per_worker: int = 1,
+    ) -> None:
+        super().__init__(1, reporter, threads_per_worker=threads_per_worker)
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, description: str = "") -> list[R]:
-        todo = list(items)
-        return [fn(item) for item in self.reporter.progress(todo, description, total=len(todo))]
+    def _map(self, fn: Callable[..., R], todo: list[Any], shared: Any, description: str) -> list[R]:
+        steps = self.reporter.progress(todo, description, total=len(todo))
+        return [_call(fn, shared, item) for item in steps]
+
+
+# -- local processes -----------------------------------------------------------------
+
+_WORKER_SHARED: dict[str, Any] = {}
+"""In a worker process: the shared payload of the current map, by file (one kept)."""
+
+
+def _process_task(fn: Callable[..., R], path: str | None, item: Any) -> R:
+    if path is None:
+        return fn(item)
+    shared = _WORKER_SHARED.get(path)
+    if shared is None:
+        from joblib import load
+
+        _WORKER_SHARED.clear()  # drop an earlier map's payload before loading this one
+        shared = _WORKER_SHARED[path] = load(path, mmap_mode="r")
+    return fn(shared, item)
 
 
 class ProcessExecutor(Executor):
-    """Runs tasks in ``n_jobs`` worker processes (joblib's loky backend).
+    """Runs tasks in ``n_workers`` local worker processes (joblib's loky backend).
 
-    ``n_jobs=-1`` uses every CPU. Results come back in input order whatever the
-    order of completion.
+    The workers are reused across maps. ``shared`` is written once per map with
+    ``joblib.dump`` into a temporary folder; each worker loads it once with its
+    numpy arrays memory-mapped read-only, so every worker reads the same pages
+    of the page cache instead of holding its own copy.
     """
 
     name = "process"
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, description: str = "") -> list[R]:
-        from joblib import Parallel, delayed
+    def _map(self, fn: Callable[..., R], todo: list[Any], shared: Any, description: str) -> list[R]:
+        if self.n_workers <= 1 or len(todo) <= 1:
+            serial = SerialExecutor(reporter=self.reporter)
+            return serial._map(fn, todo, shared, description)
+        from joblib import Parallel, delayed, dump, parallel_config
 
-        todo = list(items)
-        if self.n_jobs == 1 or len(todo) <= 1:
-            return SerialExecutor(reporter=self.reporter).map(fn, todo, description=description)
-        parallel = Parallel(n_jobs=self.n_jobs, backend="loky", return_as="generator")
-        results = parallel(delayed(fn)(item) for item in todo)
-        return list(self.reporter.progress(results, description, total=len(todo)))
+        folder = Path(tempfile.mkdtemp(prefix="panelml-shared-"))
+        try:
+            path: str | None = None
+            if shared is not _NO_SHARED:
+                path = str(folder / "shared.pkl")
+                dump(shared, path)
+            workers = min(self.n_workers, len(todo))
+            with parallel_config(backend="loky", inner_max_num_threads=self.threads_per_worker):
+                parallel = Parallel(n_jobs=workers, return_as="generator")
+                results = parallel(delayed(_process_task)(fn, path, item) for item in todo)
+                return list(self.reporter.progress(results, description, total=len(todo)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- Ray -----------------------------------------------------------------------------
+
+_RAY_SHARED: dict[str, Any] = {}
+"""In a Ray worker: the shared payload of the current map, by object id (one kept)."""
+
+
+def _ray_task(fn: Callable[..., R], boxed: list[Any] | None, item: Any) -> R:
+    """Runs in a Ray worker; ``boxed`` holds the payload's ObjectRef (a list keeps
+    Ray from resolving it per task, so the worker can keep one copy)."""
+    if boxed is None:
+        return fn(item)
+    ref = boxed[0]
+    key = ref.hex()
+    shared = _RAY_SHARED.get(key)
+    if shared is None:
+        ray: Any = importlib.import_module("ray")
+        _RAY_SHARED.clear()
+        shared = _RAY_SHARED[key] = ray.get(ref)
+    return fn(shared, item)
 
 
 class RayExecutor(Executor):
-    """Runs tasks as Ray remote functions (needs the optional ``ray`` package)."""
+    """Runs tasks as Ray tasks (needs the optional ``ray`` package).
+
+    ``address``: ``None`` starts a local Ray on this machine's allowed cores
+    (and shuts it down on :meth:`close`); ``"auto"`` or ``"ray://host:port"``
+    joins an existing cluster. A Ray already initialised in this process is
+    used as it is. Every task asks Ray for ``threads_per_worker`` CPUs, so Ray
+    never runs more of them at once than the cluster has cores; ``n_workers``
+    > 0 also caps the tasks in flight.
+    """
 
     name = "ray"
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, description: str = "") -> list[R]:
+    def __init__(
+        self,
+        n_workers: int = 0,
+        reporter: Reporter | None = None,
+        *,
+        threads_per_worker: int = 1,
+        address: str | None = None,
+        local_cpus: int | None = None,
+    ) -> None:
+        super().__init__(n_workers, reporter, threads_per_worker=threads_per_worker)
+        self.address = address
+        self.local_cpus = local_cpus
+        self._started = False
+
+    def _ray(self) -> Any:
         ray: Any = importlib.import_module("ray")
         if not ray.is_initialized():
-            ray.init(ignore_reinit_error=True, log_to_driver=False)
-        remote = ray.remote(fn)
-        refs = [remote.remote(item) for item in items]
-        out: list[R] = []
-        for ref in self.reporter.progress(refs, description, total=len(refs)):
-            out.append(ray.get(ref))
-        return out
+            if self.address is None:
+                ray.init(
+                    num_cpus=self.local_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            else:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            self._started = True
+        return ray
+
+    def _map(self, fn: Callable[..., R], todo: list[Any], shared: Any, description: str) -> list[R]:
+        ray = self._ray()
+        remote = ray.remote(_ray_task).options(num_cpus=self.threads_per_worker, max_retries=0)
+        boxed = None if shared is _NO_SHARED else [ray.put(shared)]
+        results: list[Any] = [None] * len(todo)
+        steps = self.reporter.progress(
+            self._completed(ray, remote, fn, boxed, todo, results), description, total=len(todo)
+        )
+        for _ in steps:
+            pass
+        return results
+
+    def _completed(
+        self,
+        ray: Any,
+        remote: Any,
+        fn: Callable[..., Any],
+        boxed: list[Any] | None,
+        todo: list[Any],
+        results: list[Any],
+    ) -> Iterator[int]:
+        """Submits at most ``n_workers`` tasks at a time (all when 0); yields the index
+        of each finished task, having stored its result at that index."""
+        cap = self.n_workers if self.n_workers > 0 else len(todo)
+        pending: dict[Any, int] = {}
+        submitted = 0
+        while submitted < len(todo) or pending:
+            while submitted < len(todo) and len(pending) < cap:
+                pending[remote.remote(fn, boxed, todo[submitted])] = submitted
+                submitted += 1
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                results[index] = _ray_result(ray, ref)
+                yield index
+
+    def close(self) -> None:
+        """Shut down the local Ray this executor started (a joined cluster stays up)."""
+        if self._started:
+            ray: Any = importlib.import_module("ray")
+            ray.shutdown()
+            self._started = False
 
 
-def make_executor(name: str, n_jobs: int = 1, reporter: Reporter | None = None) -> Executor:
-    """The executor called ``name`` (``serial``, ``process`` or ``ray``)."""
+def _ray_result(ray: Any, ref: Any) -> Any:
+    """``ray.get(ref)``, re-raising a task's own exception (a user error stays one)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+def make_executor(
+    name: str,
+    n_workers: int = 1,
+    reporter: Reporter | None = None,
+    *,
+    threads_per_worker: int = 1,
+    ray_address: str | None = None,
+    local_cpus: int | None = None,
+) -> Executor:
+    """The executor called ``name`` (``serial``, ``process`` or ``ray``).
+
+    ``local_cpus``: the CPUs a local Ray started by the executor may use.
+    """
     if name == "serial":
-        return SerialExecutor(n_jobs, reporter)
+        return SerialExecutor(n_workers, reporter, threads_per_worker=threads_per_worker)
     if name == "process":
-        return ProcessExecutor(n_jobs, reporter)
+        return ProcessExecutor(n_workers, reporter, threads_per_worker=threads_per_worker)
     if name == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ConfigError(
                 "runtime.executor: 'ray' needs the ray package, which is not installed; "
                 "install it with pip install 'panelml[ray]' or use 'serial' / 'process'"
             )
-        return RayExecutor(n_jobs, reporter)
+        return RayExecutor(
+            n_workers,
+            reporter,
+            threads_per_worker=threads_per_worker,
+            address=ray_address,
+            local_cpus=local_cpus,
+        )
     raise ConfigError(
         f"runtime.executor: unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}"
     )
+
+
+def executor_for_runtime(runtime: Any, reporter: Reporter | None = None) -> tuple[Executor, int]:
+    """The executor of a ``runtime:`` section and the threads each task may use.
+
+    Resolves ``n_workers`` / ``threads_per_worker`` (and the deprecated
+    ``n_jobs``) with :func:`panelml.pipeline.budget.resolve_budget`.
+    """
+    from panelml.pipeline.budget import resolve_budget
+
+    budget = resolve_budget(
+        runtime.executor, runtime.n_workers, runtime.threads_per_worker, runtime.n_jobs
+    )
+    executor = make_executor(
+        runtime.executor,
+        budget.n_workers,
+        reporter,
+        threads_per_worker=budget.threads_per_worker,
+        ray_address=runtime.ray_address,
+        local_cpus=budget.cores,
+    )
+    return executor, budget.threads_per_worker

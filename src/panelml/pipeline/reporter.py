@@ -11,15 +11,9 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
+
+from panelml.pipeline.progress import live_bar, plain_lines
 
 T = TypeVar("T")
 
@@ -27,9 +21,16 @@ T = TypeVar("T")
 class Reporter:
     """Terminal output of a run; ``quiet=True`` prints only warnings."""
 
-    def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        quiet: bool = False,
+        progress_console: Console | None = None,
+    ) -> None:
         self.console = console or Console(stderr=False, highlight=False)
         self.quiet = quiet
+        self.progress_console = progress_console or Console(stderr=True, highlight=False)
 
     def info(self, message: str) -> None:
         """A short line of progress information."""
@@ -61,22 +62,15 @@ class Reporter:
     def progress(
         self, items: Iterable[T], description: str, total: int | None = None
     ) -> Iterator[T]:
-        """Iterate over ``items`` with a progress bar (none when quiet)."""
-        if self.quiet or not self.console.is_terminal:
+        """Iterate over ``items`` reporting progress on the progress console (stderr):
+        a live bar with an ETA in a terminal, a few plain lines otherwise, nothing
+        when quiet."""
+        if self.quiet:
             yield from items
-            return
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            for item in items:
-                yield item
-                bar.advance(task)
+        elif self.progress_console.is_terminal:
+            yield from live_bar(items, description, total, self.progress_console)
+        else:
+            yield from plain_lines(items, description, total, self.progress_console)
 
 
 def _cell(value: Any) -> str:
