@@ -89,7 +89,7 @@ def test_reloaded_in_a_fresh_process_predicts_identically(
     expected = in_memory(run).predict(data)
     assert reloaded.columns == expected.columns == [
         "symbol", "timestamp", "fwd_ret_5__lightgbm", "fwd_ret_5__ridge", "fwd_ret_5__ensemble",
-        "y_up_5__lightgbm", "y_up_5__ridge", "y_up_5__ensemble",
+        "y_up_5__lightgbm", "y_up_5__ridge", "y_up_5__ensemble", "y_up_5__ensemble_proba",
     ]  # fmt: skip
     assert reloaded["symbol"].equals(data["symbol"])
     assert reloaded["timestamp"].equals(data["timestamp"])

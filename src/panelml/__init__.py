@@ -5,6 +5,14 @@ The public API is re-exported here lazily, so ``import panelml`` stays light
 
     import panelml
     result = panelml.run("experiment.yaml", overrides=["target_ranking.top_n=3"])
+
+Tables in and out may be polars, pandas or pyarrow::
+
+    cfg = panelml.load_config({"experiment": {"name": "nb"}, "data": {"targets": ["fwd_*"]}})
+    result = panelml.run(cfg_dict, data=pandas_frame)    # data.path not needed
+    result.to_pandas()["target_ranking"]["ranking"]
+    panelml.open_run(result.run_dir).to_pandas()          # every table of a run folder
+    panelml.load_run(result.run_dir).predict(pandas_frame)
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from panelml.api import RunResult, load_config, run
+    from panelml.api import RunResult, load_config, panel_from_frame, run
     from panelml.config import ExperimentConfig
     from panelml.pipeline import hooks
     from panelml.pipeline.context import RunContext
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
     from panelml.pipeline.results import JsonResult, TableResult
     from panelml.pipeline.stage import Stage, StageParams, StageResult
     from panelml.predict import load_run
+    from panelml.run_tables import RunTables, open_run
 
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "run": ("panelml.api", "run"),
@@ -43,6 +52,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "UserError": ("panelml.pipeline.errors", "UserError"),
     "ConfigError": ("panelml.pipeline.errors", "ConfigError"),
     "load_run": ("panelml.predict", "load_run"),
+    "panel_from_frame": ("panelml.api", "panel_from_frame"),
+    "open_run": ("panelml.run_tables", "open_run"),
+    "RunTables": ("panelml.run_tables", "RunTables"),
 }
 
 __all__ = [
@@ -51,6 +63,7 @@ __all__ = [
     "JsonResult",
     "RunContext",
     "RunResult",
+    "RunTables",
     "Stage",
     "StageParams",
     "StageResult",
@@ -60,6 +73,8 @@ __all__ = [
     "hooks",
     "load_config",
     "load_run",
+    "open_run",
+    "panel_from_frame",
     "register_hook",
     "register_model",
     "register_stage",

@@ -11,10 +11,24 @@ Predictions: one column ``<target>__<family>`` per saved model and
 ``<target>__ensemble``, the mean of the families' cross-sectional percentile
 ranks per timestamp (the training stage's ensemble rule). Rows keep the input
 order. A per-symbol model scores only its own symbol; other rows get null.
+
+The ensemble is a *rank*, not a forecast: it orders the symbols of one timestamp.
+A timestamp with a single row (one row scored, or one symbol per timestamp) has
+nothing to rank against, so its ensemble is 0.5 whatever the models say; scoring
+such data warns once (a ``UserWarning``; ``panelml predict`` prints it on stderr).
+Use the ``<target>__<family>`` columns there.
+
+Binary targets also get ``<target>__ensemble_proba``: the mean of the families'
+predicted probabilities P(y=1) for the row (families whose prediction is missing
+are left out). It is a probability on the training label's scale, as calibrated
+as the families are; the rank ensemble is not.
+
+Tables may be polars, pandas or pyarrow (:func:`panelml.data.tables.as_polars`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +39,7 @@ import polars as pl
 import yaml
 
 from panelml.data.errors import DataError
+from panelml.data.tables import as_polars
 from panelml.data.timestamps import encode_timestamps
 from panelml.models.bundle import (
     FORMAT,
@@ -43,22 +58,29 @@ from panelml.validation.ranks import rank_average
 
 __all__ = [
     "ENSEMBLE",
+    "ENSEMBLE_PROBA",
     "FORMAT",
     "FORMAT_VERSION",
     "MODELS_DIR",
+    "OUTPUT_SUFFIXES",
     "ModelBundle",
     "PredictError",
     "RunModels",
     "frame_warnings",
     "load_run",
+    "output_format",
     "read_bundle",
     "read_frame",
     "safe_name",
+    "single_row_warning",
     "write_bundle",
     "write_frame",
 ]
 
 ENSEMBLE = "ensemble"
+ENSEMBLE_PROBA = "ensemble_proba"
+OUTPUT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+"""What :func:`write_frame` writes, by the output file's suffix (case-insensitive)."""
 
 PredictError = BundleError
 """A run folder or the data to score cannot be used as asked (a ``UserError``).
@@ -116,10 +138,16 @@ class RunModels:
                     "in training"
                 )
 
-    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Scores for every row of ``frame``: symbol, timestamp, ``<target>__<family>``
-        columns and ``<target>__ensemble`` (see the module docstring). Targets need not
-        be present."""
+    def binary_targets(self) -> list[str]:
+        """Targets whose models predict a probability (``kind: binary`` in their meta)."""
+        return sorted({b.target for b in self.bundles if b.meta.get("kind") == "binary"})
+
+    def predict(self, frame: Any) -> pl.DataFrame:
+        """Scores for every row of ``frame`` (polars, pandas or pyarrow): symbol,
+        timestamp, ``<target>__<family>`` columns, ``<target>__ensemble`` and, for a
+        binary target, ``<target>__ensemble_proba`` (see the module docstring).
+        Targets need not be present. Warns once when a timestamp has a single row."""
+        frame = as_polars(frame, what="the data to score")
         if not self.bundles:
             raise PredictError(f"the run {self.source} holds no trained models to predict with")
         self.check_columns(frame.columns)
@@ -150,12 +178,46 @@ class RunModels:
                 X = matrices[bundle.features] = _feature_matrix(frame, bundle)
             columns[bundle.label] = _predict_bundle(bundle, X, symbols)
         out = [keys[self.symbol_column], keys[self.timestamp_column]]
+        binary = set(self.binary_targets())
         for target in self.targets:
             labels = [b.label for b in self.bundles if b.target == target]
             out.extend(_as_series(label, columns[label]) for label in labels)
             ensemble = rank_average([columns[label] for label in labels], groups)
             out.append(_as_series(f"{target}__{ENSEMBLE}", ensemble))
+            if target in binary:
+                proba = _mean_probability([columns[label] for label in labels])
+                out.append(_as_series(f"{target}__{ENSEMBLE_PROBA}", proba))
+        message = single_row_warning(groups)
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=2)
         return pl.DataFrame(out)
+
+
+def single_row_warning(groups: npt.NDArray[np.intp]) -> str | None:
+    """The one warning for timestamps holding a single row (``groups``: the row's
+    timestamp index), or ``None`` when every timestamp has two rows or more."""
+    if groups.size == 0:
+        return None
+    sizes = np.bincount(groups)
+    lonely = int(np.sum(sizes == 1))
+    if lonely == 0:
+        return None
+    return (
+        f"{lonely} of {sizes.size} timestamp(s) hold a single row: the <target>__ensemble "
+        "column is a rank among the symbols of a timestamp, so there it is 0.5 whatever "
+        "the models say; read the <target>__<family> columns (or <target>__ensemble_proba "
+        "for a binary target) for such rows"
+    )
+
+
+def _mean_probability(columns: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """Row-wise mean of the families' probabilities, ignoring missing ones (NaN when
+    every family is missing for the row)."""
+    stacked = np.vstack(columns)
+    counts = np.sum(~np.isnan(stacked), axis=0)
+    sums = np.nansum(stacked, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def _as_series(name: str, values: npt.NDArray[np.float64]) -> pl.Series:
@@ -290,9 +352,10 @@ def read_frame(path: str | Path, models: RunModels) -> pl.DataFrame:
         ) from None
 
 
-def frame_warnings(frame: pl.DataFrame, models: RunModels) -> list[str]:
+def frame_warnings(frame: Any, models: RunModels) -> list[str]:
     """What scoring will do to ``frame``'s feature values that the user should hear:
     infinities and values beyond float32's range become missing (as in training)."""
+    frame = as_polars(frame, what="the data to score")
     features = [c for c in models.required_columns()[2:] if frame.schema[c].is_float()]
     if not features or frame.height == 0:
         return []
@@ -318,13 +381,26 @@ def frame_warnings(frame: pl.DataFrame, models: RunModels) -> list[str]:
     return out
 
 
+def output_format(out: str | Path) -> str:
+    """``parquet`` or ``csv`` by ``out``'s suffix (:data:`OUTPUT_SUFFIXES`); any other
+    suffix is a :class:`PredictError`, so ``p.json`` is never silently parquet."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise PredictError(
+            f"--out {out}: unknown output type {suffix or '(no suffix)'!r}; end the file "
+            f"name with {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    return OUTPUT_SUFFIXES[suffix]
+
+
 def write_frame(frame: pl.DataFrame, out: str | Path) -> Path:
-    """Write ``frame`` atomically (temporary file, then rename): CSV when ``out`` ends
-    with ``.csv``, else parquet."""
+    """Write ``frame`` atomically (temporary file, then rename), as parquet or CSV by
+    ``out``'s suffix (:func:`output_format`)."""
     out = Path(out)
+    kind = output_format(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        if out.suffix.lower() == ".csv":
+        if kind == "csv":
             frame.write_csv(tmp)
         else:
             frame.write_parquet(tmp)

@@ -13,14 +13,15 @@ temporary folders left by killed writers (:meth:`StageCache.prune`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from panelml.commands.common import fail
-from panelml.pipeline.cache import StageCache
+from panelml.commands.common import JsonOpt, emit_json, fail
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.explain import StageExplanation, explain
+
+if TYPE_CHECKING:
+    from panelml.pipeline.explain import StageExplanation
 
 cache_app = typer.Typer(
     name="cache",
@@ -76,13 +77,16 @@ def explain_command(
     force: Annotated[
         list[str] | None, typer.Option("--force", help="a stage the run would recompute")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per stage: the cache key's ingredients and whether an entry would be reused."""
     from panelml.config import build_stages, load_config
     from panelml.data import load_panel  # type: ignore[attr-defined,unused-ignore]
+    from panelml.pipeline.cache import StageCache
     from panelml.pipeline.context import RunContext
     from panelml.pipeline.events import EventBus
     from panelml.pipeline.executor import SerialExecutor
+    from panelml.pipeline.explain import explain
     from panelml.pipeline.reporter import Reporter
     from panelml.pipeline.runner import Pipeline
 
@@ -109,6 +113,20 @@ def explain_command(
         items = explain(pipeline, ctx, force=tuple(force or ()))
     except UserError as exc:
         raise fail(exc) from None
+    if as_json:
+        emit_json(
+            [
+                {
+                    "stage": item.stage,
+                    "verdict": item.verdict,
+                    "key": item.key,
+                    "reason": item.reason,
+                    "key_inputs": item.key_inputs,
+                }
+                for item in items
+            ]
+        )
+        return
     print_explanations(items)
 
 
@@ -128,8 +146,11 @@ def prune_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list what would be removed; remove nothing")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove old or unused cache entries (either criterion removes an entry)."""
+    from panelml.pipeline.cache import StageCache
+
     if older_than is None and keep_runs is None:
         raise fail(
             UserError("cache prune needs --older-than DAYS or --keep-runs K (or both); see --help")
@@ -141,6 +162,16 @@ def prune_command(
     cache = StageCache(cache_dir)
     before = len(cache.entries())
     removed = cache.prune(older_than_days=older_than, keep_runs=keep_runs, dry_run=dry_run)
+    if as_json:
+        emit_json(
+            {
+                "cache_dir": str(cache_dir),
+                "dry_run": dry_run,
+                "entries_before": before,
+                "removed": [str(path) for path in removed],
+            }
+        )
+        return
     verb = "would remove" if dry_run else "removed"
     for path in removed:
         typer.echo(f"{verb} {path}")

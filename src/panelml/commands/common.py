@@ -7,26 +7,33 @@ command modules import only this module, never ``panelml.cli`` (no import cycle)
 
 from __future__ import annotations
 
+import json
+import math
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.signals import RunInterrupted
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USER_ERROR",
     "ConfigArg",
+    "JsonOpt",
     "SetOpt",
+    "emit_json",
     "err_console",
     "fail",
+    "json_ready",
     "out_console",
     "user_errors",
 ]
@@ -42,18 +49,48 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
-        help="override a config value, KEY.PATH=VALUE (value parsed as YAML); repeatable",
+        help="override a config value, KEY.PATH=VALUE (value parsed as YAML, so "
+        "'pipeline.stages=[target_ranking,report]' sets a list); repeatable",
         show_default=False,
     ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="print the listing as JSON on stdout (for scripts)")
 ]
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as plain JSON data: NaN and infinities become ``null``, paths and
+    other objects their ``str``, polars frames a list of row objects."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_ready(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    to_dicts = getattr(value, "to_dicts", None)
+    if callable(to_dicts):  # a polars DataFrame
+        return json_ready(to_dicts())
+    return str(value)
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as one JSON document on stdout (what every ``--json`` prints)."""
+    typer.echo(json.dumps(json_ready(value), indent=2, allow_nan=False))
 
 
 def fail(exc: UserError) -> typer.Exit:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from panelml.demo import Recovery, assess, load_truth, write_demo
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from panelml.demo import Recovery
 
 
 def _fmt(value: float) -> str:
@@ -21,6 +22,8 @@ def _fmt(value: float) -> str:
 
 def print_summary(console: Console, recovery: Recovery, run_dir: Path, seconds: float) -> None:
     """The demo's closing summary: targets, features, leaks, where the report is."""
+    from rich.table import Table
+
     targets = Table(title="Targets: planted truth vs what the run found", title_justify="left")
     for column in ("target", "planted rank IC", "score (OOF rank IC)", "status"):
         targets.add_column(column)
@@ -72,8 +75,11 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", help="print only the summary")] = False,
 ) -> None:
     """Run the full pipeline on a synthetic panel with planted truth and check recovery."""
+    from rich.console import Console
+
     from panelml.api import run
     from panelml.commands.common import user_errors
+    from panelml.demo import assess, load_truth, write_demo
 
     console = Console(highlight=False)
     with user_errors():

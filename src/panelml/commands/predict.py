@@ -3,9 +3,12 @@
 Loads every model saved under ``RUN_DIR/models`` (:func:`panelml.predict.load_run`),
 reads only the symbol, timestamp and feature columns they need from ``--data``
 (a parquet or CSV file, folder or glob; targets need not be present), and writes
-one row per input row: symbol, timestamp, ``<target>__<family>`` and
-``<target>__ensemble``. The output is written atomically, as CSV when ``--out``
-ends with ``.csv`` and as parquet otherwise.
+one row per input row: symbol, timestamp, ``<target>__<family>``,
+``<target>__ensemble`` (a rank within each timestamp) and, for binary targets,
+``<target>__ensemble_proba`` (the mean of the families' probabilities). The
+output is written atomically, as parquet (``.parquet``, ``.pq``) or CSV (``.csv``)
+by its suffix; any other suffix is refused before anything is computed.
+Warnings (a timestamp with a single row, infinite feature values) go to stderr.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def predict(
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", help="output file (.csv for CSV, else parquet)", show_default=False),
+        typer.Option("--out", help="output file: .parquet / .pq, or .csv", show_default=False),
     ],
     allow_incomplete: Annotated[
         bool,
@@ -42,15 +45,22 @@ def predict(
 
     A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
     """
+    import warnings
+
     from panelml.commands.common import user_errors
-    from panelml.predict import frame_warnings, load_run, read_frame, write_frame
+    from panelml.predict import frame_warnings, load_run, output_format, read_frame, write_frame
 
     with user_errors():
+        output_format(out)
         models = load_run(run_dir, allow_incomplete=allow_incomplete)
         frame = read_frame(data, models)
-        scores = models.predict(frame)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            scores = models.predict(frame)
         for warning in frame_warnings(frame, models):
             typer.echo(f"warning: data: {warning}", err=True)
+        for item in caught:
+            typer.echo(f"warning: {item.message}", err=True)
         try:
             path = write_frame(scores, out)
         except OSError as exc:

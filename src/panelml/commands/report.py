@@ -11,13 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from panelml.commands.common import EXIT_USER_ERROR, err_console
-from panelml.pipeline.errors import UserError
-from panelml.pipeline.run_folder import write_text_atomic
-from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
-from panelml.report.run_folder import REPORT_FILE
 
 
 def report(
@@ -39,7 +34,13 @@ def report(
 
     A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
     """
+    from rich.markup import escape
+
+    from panelml.pipeline.errors import UserError
+    from panelml.pipeline.run_folder import write_text_atomic
     from panelml.predict import require_finished
+    from panelml.report import RunFolderError, fill_run_record, load_run_folder, render_report
+    from panelml.report.run_folder import REPORT_FILE
 
     try:
         folder = load_run_folder(run_dir)

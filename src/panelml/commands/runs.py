@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from panelml.commands.common import fail
+from panelml.commands.common import JsonOpt, emit_json, fail
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.runstate import run_state
-from panelml.pipeline.verify import verify_run
-from panelml.stability.compare import RunDiff, RunsError, diff_runs, list_runs
+
+if TYPE_CHECKING:
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from panelml.stability.compare import RunDiff
 
 _MAX_ROWS = 30
 
@@ -37,6 +37,8 @@ runs_app = typer.Typer(
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -60,12 +62,35 @@ def list_command(
     output_dir: Annotated[
         Path, typer.Argument(help="the runs folder (runtime.output_dir) or an experiment folder")
     ] = Path("runs"),
+    as_json: JsonOpt = False,
 ) -> None:
     """List the runs under OUTPUT_DIR, oldest first per experiment."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from panelml.pipeline.runstate import run_state
+    from panelml.stability.compare import list_runs
+
     try:
         runs = list_runs(output_dir)
     except UserError as exc:
         raise fail(exc) from None
+    if as_json:
+        emit_json(
+            [
+                {
+                    "experiment": run.experiment,
+                    "run_id": run.run_id,
+                    "started": run.started,
+                    "status": run_state(run.path),
+                    "seconds": run.seconds,
+                    "top_targets": run.top_targets,
+                    "path": str(run.path),
+                }
+                for run in runs
+            ]
+        )
+        return
     if not runs:
         typer.echo(f"no runs under {output_dir}")
         return
@@ -86,6 +111,8 @@ def list_command(
 
 def _resolve(ref: Path, runs_dir: Path) -> Path:
     """A run folder path, or a run id looked up as ``<runs_dir>/*/<run_id>``."""
+    from panelml.stability.compare import RunsError
+
     if ref.is_dir():
         return ref
     matches = sorted(p.parent for p in runs_dir.glob(f"*/{ref.name}/manifest.json"))
@@ -103,6 +130,9 @@ def _resolve(ref: Path, runs_dir: Path) -> Path:
 
 
 def _frame_table(title: str, frame: pl.DataFrame, signed: set[str]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         table.add_column(column)
@@ -117,6 +147,9 @@ def _frame_table(title: str, frame: pl.DataFrame, signed: set[str]) -> Table:
 
 def print_diff(diff: RunDiff, console: Console) -> None:
     """Print a :class:`RunDiff` (what ``panelml runs diff`` shows)."""
+    from rich.markup import escape
+    from rich.table import Table
+
     console.print(
         f"[bold]{escape(diff.a.run_id)}[/bold] vs [bold]{escape(diff.b.run_id)}[/bold]: "
         f"[bold]{diff.classification}[/bold]"
@@ -160,13 +193,36 @@ def diff_command(
     runs_dir: Annotated[
         Path, typer.Option("--runs-dir", help="where run ids are looked up")
     ] = Path("runs"),
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare two runs: config, data, scores, selections, metrics, files; and a verdict."""
+    from panelml.stability.compare import diff_runs
+
     try:
         diff = diff_runs(_resolve(run_a, runs_dir), _resolve(run_b, runs_dir))
     except UserError as exc:
         raise fail(exc) from None
+    if as_json:
+        emit_json(diff_document(diff))
+        return
     print_diff(diff, _console())
+
+
+def diff_document(diff: RunDiff) -> dict[str, Any]:
+    """A :class:`RunDiff` as JSON data (what ``panelml runs diff --json`` prints)."""
+    return {
+        "a": {"run_id": diff.a.run_id, "path": str(diff.a.path)},
+        "b": {"run_id": diff.b.run_id, "path": str(diff.b.path)},
+        "classification": diff.classification,
+        "reasons": diff.reasons,
+        "config": [{"key": c.key, "a": c.a, "b": c.b} for c in diff.config],
+        "data": {"a": diff.data_a, "b": diff.data_b, "same": diff.same_data},
+        "scores": diff.scores,
+        "selections": diff.selections,
+        "metrics": diff.metrics,
+        "files_compared": diff.files_compared,
+        "files_differing": diff.files_differing,
+    }
 
 
 @runs_app.command("verify")
@@ -177,6 +233,8 @@ def verify_command(
     ] = Path("runs"),
 ) -> None:
     """Check that a run finished and that its files are the ones it wrote."""
+    from panelml.pipeline.verify import verify_run
+
     try:
         folder = _resolve(run, runs_dir)
     except UserError as exc:

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from panelml.commands.common import fail
+from panelml.commands.common import JsonOpt, emit_json, fail
 from panelml.pipeline.errors import UserError
-from panelml.stability.history import finished_runs_only, history_stability
-from panelml.stability.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _num(value: object, digits: int = 3) -> str:
@@ -34,6 +31,9 @@ def _num(value: object, digits: int = 3) -> str:
 
 def stability_table(experiment_dir: Path, *, k: int = 10) -> pl.DataFrame:
     """The per (target, method) history summary of an experiment folder's finished runs."""
+    from panelml.stability.history import finished_runs_only, history_stability
+    from panelml.stability.snapshots import SnapshotStore
+
     store = SnapshotStore.for_experiment(experiment_dir)
     if not store.parts():
         raise UserError(
@@ -51,12 +51,21 @@ def stability(
         typer.Argument(help="an experiment folder: <output_dir>/<experiment>", show_default=False),
     ],
     k: Annotated[int, typer.Option("--k", min=1, help="size of the top-k sets (Jaccard)")] = 10,
+    as_json: JsonOpt = False,
 ) -> None:
     """Stability of feature selections and importances across an experiment's runs."""
+    import polars as pl
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     try:
         report = stability_table(experiment_dir, k=k)
     except UserError as exc:
         raise fail(exc) from None
+    if as_json:
+        emit_json(report)
+        return
     table = Table(
         title=f"stability across runs: {experiment_dir.name}",
         title_justify="left",

@@ -12,13 +12,16 @@ from pydantic import ValidationError
 
 from panelml.config.messages import format_validation, yaml_problem
 from panelml.config.resolve import resolve_config
-from panelml.config.schema import ExperimentConfig
+from panelml.config.schema import DEFAULT_STAGES, SECTIONS, ExperimentConfig
 from panelml.pipeline.errors import ConfigError
 
 
 # -- loading -------------------------------------------------------------------
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read, override, validate and resolve an experiment YAML file.
+def load_config(
+    path: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Read, override, validate and resolve an experiment YAML file, or a mapping
+    with the same layout (relative paths then resolve against the working folder).
 
     ``overrides`` are ``KEY.PATH=VALUE`` strings (``--set``); values are parsed as
     YAML. The returned config has every stage's params resolved (defaults
@@ -27,8 +30,18 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
     return resolve_config(read_config(path, overrides))
 
 
-def read_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read, override and validate an experiment YAML file (not yet resolved)."""
+def read_config(
+    path: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Read, override and validate an experiment YAML file or mapping (not yet resolved)."""
+    if isinstance(path, Mapping):
+        raw = apply_overrides(path, overrides, where="config")
+        return validate_config(raw, base_dir=Path.cwd(), source=None)
+    if not isinstance(path, str | Path):
+        raise ConfigError(
+            f"the config is a {type(path).__name__}; pass a YAML file path, a dict with the "
+            "YAML's layout (experiment:, data:, ...) or an ExperimentConfig"
+        )
     file = Path(path)
     where = str(file)
     if not file.is_file():
@@ -66,7 +79,13 @@ def validate_config(
 def apply_overrides(
     raw: Mapping[str, Any], overrides: Sequence[str], *, where: str = "config"
 ) -> dict[str, Any]:
-    """A copy of ``raw`` with each ``KEY.PATH=VALUE`` override set (value parsed as YAML)."""
+    """A copy of ``raw`` with each ``KEY.PATH=VALUE`` override set (value parsed as YAML).
+
+    Lists are YAML flow sequences: ``pipeline.stages=[target_ranking,report]``.
+    Replacing ``pipeline.stages`` drops the top-level sections of the stages the
+    new list leaves out (they configured the file's pipeline, not this one), so
+    a file's ``feature_selection:`` section does not turn into an unknown key.
+    """
     out: dict[str, Any] = _deep_copy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -80,8 +99,39 @@ def apply_overrides(
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {exc}") from None
+        before = _stage_names(out)
         _set_path(out, key.split("."), value, item)
+        if key == "pipeline.stages":
+            _drop_removed_sections(out, before, item)
     return out
+
+
+def _stage_names(raw: Mapping[str, Any]) -> list[str]:
+    """The stage names a raw config's pipeline lists (the defaults when it lists none)."""
+    pipeline = raw.get("pipeline")
+    entries = pipeline.get("stages") if isinstance(pipeline, Mapping) else None
+    if entries is None:
+        return list(DEFAULT_STAGES)
+    if not isinstance(entries, list):
+        return []
+    names = [
+        e if isinstance(e, str) else e.get("name") if isinstance(e, Mapping) else None
+        for e in entries
+    ]
+    return [n for n in names if isinstance(n, str)]
+
+
+def _drop_removed_sections(out: dict[str, Any], before: list[str], item: str) -> None:
+    stages = out["pipeline"]["stages"]
+    if not isinstance(stages, list):
+        raise ConfigError(
+            f"--set {item!r}: pipeline.stages must be a list, for example "
+            "'pipeline.stages=[target_ranking,report]'"
+        )
+    kept = set(_stage_names(out))
+    for name in before:
+        if name not in kept and name not in SECTIONS:
+            out.pop(name, None)
 
 
 _OVERRIDE_KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
