@@ -20,6 +20,7 @@ parquet writer, compression or library versions (see :func:`frame_digest`).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -156,6 +157,18 @@ class TableResult(StageResult):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {v.shape}" for k, v in self.tables.items())
         return f"{type(self).__name__}({shapes}; meta keys {sorted(self.meta)})"
+
+    def to_pandas(self) -> dict[str, Any]:
+        """Every table as a pandas ``DataFrame`` (needs pandas installed), by name."""
+        return {name: frame.to_pandas() for name, frame in self.tables.items()}
+
+    def _repr_html_(self) -> str:
+        """Notebook view: each table's first rows under its name."""
+        parts = [f"<p><b>{html.escape(type(self).__name__)}</b></p>"]
+        for name, frame in self.tables.items():
+            parts.append(f"<p><code>{html.escape(name)}</code> {frame.height} rows</p>")
+            parts.append(frame.head(20)._repr_html_())
+        return "\n".join(parts)
 
 
 class JsonResult(StageResult):
