@@ -30,6 +30,15 @@ bins (LightGBM ``Dataset(X[rows], reference=full)``, XGBoost
 
 ``fit_many`` fits one model per column of a label matrix; linear families
 solve them in one factorisation.
+
+Row index (a declared capability): a family whose inputs are more than one row
+(``gru`` reads each symbol's last bars) sets ``needs_row_index = True``. Stages
+then prepare its matrix with :meth:`ModelFamily.prepare_indexed`, passing each
+row's symbol and bar (:class:`RowIndex`), predict held-out rows with
+:meth:`ModelFamily.predict_prepared`, and score new data with
+:meth:`ModelFamily.predict_indexed`. For every other family these default to
+``prepare``, ``predict(X[rows])`` and ``predict(X)``, so stages may call them for
+any family and only the families that ask receive the index.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -61,6 +71,7 @@ __all__ = [
     "ModelFamily",
     "ModelParamsError",
     "PreparedData",
+    "RowIndex",
     "Task",
     "as_float64",
     "check_rows",
@@ -103,6 +114,36 @@ class PreparedData:
         return int(self.X.shape[1])
 
 
+@dataclass(frozen=True)
+class RowIndex:
+    """Each row's symbol and bar, for families that declare ``needs_row_index``.
+
+    ``symbols`` holds a symbol code per row; ``times`` the row's bar as an integer
+    that increases with time (the panel's timestamp code), the same scale for
+    every symbol. Rows may come in any order. ``names`` (optional) are the
+    symbols' names by code, for messages.
+    """
+
+    symbols: npt.NDArray[np.int64]
+    times: npt.NDArray[np.int64]
+    names: tuple[str, ...] = ()
+
+    def name(self, code: int) -> str:
+        """The symbol's name for messages (its code when no names were given)."""
+        return self.names[code] if 0 <= code < len(self.names) else f"code {code}"
+
+    def __post_init__(self) -> None:
+        if self.symbols.shape != self.times.shape or self.symbols.ndim != 1:
+            raise ModelError(
+                f"RowIndex needs two 1-D arrays of one length, got {self.symbols.shape} "
+                f"and {self.times.shape}"
+            )
+
+    def take(self, rows: npt.NDArray[np.intp]) -> RowIndex:
+        """The index of ``rows`` only."""
+        return RowIndex(self.symbols[rows], self.times[rows], self.names)
+
+
 class ModelFamily(ABC):
     """One model family behind one interface (see the module docstring).
 
@@ -116,12 +157,18 @@ class ModelFamily(ABC):
             their rows and fit them together. Declare it with the override.
         default_params: fast, sensible defaults; user params override them.
         task_params: task-specific defaults layered over ``default_params``.
+        needs_row_index: whether the family reads each row's symbol and bar
+            (see the module docstring); stages pass a :class:`RowIndex` only then.
+
+    ``device_`` is the device the model was fitted on (``cpu`` unless the family
+    takes a ``device`` param, :mod:`panelml.models.devices`); it is saved.
     """
 
     name: ClassVar[str]
     importance_kinds: ClassVar[tuple[str, ...]] = ()
     supports_early_stopping: ClassVar[bool] = False
     supports_fit_many: ClassVar[bool] = False
+    needs_row_index: ClassVar[bool] = False
     default_params: ClassVar[Mapping[str, Any]] = {}
     task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
@@ -132,6 +179,7 @@ class ModelFamily(ABC):
         self.params: dict[str, Any] = {**self.defaults_for(task), **(params or {})}
         self.best_iteration: int | None = None
         self.n_features_: int | None = None
+        self.device_: str = "cpu"
 
     @classmethod
     def runtime_params(
@@ -258,6 +306,27 @@ class ModelFamily(ABC):
         return self.fit(X[rows], y[rows], sample_weight=weight, eval_set=eval_set, seed=seed)
 
     @classmethod
+    def prepare_indexed(
+        cls,
+        X: npt.NDArray[np.float32],
+        index: RowIndex,
+        params: Mapping[str, Any] | None = None,
+    ) -> PreparedData:
+        """:meth:`prepare` for stages that know each row's symbol and bar; families
+        with ``needs_row_index`` keep ``index`` (default: it is not used)."""
+        return cls.prepare(X, params)
+
+    def predict_prepared(self, data: PreparedData, rows: IndexArray) -> npt.NDArray[np.float64]:
+        """Predictions for ``rows`` of a prepared matrix, in the order given (default:
+        ``predict(data.X[rows])``; sequence families also read earlier rows)."""
+        return self.predict(data.X[np.asarray(rows, dtype=np.intp)])
+
+    def predict_indexed(self, X: FloatArray, index: RowIndex) -> npt.NDArray[np.float64]:
+        """Predictions for new data whose rows' symbols and bars are ``index``
+        (default: ``predict(X)``; sequence families build windows from it)."""
+        return self.predict(X)
+
+    @classmethod
     def fit_many(
         cls,
         X: FloatArray,
@@ -351,6 +420,7 @@ class ModelFamily(ABC):
             "params": self.params,
             "n_features": self.n_features_,
             "best_iteration": self.best_iteration,
+            "device": self.device_,
             **extra,
         }
         (directory / FAMILY_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -368,6 +438,7 @@ class ModelFamily(ABC):
         model.params = dict(meta["params"])
         model.n_features_ = meta["n_features"]
         model.best_iteration = meta["best_iteration"]
+        model.device_ = str(meta.get("device") or "cpu")
         return model, meta
 
 

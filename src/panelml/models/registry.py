@@ -26,6 +26,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "panelml.models.linear",
     "panelml.models.trees",
     "panelml.models.hist_gb",
+    "panelml.models.catboost",
+    "panelml.models.torch.mlp",
+    "panelml.models.torch.gru",
 )
 """Modules holding the built-in families. Importing them is cheap: each imports
 its library (LightGBM, XGBoost, scikit-learn) only when a model is used."""

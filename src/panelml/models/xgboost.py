@@ -12,8 +12,10 @@ and ``early_stopping_rounds`` (used only with an ``eval_set``, default 20).
 Defaults: ``tree_method`` hist, ``max_bin`` 256, ``learning_rate`` 0.05,
 ``max_depth`` 6, ``min_child_weight`` 1, ``subsample`` 1.0,
 ``colsample_bytree`` 0.8, ``verbosity`` 0; ``nthread`` unset (all cores; set
-it to share). ``objective`` defaults to ``reg:squarederror`` or
-``binary:logistic``. The fit ``seed`` sets ``seed``.
+it to share); ``device`` ``cpu`` (``cuda`` or ``auto``: :mod:`panelml.models.devices`;
+a GPU needs an XGBoost build with CUDA, not the ``xgboost-cpu`` wheel).
+``objective`` defaults to ``reg:squarederror`` or ``binary:logistic``. The fit
+``seed`` sets ``seed``.
 
 NaN is handled natively. Importance kinds: ``gain`` (XGBoost ``total_gain``,
 comparable with LightGBM's gain), ``split`` (XGBoost ``weight``: number of
@@ -50,10 +52,11 @@ from panelml.models.base import (
     rejected_params,
     thread_count,
 )
+from panelml.models.devices import nvidia_gpu_reason, resolve_device
 from panelml.models.registry import register_model
 
 MODEL_FILE = "model.ubj"
-OWN_KEYS = ("n_estimators", "num_boost_round", "early_stopping_rounds")
+OWN_KEYS = ("n_estimators", "num_boost_round", "early_stopping_rounds", "device")
 
 INSTALL_HINT = (
     "the 'xgboost' model family needs the XGBoost library, which is not installed; "
@@ -68,6 +71,13 @@ def _xgb() -> Any:
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     return xgboost
+
+
+def _gpu_reason() -> str | None:
+    """``None`` when this XGBoost build can train on a GPU here, else why not."""
+    if not _xgb().build_info().get("USE_CUDA"):
+        return "this XGBoost build has no CUDA support (install 'xgboost', not 'xgboost-cpu')"
+    return nvidia_gpu_reason()
 
 
 def _digest(rows: npt.NDArray[np.intp]) -> str:
@@ -146,6 +156,7 @@ class XGBoostFamily(ModelFamily):
         "subsample": 1.0,
         "colsample_bytree": 0.8,
         "verbosity": 0,
+        "device": "cpu",
     }
     task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "regression": {"objective": "reg:squarederror"},
@@ -171,6 +182,8 @@ class XGBoostFamily(ModelFamily):
         n_rounds = int(self.params.get("n_estimators", self.params.get("num_boost_round", 100)))
         stop_rounds = int(self.params.get("early_stopping_rounds", 20))
         params["seed"] = seed
+        self.device_ = resolve_device(self.name, self.params.get("device", "cpu"), _gpu_reason)
+        params["device"] = self.device_
         return params, n_rounds, stop_rounds
 
     # -- fit ----------------------------------------------------------------------
