@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from panelml.report.html import Markup, fmt, tag
+from panelml.report.oof import rolling_mean
 from panelml.report.svg import (
     IntervalPoint,
     LinearScale,
     LineSeries,
-    _path,
     interval_chart,
     line_chart,
     nice_ticks,
     x_ticks,
 )
-from panelml.report.targets import rolling_mean
+from panelml.report.svg_base import path as _path
 
 
 def test_nice_ticks_are_round_and_cover_the_range() -> None:

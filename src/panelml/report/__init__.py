@@ -13,7 +13,6 @@ from panelml.report.run_folder import (
     RunFolder,
     RunFolderError,
     load_run_folder,
-    write_atomic,
 )
 from panelml.report.run_record import fill_run_record, read_run_record
 
@@ -27,5 +26,4 @@ __all__ = [
     "load_run_folder",
     "read_run_record",
     "render_report",
-    "write_atomic",
 ]

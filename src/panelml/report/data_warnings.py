@@ -14,8 +14,11 @@ from panelml.report.inputs import ReportInputs
 
 
 def data_warnings_block(inputs: ReportInputs) -> Markup:
-    """A short list of the data warnings, or nothing when there are none."""
+    """A highlighted list of the data warnings; when there are none, one quiet line
+    saying so (if the data's facts are known at all), so their absence is visible."""
     if not inputs.data_warnings:
+        if inputs.data_shape:
+            return tag("p", "Loading the data raised no warnings.", class_="clean")
         return Markup("")
     items = [tag("li", str(text)) for text in inputs.data_warnings]
     return tag(

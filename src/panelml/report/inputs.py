@@ -41,6 +41,10 @@ class ReportInputs:
             ``"datetime[ns]"``, ``"int64"``...) to print int64 timestamps readably.
         ic_window: rolling window (periods) of the OOF IC chart.
         data_warnings: what loading did to the data (shown at the top).
+        horizons: target -> label horizon in bars (purging, overlapping-label tests).
+        target_kinds: target -> ``"regression"`` or ``"binary"``.
+        timestamps: the panel's unique timestamps as physical integers, in order
+            (bar i of the fold timeline is ``timestamps[i]``); empty when unknown.
     """
 
     title: str = "panelml report"
@@ -54,6 +58,9 @@ class ReportInputs:
     timestamp_dtype: str | None = None
     ic_window: int = 20
     data_warnings: Sequence[str] = ()
+    horizons: Mapping[str, int] = field(default_factory=dict)
+    target_kinds: Mapping[str, str] = field(default_factory=dict)
+    timestamps: Sequence[int] = ()
 
     def result(self, name: str) -> Any | None:
         """The result of stage ``name`` if present."""

@@ -1,15 +1,16 @@
-"""Rebuild a report from a finished run folder, and publish report files atomically.
+"""Rebuild a report from a finished run folder.
 
 A run folder holds every stage's saved result (``<run_dir>/<stage>/``, written
 by ``TableResult.save``), ``config.yaml`` and ``manifest.json``: that is all the
 report needs, so ``panelml report RUN_DIR`` can re-render a report (for example
 after upgrading panelml) without loading the data or rerunning anything.
+Report files are published with the project's one atomic writer,
+:func:`panelml.pipeline.run_folder.write_text_atomic`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,9 @@ def load_run_folder(run_dir: Path) -> RunFolder:
         if isinstance(facts.get("timestamp_dtype"), str)
         else None,
         data_warnings=_data_warnings(facts, manifest),
+        horizons=_int_map(facts.get("horizons")),
+        target_kinds={str(k): str(v) for k, v in _map(facts.get("target_kinds")).items()},
+        timestamps=[int(t) for t in facts.get("timestamps", []) if isinstance(t, int)],
     )
     return RunFolder(inputs=inputs, warnings=warnings)
 
@@ -143,14 +147,10 @@ def _data_warnings(facts: Mapping[str, Any], manifest: Mapping[str, Any]) -> lis
     return []
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader
-    never sees a half-written report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _map(value: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _int_map(value: Any) -> dict[str, int]:
+    """A saved target -> horizon map, keeping only integer values."""
+    return {k: v for k, v in _map(value).items() if isinstance(v, int) and not isinstance(v, bool)}

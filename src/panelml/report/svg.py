@@ -1,11 +1,11 @@
-"""Inline SVG charts drawn from plain numbers (no plotting library).
+"""Row and line charts in inline SVG (why hand-written SVG: :mod:`~panelml.report.svg_base`).
 
-Three charts cover the report: :func:`interval_chart` (one dot with a confidence
-whisker per row: the target ranking), :func:`grouped_bar_chart` (a few bars per
-row: consensus and per-family importance) and :func:`line_chart` (series over
-time: OOF IC). Coordinates are rounded to 0.1 px so identical inputs give
-byte-identical SVG. Inline SVG in an HTML5 document needs no ``xmlns``, which
-keeps the report free of any URL.
+:func:`interval_chart` (one dot with a confidence whisker per row: the target
+ranking), :func:`grouped_bar_chart` (a few bars per row: consensus and
+per-family importance) and :func:`line_chart` (series over a numeric x axis:
+IC over time, turnover, calibration), with optional vertical markers (fold
+boundaries). Column charts live in :mod:`~panelml.report.svg_columns`, grids
+(heatmap, fold timeline) in :mod:`~panelml.report.svg_grid`.
 """
 
 from __future__ import annotations
@@ -14,112 +14,36 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from panelml.report.html import Markup, join, leaf, tag
+from panelml.report.html import Markup, leaf, tag
+from panelml.report.svg_base import (
+    ROW_HEIGHT,
+    LinearScale,
+    axis_title,
+    finite,
+    label_width,
+    legend_row,
+    nice_ticks,
+    padded_domain,
+    path,
+    r,
+    svg,
+    tick_label,
+    x_axis,
+    x_ticks,
+    y_axis,
+)
 
-ROW_HEIGHT = 22
-CHAR_WIDTH = 6.6  # average width of an 11px sans-serif character, for label room
-
-
-def _r(x: float) -> str:
-    """A coordinate as short, stable text."""
-    value = round(x, 1)
-    return str(int(value)) if value == int(value) else f"{value:.1f}"
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
-@dataclass(frozen=True)
-class LinearScale:
-    """Maps the domain [lo, hi] onto the pixel range [start, end]."""
-
-    lo: float
-    hi: float
-    start: float
-    end: float
-
-    def __call__(self, value: float) -> float:
-        span = self.hi - self.lo
-        if span == 0:
-            return (self.start + self.end) / 2
-        return self.start + (value - self.lo) / span * (self.end - self.start)
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [lo] if math.isfinite(lo) else []
-    raw = (hi - lo) / max(count, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.ceil(lo / step - 1e-9)
-    ticks = []
-    k = first
-    while k * step <= hi + step * 1e-9:
-        ticks.append(round(k * step, 12))
-        k += 1
-    return ticks
-
-
-def padded_domain(values: Sequence[float], *, include_zero: bool = True) -> tuple[float, float]:
-    """[min, max] of the finite values (and zero), widened by 5% so marks are not clipped."""
-    finite = [v for v in values if _finite(v)]
-    if include_zero:
-        finite.append(0.0)
-    if not finite:
-        return (0.0, 1.0)
-    lo, hi = min(finite), max(finite)
-    if lo == hi:
-        pad = abs(lo) * 0.1 or 1.0
-        return (lo - pad, hi + pad)
-    pad = (hi - lo) * 0.05
-    return (lo - pad, hi + pad)
-
-
-def _tick_label(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1000 or abs(value) < 0.001:
-        return f"{value:.1e}"
-    return f"{value:.4g}"
-
-
-def _x_axis(scale: LinearScale, y: float, top: float, ticks: Sequence[float]) -> Markup:
-    parts = [leaf("line", x1=_r(scale.start), x2=_r(scale.end), y1=_r(y), y2=_r(y), class_="axis")]
-    for t in ticks:
-        x = scale(t)
-        parts.append(leaf("line", x1=_r(x), x2=_r(x), y1=_r(top), y2=_r(y), class_="grid"))
-        parts.append(tag("text", _tick_label(t), x=_r(x), y=_r(y + 14), text_anchor="middle"))
-    return join(parts)
-
-
-def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> Markup:
-    """Coloured squares with labels, laid out left to right from (x, y)."""
-    parts = []
-    for label, colour in items:
-        parts.append(leaf("rect", x=_r(x), y=_r(y - 9), width=10, height=10, fill=colour))
-        parts.append(tag("text", label, x=_r(x + 14), y=_r(y)))
-        x += 14 + len(label) * CHAR_WIDTH + 14
-    return tag("g", parts, class_="legend")
-
-
-def _svg(width: float, height: float, label: str, *body: Markup) -> Markup:
-    return tag(
-        "svg",
-        tag("title", label),
-        *body,
-        width=_r(width),
-        height=_r(height),
-        viewBox=f"0 0 {_r(width)} {_r(height)}",
-        role="img",
-        aria_label=label,
-    )
-
-
-def _label_width(labels: Sequence[str]) -> float:
-    longest = max((len(s) for s in labels), default=4)
-    return min(max(longest * CHAR_WIDTH + 12, 60), 260)
+__all__ = [
+    "BarSeries",
+    "IntervalPoint",
+    "LineSeries",
+    "LinearScale",
+    "grouped_bar_chart",
+    "interval_chart",
+    "line_chart",
+    "nice_ticks",
+    "x_ticks",
+]
 
 
 @dataclass(frozen=True)
@@ -147,7 +71,7 @@ def interval_chart(
     Every row gets exactly one ``circle.mark``; a row without a finite value gets a
     hollow mark at zero so it still shows up (and is counted).
     """
-    left = _label_width([p.label for p in points])
+    left = label_width([p.label for p in points])
     right, top = 20.0, 30.0
     height = top + ROW_HEIGHT * max(len(points), 1) + 40
     values = [v for p in points for v in (p.value, p.low, p.high) if v is not None]
@@ -155,29 +79,29 @@ def interval_chart(
     scale = LinearScale(lo, hi, left, width - right)
     axis_y = top + ROW_HEIGHT * max(len(points), 1) + 4
     parts = [
-        _legend(legend, left, 16),
-        _x_axis(scale, axis_y, top, nice_ticks(lo, hi)),
-        leaf("line", x1=_r(scale(0)), x2=_r(scale(0)), y1=_r(top), y2=_r(axis_y), class_="zero"),
+        legend_row(legend, left, 16),
+        x_axis(scale, axis_y, top, nice_ticks(lo, hi)),
+        leaf("line", x1=r(scale(0)), x2=r(scale(0)), y1=r(top), y2=r(axis_y), class_="zero"),
         tag(
             "text",
             axis_label,
-            x=_r((left + width - right) / 2),
-            y=_r(axis_y + 30),
+            x=r((left + width - right) / 2),
+            y=r(axis_y + 30),
             text_anchor="middle",
         ),
     ]
     for i, p in enumerate(points):
         y = top + ROW_HEIGHT * i + ROW_HEIGHT / 2
-        row = [tag("text", p.label, x=_r(left - 8), y=_r(y + 4), text_anchor="end")]
-        if _finite(p.low) and _finite(p.high):
+        row = [tag("text", p.label, x=r(left - 8), y=r(y + 4), text_anchor="end")]
+        if finite(p.low) and finite(p.high):
             x1, x2 = scale(p.low or 0.0), scale(p.high or 0.0)
             row.append(
                 leaf(
                     "line",
-                    x1=_r(x1),
-                    x2=_r(x2),
-                    y1=_r(y),
-                    y2=_r(y),
+                    x1=r(x1),
+                    x2=r(x2),
+                    y1=r(y),
+                    y2=r(y),
                     stroke=p.colour,
                     stroke_width=2,
                 )
@@ -186,22 +110,22 @@ def interval_chart(
                 row.append(
                     leaf(
                         "line",
-                        x1=_r(x),
-                        x2=_r(x),
-                        y1=_r(y - 4),
-                        y2=_r(y + 4),
+                        x1=r(x),
+                        x2=r(x),
+                        y1=r(y - 4),
+                        y2=r(y + 4),
                         stroke=p.colour,
                         stroke_width=1.5,
                     )
                 )
-        filled = _finite(p.value)
+        filled = finite(p.value)
         cx = scale(p.value if filled and p.value is not None else 0.0)
         row.append(
             tag(
                 "circle",
                 tag("title", p.tooltip),
-                cx=_r(cx),
-                cy=_r(y),
+                cx=r(cx),
+                cy=r(y),
                 r=5,
                 fill=p.colour if filled else "none",
                 stroke=p.colour if filled else "#8c959f",
@@ -211,7 +135,7 @@ def interval_chart(
             )
         )
         parts.append(tag("g", row))
-    return _svg(width, height + 16, title, *parts)
+    return svg(width, height + 16, title, *parts)
 
 
 @dataclass(frozen=True)
@@ -237,7 +161,7 @@ def grouped_bar_chart(
     series reaches 100%), so series measured on different scales stay comparable
     by shape; exact values belong in the table beside the chart.
     """
-    left = _label_width(labels)
+    left = label_width(labels)
     right, top = 20.0, 30.0
     bar_h = max(3.0, min(9.0, 16.0 / max(len(series), 1)))
     group_h = bar_h * len(series) + 8
@@ -245,22 +169,22 @@ def grouped_bar_chart(
     scale = LinearScale(0.0, 1.0, left, width - right)
     axis_y = top + plot_h + 2
     parts = [
-        _legend([(s.name, s.colour) for s in series], left, 16),
-        _x_axis(scale, axis_y, top, [0.0, 0.25, 0.5, 0.75, 1.0]),
+        legend_row([(s.name, s.colour) for s in series], left, 16),
+        x_axis(scale, axis_y, top, [0.0, 0.25, 0.5, 0.75, 1.0]),
         tag(
             "text",
             axis_label,
-            x=_r((left + width - right) / 2),
-            y=_r(axis_y + 30),
+            x=r((left + width - right) / 2),
+            y=r(axis_y + 30),
             text_anchor="middle",
         ),
     ]
     peaks = [
-        max((abs(v) for v in s.values if _finite(v) and v is not None), default=0.0) for s in series
+        max((abs(v) for v in s.values if finite(v) and v is not None), default=0.0) for s in series
     ]
     for i, label in enumerate(labels):
         y0 = top + group_h * i + 4
-        row = [tag("text", label, x=_r(left - 8), y=_r(y0 + group_h / 2), text_anchor="end")]
+        row = [tag("text", label, x=r(left - 8), y=r(y0 + group_h / 2), text_anchor="end")]
         for j, s in enumerate(series):
             value = s.values[i] if i < len(s.values) else None
             if value is None or not math.isfinite(value) or peaks[j] == 0:
@@ -270,25 +194,38 @@ def grouped_bar_chart(
                 tag(
                     "rect",
                     tag("title", f"{label} - {s.name}: {value:.4g}"),
-                    x=_r(left),
-                    y=_r(y0 + bar_h * j),
-                    width=_r(max(scale(share) - left, 0.5)),
-                    height=_r(bar_h - 1),
+                    x=r(left),
+                    y=r(y0 + bar_h * j),
+                    width=r(max(scale(share) - left, 0.5)),
+                    height=r(bar_h - 1),
                     fill=s.colour,
                 )
             )
         parts.append(tag("g", row))
-    return _svg(width, axis_y + 42, title, *parts)
+    return svg(width, axis_y + 42, title, *parts)
 
 
 @dataclass(frozen=True)
 class LineSeries:
-    """One line: a name, a colour, y values (NaN = gap) at shared x positions."""
+    """One line: a name, a colour, y values (NaN = gap) at shared x positions.
+
+    ``dashed`` draws a reference line; ``dots`` marks every point (few points).
+    """
 
     name: str
     colour: str
     values: Sequence[float]
     stroke_width: float = 1.5
+    dashed: bool = False
+    dots: bool = False
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical dashed line at ``x`` with a short label at the top (a fold boundary)."""
+
+    x: float
+    label: str
 
 
 def line_chart(
@@ -297,82 +234,80 @@ def line_chart(
     *,
     title: str,
     y_label: str,
-    x_format: Callable[[float], str] = _tick_label,
+    x_format: Callable[[float], str] = tick_label,
     width: float = 760,
     height: float = 260,
+    markers: Sequence[Marker] = (),
+    x_label: str | None = None,
+    numeric_x: bool = False,
+    y_domain: tuple[float, float] | None = None,
 ) -> Markup:
-    """Lines over a shared numeric x axis (timestamps), gaps at NaN, a dashed zero line."""
-    left, right, top, bottom = 56.0, 20.0, 30.0, 44.0
-    values = [v for s in series for v in s.values]
-    lo, hi = padded_domain(values)
+    """Lines over a shared numeric x axis, gaps at NaN, a dashed zero line.
+
+    x ticks name real x values (timestamps) unless ``numeric_x`` asks for round
+    numbers; ``y_domain`` fixes the y range (else the values' and zero's).
+    """
+    left, right, top = 56.0, 20.0, 30.0
+    bottom = 58.0 if x_label else 44.0
+    lo, hi = y_domain or padded_domain([v for s in series for v in s.values])
     finite_x = [v for v in x if math.isfinite(v)]
     x_lo, x_hi = (min(finite_x), max(finite_x)) if finite_x else (0.0, 1.0)
+    if numeric_x:
+        x_lo, x_hi = padded_domain(finite_x, include_zero=False)
     xs = LinearScale(x_lo, x_hi, left, width - right)
     ys = LinearScale(lo, hi, height - bottom, top)
-    parts = [_legend([(s.name, s.colour) for s in series], left, 16)]
-    for t in nice_ticks(lo, hi, 5):
-        y = ys(t)
-        parts.append(
-            leaf("line", x1=_r(left), x2=_r(width - right), y1=_r(y), y2=_r(y), class_="grid")
-        )
-        parts.append(tag("text", _tick_label(t), x=_r(left - 6), y=_r(y + 4), text_anchor="end"))
-    parts.append(
-        leaf("line", x1=_r(left), x2=_r(width - right), y1=_r(ys(0)), y2=_r(ys(0)), class_="zero")
-    )
     axis_y = height - bottom
-    parts.append(
-        leaf("line", x1=_r(left), x2=_r(width - right), y1=_r(axis_y), y2=_r(axis_y), class_="axis")
-    )
-    ticks = x_ticks(finite_x, max(2, int((width - left - right) // 150)))
-    for i, xv in enumerate(ticks):
-        anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
-        parts.append(tag("text", x_format(xv), x=_r(xs(xv)), y=_r(axis_y + 14), text_anchor=anchor))
-    parts.append(
-        tag(
-            "text",
-            y_label,
-            x=12,
-            y=_r((top + axis_y) / 2),
-            text_anchor="middle",
-            transform=f"rotate(-90 12 {_r((top + axis_y) / 2)})",
-        )
-    )
-    for s in series:
-        path = _path(
-            [xs(v) for v in x], [ys(v) if math.isfinite(v) else math.nan for v in s.values]
-        )
-        if path:
-            parts.append(
-                tag(
-                    "path",
-                    tag("title", s.name),
-                    d=path,
-                    fill="none",
-                    stroke=s.colour,
-                    stroke_width=s.stroke_width,
-                    class_="line",
-                )
+    parts = [
+        legend_row([(s.name, s.colour) for s in series], left, 16),
+        y_axis(ys, left, width - right, nice_ticks(lo, hi, 5)),
+        leaf("line", x1=r(left), x2=r(width - right), y1=r(axis_y), y2=r(axis_y), class_="axis"),
+        axis_title(y_label, 12, (top + axis_y) / 2, vertical=True),
+    ]
+    if numeric_x:
+        ticks = [t for t in nice_ticks(x_lo, x_hi, 6) if x_lo <= t <= x_hi]
+        anchors = ["middle"] * len(ticks)
+    else:
+        ticks = x_ticks(finite_x, max(2, int((width - left - right) // 150)))
+        anchors = [
+            "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
+            for i in range(len(ticks))
+        ]
+    for xv, anchor in zip(ticks, anchors, strict=True):
+        parts.append(tag("text", x_format(xv), x=r(xs(xv)), y=r(axis_y + 14), text_anchor=anchor))
+    if x_label:
+        parts.append(axis_title(x_label, (left + width - right) / 2, axis_y + 36))
+    for m in markers:
+        mx = xs(m.x)
+        parts.append(
+            tag(
+                "g",
+                tag("title", m.label),
+                leaf("line", x1=r(mx), x2=r(mx), y1=r(top), y2=r(axis_y), class_="marker"),
+                tag("text", m.label, x=r(mx + 3), y=r(top + 9), class_="marker-label"),
             )
-    return _svg(width, height, title, *parts)
-
-
-def x_ticks(x: Sequence[float], count: int) -> list[float]:
-    """``count`` values of ``x`` itself, evenly spaced by position, first and last
-    included: labels then name real timestamps rather than points between them."""
-    values = sorted(set(x))
-    if len(values) <= count:
-        return values
-    return [values[round(i * (len(values) - 1) / (count - 1))] for i in range(count)]
-
-
-def _path(xs: Sequence[float], ys: Sequence[float]) -> str:
-    """An SVG path through the points, starting a new segment after every gap."""
-    out: list[str] = []
-    pen_down = False
-    for x, y in zip(xs, ys, strict=False):
-        if not (math.isfinite(x) and math.isfinite(y)):
-            pen_down = False
+        )
+    for s in series:
+        ys_px = [ys(v) if math.isfinite(v) else math.nan for v in s.values]
+        xs_px = [xs(v) for v in x]
+        d = path(xs_px, ys_px)
+        if not d:
             continue
-        out.append(f"{'L' if pen_down else 'M'}{_r(x)} {_r(y)}")
-        pen_down = True
-    return "".join(out)
+        parts.append(
+            tag(
+                "path",
+                tag("title", s.name),
+                d=d,
+                fill="none",
+                stroke=s.colour,
+                stroke_width=s.stroke_width,
+                stroke_dasharray="5 4" if s.dashed else None,
+                class_="line",
+            )
+        )
+        if s.dots:
+            parts += [
+                leaf("circle", cx=r(px), cy=r(py), r=3, fill=s.colour)
+                for px, py in zip(xs_px, ys_px, strict=False)
+                if math.isfinite(px) and math.isfinite(py)
+            ]
+    return svg(width, height, title, *parts)

@@ -23,13 +23,9 @@ from panelml import contracts
 from panelml.data.timestamps import format_timestamp
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
+from panelml.pipeline.run_folder import write_text_atomic
 from panelml.pipeline.stage import Input, Stage, StageParams, StageResult
-from panelml.report import (
-    ReportInputs,
-    fill_run_record,
-    render_report,
-    write_atomic,
-)
+from panelml.report import ReportInputs, fill_run_record, render_report
 from panelml.report.run_folder import FACTS_FILE, REPORT_FILE, pipeline_names
 
 
@@ -71,7 +67,7 @@ class ReportResult(StageResult):
 
     def export(self, run_dir: Path) -> None:
         """Write ``<run_dir>/report.html`` atomically, with this run's record filled in."""
-        write_atomic(run_dir / REPORT_FILE, fill_run_record(self.html, run_dir))
+        write_text_atomic(run_dir / REPORT_FILE, fill_run_record(self.html, run_dir))
 
     def finalize(self, run_dir: Path) -> None:
         """Publish ``report.html`` again once the manifest holds the final record."""
@@ -100,7 +96,8 @@ def config_data(config: Any) -> dict[str, Any] | None:
 
 
 def data_facts(data: Any) -> dict[str, Any]:
-    """Shape and time span of the run's data (a ``Panel``); only what ``data`` has."""
+    """Shape and time span of the run's data (a ``Panel``), its target horizons and
+    kinds, and its unique timestamps (for the fold timeline); only what ``data`` has."""
     shape: dict[str, Any] = {}
     for label, attr in (
         ("rows", "n_rows"),
@@ -131,6 +128,12 @@ def data_facts(data: Any) -> dict[str, Any]:
     warnings = getattr(getattr(data, "report", None), "warnings", None)
     if warnings:
         facts["data_warnings"] = [str(w) for w in warnings]
+    for key in ("horizons", "target_kinds"):
+        found = getattr(data, key, None)
+        if isinstance(found, Mapping):
+            facts[key] = {str(k): v for k, v in found.items()}
+    if unique is not None and len(unique):
+        facts["timestamps"] = [int(t) for t in unique]
     return facts
 
 
@@ -204,5 +207,8 @@ class ReportStage(Stage[ReportParams]):
             ic_window=self.params.ic_window,
             timestamp_dtype=facts.get("timestamp_dtype"),
             data_warnings=facts.get("data_warnings", ()),
+            horizons=facts.get("horizons", {}),
+            target_kinds=facts.get("target_kinds", {}),
+            timestamps=facts.get("timestamps", ()),
         )
         return ReportResult(render_report(inputs), facts)
