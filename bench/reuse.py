@@ -4,10 +4,12 @@ folds share it (not a test; run by hand).
 For every (target, fold) pair it fits a boosted model two ways:
 
 - fresh: ``family.fit(X[train], y[train])`` - a new LightGBM ``Dataset`` /
-  XGBoost ``QuantileDMatrix`` (binning) per target and fold;
+  XGBoost ``QuantileDMatrix`` / CatBoost ``Pool`` (binning) per target and fold;
 - reuse: ``family.prepare(X)`` once, then ``family.fit_prepared(prepared,
   train, y)`` - LightGBM ``Dataset.subset`` + label swap, XGBoost cached
-  per-fold ``QuantileDMatrix(ref=full)`` + label swap.
+  per-fold ``QuantileDMatrix(ref=full)`` + label swap, CatBoost borders of the
+  full matrix computed once, one quantized ``Pool`` per target, ``Pool.slice``
+  per fold.
 
 It reports wall times (median of ``--repeats``), the speed-up, the max
 absolute prediction difference between the two (non-zero on continuous data,
@@ -17,6 +19,7 @@ expected 0.0), and the mean out-of-fold correlation of each. Results go to
 ``bench/results/reuse.json``.
 
     python bench/reuse.py --rows 100000 --features 50 --targets 6 --folds 5 --repeats 1
+    python bench/reuse.py --families catboost --out bench/results/reuse_catboost.json
 """
 
 from __future__ import annotations
@@ -136,7 +139,8 @@ def same_bins_diff(
     """Max |diff| of the reused fits (target 0, every fold) against fresh fits
     that bin the training rows with the full matrix's boundaries."""
     model = family("regression", params)
-    fit_params, n_rounds, _ = model._train_params(0)  # type: ignore[attr-defined]
+    trained = model._train_params(0)  # type: ignore[attr-defined]
+    fit_params, n_rounds = trained[0], trained[1]
     worst = 0.0
     if family.name == "lightgbm":
         import lightgbm as lgb
@@ -156,6 +160,17 @@ def same_bins_diff(
             train_q = xgb.QuantileDMatrix(X[tr], label=Y[tr, 0], ref=full_q, max_bin=max_bin)
             xgb_booster = xgb.train(fit_params, train_q, num_boost_round=n_rounds)
             pred = xgb_booster.inplace_predict(X[te])
+            worst = max(worst, float(np.max(np.abs(pred - reuse_preds[i]))))
+    elif family.name == "catboost":
+        import catboost as cb
+
+        prepared = family.prepare(X, params)
+        borders = str(prepared.borders)  # type: ignore[attr-defined]
+        for i, (tr, te) in enumerate(splits):
+            pool = cb.Pool(X[tr], label=Y[tr, 0])
+            pool.quantize(input_borders=borders)
+            cb_model = cb.CatBoost(fit_params).fit(pool)
+            pred = cb_model.predict(X[te])
             worst = max(worst, float(np.max(np.abs(pred - reuse_preds[i]))))
     return worst
 
@@ -182,13 +197,13 @@ def main() -> None:
         "families": {},
     }
     for name in args.families.split(","):
-        if name == "xgboost":
+        if name in ("xgboost", "catboost"):
             try:
-                import xgboost  # noqa: F401
+                __import__(name)
             except ImportError:
-                print("xgboost not installed; skipped")
+                print(f"{name} not installed; skipped")
                 continue
-        threads_key = "num_threads" if name == "lightgbm" else "nthread"
+        threads_key = {"lightgbm": "num_threads", "catboost": "thread_count"}.get(name, "nthread")
         params = {"n_estimators": args.n_estimators, threads_key: args.threads}
         result = run_family(get_family(name), params, X, Y, splits, args.repeats)
         report["families"][name] = result

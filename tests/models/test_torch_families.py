@@ -39,7 +39,6 @@ class TestMLPConformance(ModelFamilyConformance):
 class TestGRUConformance(ModelFamilyConformance):
     family = GRUFamily
     params = GRU_TINY
-    tasks = ("regression",)
 
 
 def test_scalers_come_from_the_fit_rows_only() -> None:

@@ -77,3 +77,26 @@ def test_discrete_data_makes_subsets_share_every_level() -> None:
     head = X[:1500]
     for j in range(X.shape[1]):
         assert set(np.unique(head[:, j])) == set(np.unique(X[:, j]))
+
+
+class Memoriser(RidgeFamily):
+    """Recalls the label of every row it was fitted on and guesses elsewhere: perfect
+    in-sample, no skill out of sample."""
+
+    name = "test_kit_memoriser"
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Memoriser:
+        super().fit(X, y, **kwargs)
+        self._seen = {row.tobytes(): float(v) for row, v in zip(X, y, strict=True)}
+        return self
+
+    def predict(self, X: Any) -> npt.NDArray[np.float64]:
+        rng = np.random.default_rng(0)
+        return np.array([self._seen.get(row.tobytes(), rng.normal()) for row in X])
+
+
+def test_a_family_that_does_not_learn_fails_the_held_out_check() -> None:
+    """It would pass a check scored on its fit rows (correlation 1 there)."""
+    with pytest.raises(AssertionError, match="held-out rows do not follow"):
+        kit.check_fit_predict(Memoriser, "regression")
+    kit.check_fit_predict(RidgeFamily, "regression")  # a learner passes the same check
