@@ -60,6 +60,14 @@ from _instrument import FitTimer, current_rss_bytes, peak_rss_bytes
 
 from panelml.data.synthetic import TargetSpec
 
+
+def peak_rss_children_bytes() -> int:
+    """Peak RSS of the largest finished child process (executor workers; KiB on Linux)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+
+
 RESULTS_DIR = Path(__file__).parent / "results"
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -193,7 +201,7 @@ def write_data(workdir: Path, scale: Scale, threads: int) -> Path:
             "seed": MASTER_SEED,
             "output_dir": "runs",
             "cache_dir": ".panelml/cache",
-            "n_jobs": threads,
+            "threads_per_worker": threads,
             "quiet": True,
         },
     }
@@ -243,9 +251,18 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
     bus.subscribe(on_end, StageFailed)
     t0, cpu0 = time.perf_counter(), time.process_time()
     error = None
+    executor = job.get("executor", "serial")
+    overrides = [f"runtime.executor={executor}"]
+    if executor != "serial" and job.get("workers", "auto") != "auto":
+        overrides.append(f"runtime.n_workers={job['workers']}")
     try:
         result = panelml.run(
-            job["config"], no_cache=True, quiet=True, run_id=f"repeat{job['repeat']}", events=bus
+            job["config"],
+            overrides=overrides,
+            no_cache=True,
+            quiet=True,
+            run_id=f"repeat{job['repeat']}_{executor}",
+            events=bus,
         )
     except Exception as exc:  # report what ran, then fail in the parent's table
         error = f"{type(exc).__name__}: {exc}"
@@ -257,11 +274,20 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
         "floor": timer.snapshot(),
         "baseline_rss_bytes": baseline_rss,
         "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_children_bytes": peak_rss_children_bytes(),
+        "executor": executor,
         "error": error,
         "stages": {},
     }
     if result is None:
         return out
+    from panelml.pipeline.results import frame_digest
+
+    out["table_digests"] = {
+        f"{stage}/{name}": frame_digest(frame)
+        for stage, tables in sorted(result.tables().items())
+        for name, frame in sorted(tables.items())
+    }
     for record in result.manifest["stages"]:
         name = record["name"]
         out["stages"][name] = {
@@ -819,8 +845,9 @@ def loop_side(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_child(side: str, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    job_path = workdir / f"job_{side}_{job['repeat']}.json"
-    out_path = workdir / f"out_{side}_{job['repeat']}.json"
+    tag = f"{side}_{job['repeat']}_{job.get('executor', 'serial')}"
+    job_path = workdir / f"job_{tag}.json"
+    out_path = workdir / f"out_{tag}.json"
     job_path.write_text(json.dumps({**job, "out": str(out_path)}))
     env = dict(os.environ)
     import panelml
@@ -900,8 +927,54 @@ def summarise(
             r for r in repeats if not r["pipeline"].get("error") and not r["loop"].get("error")
         ]
         out["comparison"] = compare(ok_pipes[-1], ok_loops[-1], out, x_bytes, paired)
-    out["errors"] = [p.get("error") for p in pipes + loops if p.get("error")]
+    out["executors"] = compare_executors(repeats, ok_pipes)
+    extra = [r for rep in repeats for r in rep.get("executors", {}).values()]
+    out["errors"] = [p.get("error") for p in pipes + loops + extra if p.get("error")]
     out["repeats"] = repeats
+    return out
+
+
+def compare_executors(
+    repeats: list[dict[str, Any]], base_runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Each further executor against the first: median wall, speed-up, peak RSS above
+    the post-import baseline (the main process and the largest worker), and whether
+    every result table is identical (content digests) in every repeat."""
+    if not base_runs:
+        return {}
+
+    def rss(run: dict[str, Any]) -> dict[str, float | None]:
+        above = run["peak_rss_bytes"] - run["baseline_rss_bytes"]
+        return {
+            "peak_rss_above_baseline_mib": round(above / 2**20, 1),
+            "largest_worker_peak_rss_mib": round(run.get("peak_rss_children_bytes", 0) / 2**20, 1),
+        }
+
+    base_name = base_runs[0].get("executor", "serial")
+    base_wall = median([r["wall_s"] for r in base_runs])
+    out: dict[str, Any] = {
+        base_name: {"wall_s": base_wall, **rss(base_runs[-1]), "speedup": 1.0},
+    }
+    names = sorted({n for rep in repeats for n in rep.get("executors", {})})
+    for name in names:
+        runs = [rep["executors"][name] for rep in repeats if name in rep.get("executors", {})]
+        ok = [r for r in runs if not r.get("error")]
+        if not ok:
+            out[name] = {"error": runs[0].get("error") if runs else "not run"}
+            continue
+        identical = all(
+            r.get("table_digests") == rep["pipeline"].get("table_digests")
+            for rep in repeats
+            for r in [rep.get("executors", {}).get(name)]
+            if r and not r.get("error") and not rep["pipeline"].get("error")
+        )
+        wall = median([r["wall_s"] for r in ok])
+        out[name] = {
+            "wall_s": wall,
+            **rss(ok[-1]),
+            "speedup": _ratio(base_wall, wall),
+            "tables_identical_to_" + base_name: identical,
+        }
     return out
 
 
@@ -1158,6 +1231,8 @@ def print_report(report: Mapping[str, Any]) -> None:
             f"({comp['loop_peak_rss_above_baseline_over_x']}x above imports)"
         )
         print(f"  goals met: {comp['goals']}")
+    for name, row in report.get("executors", {}).items():
+        print(f"  executor {name}: {row}")
     for error in report["errors"]:
         print(f"  ERROR: {error}")
 
@@ -1170,6 +1245,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--threads", type=int, default=1, help="LightGBM/OpenMP/BLAS threads, both sides"
     )
     parser.add_argument("--sides", default="pipeline,loop", help="which sides to run")
+    parser.add_argument(
+        "--executors",
+        default="serial",
+        help="pipeline executors to run in each repeat, comma-separated (serial,process,ray); "
+        "the first is compared with the loop, the others with it",
+    )
+    parser.add_argument("--workers", default="auto", help="runtime.n_workers of process/ray")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None)
@@ -1187,6 +1269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     scale = SCALES[args.scale]
     repeats = args.repeats or scale.repeats
     sides = set(args.sides.split(","))
+    executors = [e for e in args.executors.split(",") if e]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="panelml-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -1202,8 +1285,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "threads": args.threads,
             }
             pipe: dict[str, Any] = {"error": "pipeline side off"}
-            if "pipeline" in sides:
-                pipe = run_child("pipeline", job, workdir)
+            others: dict[str, dict[str, Any]] = {}
+            for executor in executors if "pipeline" in sides else []:
+                done = run_child(
+                    "pipeline", {**job, "executor": executor, "workers": args.workers}, workdir
+                )
+                if executor == executors[0]:
+                    pipe = done
+                else:
+                    others[executor] = done
             n_targets = len(pipe.get("selected_targets") or []) or 5
             n_features = {t: len(f) for t, f in (pipe.get("selected_features") or {}).items()}
             job.update(
@@ -1217,11 +1307,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             loop: dict[str, Any] = {"error": "loop side off"}
             if "loop" in sides:
                 loop = run_child("loop", job, workdir)
+            walls = ", ".join(f"{e} {r.get('wall_s')} s" for e, r in others.items())
             print(
                 f"repeat {repeat + 1}/{repeats}: pipeline {pipe.get('wall_s')} s, "
-                f"loop {loop.get('wall_s')} s"
+                f"loop {loop.get('wall_s')} s" + (f", {walls}" if walls else "")
             )
-            results.append({"pipeline": pipe, "loop": loop})
+            results.append({"pipeline": pipe, "loop": loop, "executors": others})
         report = summarise(args.scale, scale, args, results)
     finally:
         if not args.keep and args.workdir is None:

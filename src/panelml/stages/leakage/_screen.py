@@ -13,6 +13,7 @@ import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid, shift_values
+from panelml.stages.leakage._batch_ic import RankIC
 from panelml.stages.leakage._evidence import (
     REPORT_SCHEMA,
     Finding,
@@ -27,7 +28,6 @@ from panelml.stages.leakage._timing import (
     WindowICs,
     autocorrelations,
     centred_ranks,
-    rank_ic_fn,
     shifted_copy,
     shifted_copy_candidates,
     timing_evidence,
@@ -100,7 +100,7 @@ class _Screen:
     def __init__(self, panel: Panel, take: Any, min_names: int) -> None:
         self.panel = panel
         self.grid = row_grid(panel)
-        self.ic = rank_ic_fn(panel.timestamps, min_names, take)
+        self.ic = RankIC(panel.timestamps, min_names, take)
         self.take = take
         self.min_names = min_names
         self._x: dict[int, F64] = {}
@@ -157,18 +157,25 @@ def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) 
         cutoff = max(sc.threshold - sc.prefilter_margin, 0.0)
         candidates = shifted_copy_candidates(panel, screen.ranked(), y, h, screen.grid, cutoff)
     too_good = params.too_good.threshold(target, panel.target_kinds.get(target))
+    nc = params.near_copy
+    # every IC series this target needs, batched: with the target, then with the
+    # closed window (near copies and shifted-copy candidates, timing) and the next one
+    everything = range(panel.n_features)
+    now_of = screen.ic.many(panel.X, everything, y)
+    ic_of = {j: _abs_mean(now_of[j]) for j in everything}
+    close = {j for j in everything if (nc.enabled and ic_of[j] >= nc.threshold) or j in candidates}
+    timed = {j for j in everything if fi.enabled and ic_of[j] >= fi.min_abs_ic}
+    before_of = screen.ic.many(panel.X, sorted(close | timed), y_before)
+    after_of = screen.ic.many(panel.X, sorted(timed), y_after)
     out: list[Finding] = []
     for j, feature in enumerate(panel.feature_names):
-        x = screen.x(j)
-        now = screen.ic(x, y)
-        ic_now = abs(float(now.values.mean())) if len(now) else 0.0
-        nc = params.near_copy
-        close = (nc.enabled and ic_now >= nc.threshold) or j in candidates
-        known = _abs_mean(screen.ic(x, y_before)) if close else 0.0  # closed window (t-h, t]
+        ic_now = ic_of[j]
+        known = _abs_mean(before_of[j]) if j in close else 0.0  # closed window (t-h, t]
         if nc.enabled and ic_now >= nc.threshold and ic_now > known + nc.known_margin:
             why = f"rank IC {ic_now:.3f} with the target, {known:.3f} with the closed window"
             out.append(Finding(feature, target, "near_copy", ic_now, nc.threshold, why))
         if j in candidates:
+            x = screen.x(j)
             lag, value = shifted_copy(screen.ic, panel, x, y, candidates[j], screen.grid)
             if value >= sc.threshold and value > known + sc.known_margin:
                 why = (
@@ -180,8 +187,8 @@ def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) 
         if params.too_good.enabled and ic_now > too_good:
             why = f"rank IC {ic_now:.3f} above {too_good}"
             out.append(Finding(feature, target, "too_good", ic_now, too_good, why))
-        if fi.enabled and ic_now >= fi.min_abs_ic:
-            windows = WindowICs(now, screen.ic(x, y_before), screen.ic(x, y_after))
+        if j in timed:
+            windows = WindowICs(now_of[j], before_of[j], after_of[j])
             found = _future_info(screen, j, windows, h, params.future_info)
             if found is not None:
                 value, threshold, why = found

@@ -48,7 +48,7 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.data.shift import shift_values
-from panelml.validation.metrics import ICSeries, ic_series
+from panelml.validation.metrics import ICSeries
 from panelml.validation.ranks import cross_sectional_ranks
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "WindowICs",
     "autocorrelations",
     "centred_ranks",
-    "rank_ic_fn",
     "shifted_copy",
     "shifted_copy_candidates",
     "timing_evidence",
@@ -224,15 +223,3 @@ def shifted_copy(
         if value > best[1]:
             best = (signed, value)
     return best
-
-
-def rank_ic_fn(
-    timestamps: npt.NDArray[Any], min_names: int, take: Any
-) -> Callable[[F64, F64], ICSeries]:
-    """An ``ic(x, y)`` over the rows ``take`` (all rows or a per-timestamp subsample)."""
-    ts = timestamps[take]
-
-    def ic(x: F64, y: F64) -> ICSeries:
-        return ic_series(x[take], y[take], ts, method="rank", min_names=min_names)
-
-    return ic
