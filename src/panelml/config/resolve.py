@@ -39,6 +39,12 @@ def import_builtin_stages() -> None:
     importlib.import_module("panelml.stages")
 
 
+def import_builtin_hooks() -> None:
+    """Register panelml's built-in hook plugins (``mlflow``; ``stability_snapshots``
+    comes with the stages). Cheap: no tracking library is imported."""
+    importlib.import_module("panelml.tracking")
+
+
 def resolve_stages(config: ExperimentConfig) -> list[ResolvedStage]:
     """Resolve every pipeline entry to a stage class and validate its params.
 
@@ -120,6 +126,8 @@ def build_hooks(config: ExperimentConfig, reporter: Reporter | None = None) -> H
     """A :class:`HookManager` with the config's hook plugins, created and validated."""
     where = str(config.source) if config.source is not None else "config"
     manager = HookManager(strict=config.runtime.strict_hooks, reporter=reporter)
+    if config.hooks:
+        import_builtin_hooks()
     for index, entry in enumerate(config.hooks):
         key = f"hooks[{index}]"
         try:

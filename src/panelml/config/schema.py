@@ -67,7 +67,8 @@ class PipelineSection(BaseModel):
 
 class HookEntry(BaseModel):
     """One entry of ``hooks:``: a hook plugin name or dotted path, and the keyword
-    arguments its class is constructed with."""
+    arguments its class is constructed with, under ``params:`` or beside ``name``
+    (``{name: mlflow, tracking_uri: ...}``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,7 +78,12 @@ class HookEntry(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, value: Any) -> Any:
-        return _name_or_mapping(value)
+        value = _name_or_mapping(value)
+        if isinstance(value, dict):
+            flat = {k: v for k, v in value.items() if k not in ("name", "params")}
+            if flat and isinstance(value.get("params", {}), dict):
+                value = {"name": value.get("name"), "params": {**value.get("params", {}), **flat}}
+        return value
 
 
 class RuntimeConfig(BaseModel):
