@@ -89,6 +89,26 @@ class RunContext:
         The same purpose always gives the same seed for the same master seed,
         independently of the order in which stages ask for seeds.
         """
+        return self.seeds().child_seed(*purpose)
+
+    def rng(self, *purpose: str | int) -> np.random.Generator:
+        """A numpy Generator seeded by :meth:`child_seed`."""
+        return self.seeds().rng(*purpose)
+
+    def seeds(self) -> Seeds:
+        """The run's seed source alone: picklable, for tasks sent to executor workers."""
+        return Seeds(self.seed)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Seeds derived from a master seed by purpose (what :class:`RunContext` gives),
+    without the rest of the context, so executor tasks can derive the same seeds."""
+
+    seed: int
+
+    def child_seed(self, *purpose: str | int) -> int:
+        """A 32-bit seed from the master seed and a purpose path (order-independent)."""
         text = "/".join([str(self.seed), *map(str, purpose)])
         return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
