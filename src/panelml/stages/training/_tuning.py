@@ -304,6 +304,7 @@ class TuningJob:
 
         def objective(trial: Any) -> float:
             params = suggest_params(trial, self.space)
+            trial.set_user_attr("params", params)
             merged = {**self.base_params, **params}
             scores: list[float] = []
             best: list[int | None] = []
@@ -337,7 +338,8 @@ class TuningJob:
             return StudyOutcome(slot, {}, math.nan, [], n_new, records)
         best = max(complete, key=lambda t: (float(t.value), -t.number))
         iterations = list(best.user_attrs.get("best_iterations", []))
-        return StudyOutcome(slot, dict(best.params), float(best.value), iterations, n_new, records)
+        params = dict(best.user_attrs.get("params", best.params))
+        return StudyOutcome(slot, params, float(best.value), iterations, n_new, records)
 
     def _record(self, trial: Any, slot: int | str) -> dict[str, Any]:
         duration = trial.duration.total_seconds() if trial.duration is not None else math.nan
@@ -351,7 +353,9 @@ class TuningJob:
             "value": math.nan if value is None else float(value),
             "n_inner_scored": len(trial.intermediate_values),
             "duration_s": float(duration),
-            "params": json.dumps(trial.params, sort_keys=True, default=str),
+            "params": json.dumps(
+                trial.user_attrs.get("params", trial.params), sort_keys=True, default=str
+            ),
         }
 
 

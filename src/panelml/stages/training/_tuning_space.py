@@ -18,7 +18,8 @@ YAML (one entry per tuned family; the family must also be in ``training.families
             objective: {categorical: [regression, huber]}
 
 A range is exactly one of ``int: [low, high]``, ``float: [low, high]`` (both
-bounds included) or ``categorical: [choices...]``; ``log: true`` samples on a
+bounds included) or ``categorical: [choices...]`` (a choice may be a list, e.g.
+``hidden_sizes: {categorical: [[64], [64, 32]]}``); ``log: true`` samples on a
 log scale (bounds > 0), ``step`` samples a grid (not with ``log``). Binning
 parameters (``max_bin``, ``border_count``, ...) cannot be tuned: one binned
 matrix serves every trial (bin-once reuse), so they are rejected here.
@@ -26,6 +27,7 @@ matrix serves every trial (bin-once reuse), so they are rejected here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 Scalar = bool | int | float | str
+Choice = Scalar | list[Scalar]
 
 
 class ParamRange(BaseModel):
@@ -50,7 +53,7 @@ class ParamRange(BaseModel):
 
     int_range: tuple[int, int] | None = Field(None, alias="int")
     float_range: tuple[float, float] | None = Field(None, alias="float")
-    categorical: list[Scalar] | None = None
+    categorical: list[Choice] | None = None
     log: bool = False
     step: float | None = Field(None, gt=0)
 
@@ -145,6 +148,7 @@ BINNING_KEYS = frozenset(
         "border_count",
         "feature_border_type",
         "max_cat_to_onehot",
+        "nan_mode",
     }
 )
 """Params that change how the features are binned (LightGBM, XGBoost, CatBoost)."""
@@ -178,8 +182,7 @@ DEFAULT_SPACES: Mapping[str, Mapping[str, ParamRange]] = {
         "random_strength": _r("float", 0.1, 10.0, log=True),
     },
     "mlp": {
-        "hidden_size": _r("int", 16, 256, log=True),
-        "n_layers": _r("int", 1, 3),
+        "hidden_sizes": ParamRange(categorical=[[32], [64], [64, 32], [128, 64], [256, 128]]),
         "dropout": _r("float", 0.0, 0.5),
         "learning_rate": _r("float", 1e-4, 1e-2, log=True),
         "weight_decay": _r("float", 1e-6, 1e-2, log=True),
@@ -208,7 +211,10 @@ def suggest_params(trial: Any, space: Mapping[str, ParamRange]) -> dict[str, Any
     out: dict[str, Any] = {}
     for name, rng in space.items():
         if rng.categorical is not None:
-            out[name] = trial.suggest_categorical(name, list(rng.categorical))
+            # Optuna stores scalars only: list choices are drawn by their JSON text
+            choices = [json.dumps(c) if isinstance(c, list) else c for c in rng.categorical]
+            value = trial.suggest_categorical(name, choices)
+            out[name] = rng.categorical[choices.index(value)]
         elif rng.int_range is not None:
             low, high = rng.int_range
             step = int(rng.step) if rng.step is not None else 1
