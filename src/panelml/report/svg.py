@@ -199,6 +199,7 @@ def grouped_bar_chart(
                     width=r(max(scale(share) - left, 0.5)),
                     height=r(bar_h - 1),
                     fill=s.colour,
+                    class_="bar",
                 )
             )
         parts.append(tag("g", row))
@@ -306,7 +307,7 @@ def line_chart(
         )
         if s.dots:
             parts += [
-                leaf("circle", cx=r(px), cy=r(py), r=3, fill=s.colour)
+                leaf("circle", cx=r(px), cy=r(py), r=3, fill=s.colour, class_="dot")
                 for px, py in zip(xs_px, ys_px, strict=False)
                 if math.isfinite(px) and math.isfinite(py)
             ]
