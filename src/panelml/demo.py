@@ -19,7 +19,6 @@ from typing import Any
 
 import polars as pl
 import yaml
-from scipy.stats import spearmanr
 
 from panelml.data.synthetic import GroundTruth, write_demo_data
 
@@ -152,6 +151,8 @@ def assess(run_dir: Path, truth: GroundTruth) -> Recovery:
     scored = [t for t in targets if math.isfinite(t.score)]
     correlation = math.nan
     if len(scored) >= 3:
+        from scipy.stats import spearmanr  # heavy (~1 s): only when a demo is assessed
+
         correlation = float(
             spearmanr([t.strength for t in scored], [t.score for t in scored]).statistic
         )
