@@ -43,6 +43,11 @@ The design (defaults in brackets; :data:`DEFAULT_TARGETS` lists the targets):
   the next unused target with h > 1; default ``fwd_ret_10``). With few targets one target may carry
   several leaks; leaks needing h > 1 are not planted when no target has it.
 
+* Sequence signal (``sequence_bars=k``, off by default): one more feature and the
+  target ``path_ret_1`` whose signal is the sum of that feature over the k - 1
+  bars before t, invisible to any one-bar model
+  (:mod:`panelml.data.synthetic.sequence`; strength ``sequence_strength`` [0.3]).
+
 This module is the public entry (:func:`make_panel`, its arguments and checks),
 the leak planting and the frame layout, and the demo files;
 :mod:`panelml.data.synthetic.streams` draws the default design's features and
@@ -66,6 +71,7 @@ from panelml.data.panel import Panel
 from panelml.data.spec import DataConfig
 from panelml.data.synthetic.design import DEFAULT_TARGETS, TargetSpec
 from panelml.data.synthetic.hard import make_hard_panel
+from panelml.data.synthetic.sequence import sequence_signal
 from panelml.data.synthetic.streams import (
     F32,
     F64,
@@ -142,6 +148,8 @@ def make_panel(
     seed: int = 0,
     hard_cases: bool = False,
     ragged_share: float | None = None,
+    sequence_bars: int | None = None,
+    sequence_strength: float = 0.3,
 ) -> SyntheticPanel:
     """A synthetic panel with planted targets, signal, noise and leaks (module docstring).
 
@@ -152,6 +160,8 @@ def make_panel(
     the same call gives the same bytes.
     """
     if hard_cases:
+        if sequence_bars is not None:
+            raise ValueError("sequence_bars applies only to the default design")
         if targets is not None or (n_signal_features, n_noise_features, n_groups) != (8, 12, 3):
             raise ValueError(
                 "hard_cases=True has its own features and targets: drop those arguments"
@@ -214,11 +224,22 @@ def make_panel(
             leak, bars = _leak_values(kind, targets_drawn[target], leak_rng)
             columns[name] = leak.astype(np.float32)
             planted_leaks.append(PlantedLeak(feature=name, target=target, kind=kind, bars=bars))
-    frame = _frame(columns, {s.name: targets_drawn[s.name].values for s in specs}, T, N)
-    used_signal = {f for t in targets_drawn.values() for f in t.planted.signal_features}
+    target_values = {s.name: targets_drawn[s.name].values for s in specs}
+    planted_targets = {name: drawn.planted for name, drawn in targets_drawn.items()}
+    if sequence_bars is not None:
+        width = len(names[0]) - len("feat_")
+        path_name = f"feat_{len(names):0{width}d}"
+        z, path_y, path_truth = sequence_signal(
+            T, N, sequence_bars, sequence_strength, path_name, seed
+        )
+        columns[path_name] = z
+        target_values[path_truth.name] = path_y
+        planted_targets[path_truth.name] = path_truth
+    frame = _frame(columns, target_values, T, N)
+    used_signal = {f for t in planted_targets.values() for f in t.signal_features}
     noise_names = names[n_sig:n_legit]
     truth = GroundTruth(
-        targets={name: drawn.planted for name, drawn in targets_drawn.items()},
+        targets=planted_targets,
         leaks=tuple(planted_leaks),
         signal_features=tuple(sorted(used_signal)),
         noise_features=tuple(

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import polars as pl
 
 TermForm = Literal["linear", "square", "product"]
-TargetForm = Literal["linear", "nonlinear", "interaction", "volatility", "none"]
+TargetForm = Literal["linear", "nonlinear", "interaction", "volatility", "sequence", "none"]
 LeakKind = Literal[
     "noisy_copy",
     "future_window",
@@ -75,6 +75,10 @@ class PlantedTarget:
     best knowable forecast's ceiling). ``feature_rank_ic`` holds the expected
     per-timestamp rank IC of each raw genuine feature with the target (0 for a
     feature that enters only through a square or a product).
+
+    A ``sequence`` target (``make_panel(sequence_bars=k)``,
+    :mod:`panelml.data.synthetic.sequence`) has no terms: its signal is the sum of
+    its feature's values ``lags`` bars before t, which no single bar holds.
     """
 
     name: str
@@ -87,6 +91,7 @@ class PlantedTarget:
     terms: tuple[PlantedTerm, ...] = ()
     expected_auc: float | None = None
     feature_rank_ic: dict[str, float] = field(default_factory=dict)
+    lags: tuple[int, ...] = ()
 
     @property
     def predictable(self) -> bool:
@@ -231,8 +236,10 @@ class GroundTruth:
         """The optimal forecast of ``target`` for every row of ``frame`` (float64;
         zeros for a noise target, NaN where a needed feature is missing)."""
         planted = self.targets[target]
-        if planted.form == "volatility":
-            raise ValueError(f"target {target!r} is a volatility target: no closed-form forecast")
+        if planted.form in ("volatility", "sequence"):
+            raise ValueError(
+                f"target {target!r} is a {planted.form} target: no one-bar closed-form forecast"
+            )
         out = np.zeros(frame.height, dtype=np.float64)
         for term in planted.terms:
             columns = [frame[f].cast(pl.Float64).to_numpy() for f in term.features]
@@ -256,6 +263,7 @@ class GroundTruth:
                         for term in t["terms"]
                     ),
                     "feature_rank_ic": dict(t.get("feature_rank_ic", {})),
+                    "lags": tuple(t.get("lags", ())),
                 }
             )
             for name, t in data["targets"].items()
