@@ -103,7 +103,7 @@ def test_spread_t_is_the_ic_test_and_unknown_schemes_get_none() -> None:
     ours = dg.spread_significance(spread, 5, "walk_forward", ["lightgbm"])
     theirs = ic_significance(spread, 5, scheme="walk_forward", families=["lightgbm"])
     assert ours == theirs
-    assert dg.spread_significance(spread, 5, "cpcv", ["lightgbm"]) is None
+    assert dg.spread_significance(spread, 5, "bootstrap", ["lightgbm"]) is None
 
 
 def test_bucket_count_needs_ten_names_a_bucket_for_deciles() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from panelml.report.folds import bar_kinds, fold_rows, regenerate
 from panelml.report.oof import fold_starts, target_oof
-from panelml.validation.splitters import PurgedKFold, WalkForward
+from panelml.validation.splitters import CombinatorialPurgedCV, PurgedKFold, WalkForward
 
 
 def test_purged_kfold_bars_by_hand() -> None:
@@ -81,3 +81,19 @@ def test_fold_starts_come_from_the_oof_fold_column() -> None:
     assert data is not None and data.pred_name == "ensemble"
     assert "fold" not in data.columns
     assert fold_starts(data) == [(2, 0), (4, 2)]
+
+
+def test_cpcv_splits_are_drawn_generically_with_purge_around_every_test_block() -> None:
+    # 4 groups of 6 bars, 2 test groups per split: C(4, 2) = 6 splits
+    splits = CombinatorialPurgedCV(4, 2, horizon=3, embargo=1).timestamp_splits(24)
+    rows = fold_rows(splits, 24, 3, 1)
+    assert len(rows) == 6
+    for row, (train, test) in zip(rows, splits, strict=True):
+        kinds = {b: kind for first, last, kind in row.spans for b in range(first, last + 1)}
+        assert sorted(b for b, k in kinds.items() if k == "test") == test.tolist()
+        assert sorted(b for b, k in kinds.items() if k == "train") == train.tolist()
+        first, last = int(test[0]), int(test[-1])
+        if first > 0:  # the bar just before the first test block: its label reaches it
+            assert kinds[first - 1] == "purge"
+        if last < 23:  # the bar just after the last test block: its label overlaps
+            assert kinds[last + 1] == "purge"

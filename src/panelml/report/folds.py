@@ -111,6 +111,9 @@ def _oof_check(splits: Sequence[Split], data: TargetOOF, timestamps: Sequence[in
     test blocks, ``None`` when they agree or cannot be compared."""
     if data.fold is None or not len(timestamps):
         return None
+    tested = np.concatenate([test for _, test in splits]) if splits else np.zeros(0, np.int64)
+    if np.unique(tested).size != tested.size:
+        return None  # bars tested by several splits (CPCV): a row's fold id is not one split
     grid = np.asarray(timestamps, dtype=np.int64)
     bars = np.searchsorted(grid, data.timestamps)
     if bool((bars >= grid.size).any()) or bool(
