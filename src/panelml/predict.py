@@ -176,7 +176,7 @@ class RunModels:
             X = matrices.get(bundle.features)
             if X is None:
                 X = matrices[bundle.features] = _feature_matrix(frame, bundle)
-            columns[bundle.label] = _predict_bundle(bundle, X, symbols)
+            columns[bundle.label] = _predict_bundle(bundle, X, symbols, groups)
         out = [keys[self.symbol_column], keys[self.timestamp_column]]
         binary = set(self.binary_targets())
         for target in self.targets:
@@ -243,16 +243,14 @@ def _feature_matrix(frame: pl.DataFrame, bundle: ModelBundle) -> npt.NDArray[np.
 
 
 def _predict_bundle(
-    bundle: ModelBundle, X: npt.NDArray[np.float32], symbols: npt.NDArray[Any]
+    bundle: ModelBundle,
+    X: npt.NDArray[np.float32],
+    symbols: npt.NDArray[Any],
+    times: npt.NDArray[Any],
 ) -> npt.NDArray[np.float64]:
-    if bundle.model is not None:
-        return np.asarray(bundle.model.predict(X), dtype=np.float64)
-    out = np.full(X.shape[0], np.nan)
-    for symbol, model in bundle.by_symbol.items():
-        mine = np.flatnonzero(symbols == symbol)
-        if mine.size:
-            out[mine] = model.predict(np.ascontiguousarray(X[mine]))
-    return out
+    """The bundle's predictions; sequence families also read each row's symbol and
+    timestamp code (:meth:`ModelBundle.predict`)."""
+    return bundle.predict(X, symbols, times)
 
 
 def _run_columns(run_dir: Path, metas: Sequence[Mapping[str, Any]]) -> tuple[str, str]:

@@ -16,8 +16,10 @@ are when they are safe file names (letters, digits, ``_ . = -``), else as
 folder of each symbol). Models are stored in their library's native format
 (:meth:`panelml.models.ModelFamily.save`), never pickle.
 
-Every write seals ``meta.json`` with the digests of the folder's files and of
-itself (:mod:`panelml.models.integrity`); every read verifies them before a model
+``meta.json`` records the device the model(s) were fitted on (``device``:
+``cpu`` or ``cuda``, :mod:`panelml.models.devices`). Every write seals
+``meta.json`` with the digests of the folder's files and of itself
+(:mod:`panelml.models.integrity`); every read verifies them before a model
 library sees a byte, resolves the family by registered name only (a run folder
 is data, not code), and refuses records from a newer format or panelml. The
 family's own record next to its native files is ``family.json``
@@ -33,7 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panelml.models.base import ModelFamily
+import numpy as np
+import numpy.typing as npt
+
+from panelml.models.base import ModelFamily, RowIndex
 from panelml.models.integrity import (
     FILES_KEY,
     IntegrityError,
@@ -54,6 +59,7 @@ __all__ = [
     "MODELS_DIR",
     "BundleError",
     "ModelBundle",
+    "bundle_device",
     "bundle_folders",
     "read_bundle",
     "safe_name",
@@ -112,6 +118,27 @@ class ModelBundle:
     def folder(self, models_root: Path) -> Path:
         return models_root / safe_name(self.target) / safe_name(self.family)
 
+    def predict(
+        self, X: npt.NDArray[np.float32], symbols: npt.NDArray[Any], times: npt.NDArray[Any]
+    ) -> npt.NDArray[np.float64]:
+        """Predictions for new rows ``X`` with each row's symbol and timestamp code
+        (integers increasing with time). Families that declare ``needs_row_index``
+        get them (:meth:`ModelFamily.predict_indexed`: a sequence model reads each
+        symbol's earlier rows); others predict ``X`` row by row. Per-symbol scope:
+        each symbol's rows go to its model; rows of other symbols get NaN."""
+        names, codes = np.unique(np.asarray(symbols), return_inverse=True)
+        index = RowIndex(
+            codes.astype(np.int64), np.asarray(times, dtype=np.int64), tuple(map(str, names))
+        )
+        if self.model is not None:
+            return np.asarray(self.model.predict_indexed(X, index), dtype=np.float64)
+        out = np.full(X.shape[0], np.nan)
+        for symbol, model in self.by_symbol.items():
+            mine = np.flatnonzero(np.asarray(symbols) == symbol)
+            if mine.size:
+                out[mine] = model.predict_indexed(np.ascontiguousarray(X[mine]), index.take(mine))
+        return out
+
 
 def _write_meta(folder: Path, record: Mapping[str, Any]) -> None:
     """``meta.json``: ``record`` plus the digests of every other file under ``folder``,
@@ -125,13 +152,20 @@ def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
     """Save ``bundle`` under ``models_root/<target>/<family>/`` (layout in the module doc)."""
     folder = bundle.folder(models_root)
     folder.mkdir(parents=True, exist_ok=True)
+    bundle.meta["device"] = bundle_device(bundle)
     if bundle.meta.get("scope") == "per_symbol":
         folders: dict[str, str] = bundle.meta["symbols"]
         for symbol in sorted(bundle.by_symbol):
             sub = folder / folders[symbol]
             bundle.by_symbol[symbol].save(sub)
             rounds = (bundle.meta.get("rounds_by_symbol") or {}).get(symbol)
-            record = {**bundle.meta, "symbol": symbol, "symbols": None, "n_rounds": rounds}
+            record = {
+                **bundle.meta,
+                "symbol": symbol,
+                "symbols": None,
+                "n_rounds": rounds,
+                "device": bundle.by_symbol[symbol].device_,
+            }
             _write_meta(sub, record)
     else:
         if bundle.model is None:
@@ -139,6 +173,12 @@ def write_bundle(bundle: ModelBundle, models_root: Path) -> Path:
         bundle.model.save(folder)
     _write_meta(folder, bundle.meta)
     return folder
+
+
+def bundle_device(bundle: ModelBundle) -> str:
+    """The device the bundle's model(s) were fitted on (``cpu+cuda`` when mixed)."""
+    models = [bundle.model] if bundle.model is not None else list(bundle.by_symbol.values())
+    return "+".join(sorted({m.device_ for m in models})) or "cpu"
 
 
 def bundle_folders(run_dir: Path) -> list[Path]:
