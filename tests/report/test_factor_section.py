@@ -124,3 +124,31 @@ def test_data_warnings_come_first_and_their_absence_is_said() -> None:
     clean = render_report(_inputs())
     assert 'id="data-warnings"' not in clean
     assert clean.index("raised no warnings") < clean.index('<section id="summary">')
+
+
+def test_many_symbols_are_thinned_and_degenerate_predictions_get_notes() -> None:
+    rng = np.random.default_rng(4)
+    n_sym, n_ts = 220, 40
+    x = rng.normal(size=n_sym * n_ts)
+    wide = pl.DataFrame(
+        {
+            "symbol": np.tile([f"S{i:03d}" for i in range(n_sym)], n_ts),
+            "timestamp": np.repeat(np.arange(n_ts), n_sym),
+            "target": x + rng.normal(size=x.size),
+            "ensemble": x,
+        }
+    )
+    flat = wide.with_columns(pl.lit(0.5).alias("ensemble"))
+    tables = {"oof_wide": wide, "oof_flat": flat}
+    meta = {"oof_tables": {"wide": "oof_wide", "flat": "oof_flat"}}
+    html = render_report(
+        ReportInputs(results={"training": TrainingTables(tables, meta)}, horizons={"wide": 1})
+    )
+    check_html(html)
+    diagnostics = section_html(html, "diagnostics")
+    assert "220 symbols, best to worst (200 evenly spaced shown)" in diagnostics
+    chart = re.search(r'<svg[^>]*aria-label="rank IC of wide per symbol".*?</svg>', diagnostics)
+    assert chart is not None and chart.group(0).count('class="bar"') == 200
+    assert "10 buckets" in diagnostics  # 220 names a timestamp: deciles
+    assert "Too few timestamps with enough names" in diagnostics  # the flat target
+    assert "mean rank IC of wide per period" in diagnostics  # integer timestamps

@@ -239,7 +239,7 @@ def period_grid(
         for r in range(n_rows)
     ]
     col_labels = [str(c + 1) for c in range(columns)]
-    title = f"block of {block} period{'s' if block > 1 else ''}"
+    title = "period" if block == 1 else f"block of {block} periods"
     return _grid(blocks // columns, blocks % columns, x, row_labels, col_labels, title)
 
 

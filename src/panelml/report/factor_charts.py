@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from panelml.report import diagnostics as dg
-from panelml.report.html import Markup, fmt, tag
+from panelml.report.html import Markup, fmt, note, tag
 from panelml.report.oof import ENSEMBLE, TargetOOF, rolling_mean, thin, timestamp_formatter
 from panelml.report.style import POSITIVE_COLOUR, palette
 from panelml.report.svg import LineSeries, Marker, line_chart
@@ -26,6 +26,9 @@ from panelml.validation.metrics import ICSeries, ic_series, per_symbol_ic, posit
 from panelml.validation.timestamps import timestamp_index
 
 WIDTH = 520
+MAX_BARS = 200
+"""Most symbols the per-symbol chart draws (evenly spaced by rank beyond that)."""
+nan = math.nan
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def quantiles(data: TargetOOF, facts: Facts) -> tuple[Markup, float, float]:
     """Mean forward target per prediction bucket; returns (figure, mean spread, its t)."""
     q = dg.bucket_count(dg.names_per_timestamp(data.pred, data.y, data.timestamps))
     result = dg.quantile_returns(data.pred, data.y, data.timestamps, q)
+    if not result.timestamps.size:
+        return note(f"No timestamp has a name in each of {q} prediction buckets."), nan, nan
     test = dg.spread_significance(result.spread, facts.horizon, facts.scheme, facts.families)
     labels = [f"Q{k + 1}" for k in range(q)]
     tips = [
@@ -174,6 +179,8 @@ def turnover(data: TargetOOF, facts: Facts) -> tuple[Markup, float]:
     result = dg.rank_autocorrelation(
         data.pred, data.symbols, data.timestamps, min_names=facts.min_names
     )
+    if not result.values.size:
+        return note("No two consecutive timestamps share enough names for a turnover."), nan
     mean = result.mean
     window = max(1, min(facts.window, result.values.size // 4 or 1))
     step = thin(result.values.size)
@@ -204,16 +211,22 @@ def per_symbol(data: TargetOOF, facts: Facts) -> tuple[Markup, float]:
     codes, names = timestamp_index(data.symbols)
     min_obs = max(10, 2 * facts.horizon)
     kept, values = per_symbol_ic(data.pred, data.y, codes, method="rank", min_obs=min_obs)
+    if not values.size:
+        return note(f"No symbol has {min_obs} rows with a prediction and an outcome."), nan
     order = np.argsort(-values, kind="stable")
-    labels = [str(names[int(kept[i])]) for i in order]
     share = positive_share(values)
+    shown = order
+    if order.size > MAX_BARS:  # evenly spaced ranks, best and worst included
+        shown = order[np.unique(np.round(np.linspace(0, order.size - 1, MAX_BARS)).astype(int))]
+    labels = [str(names[int(kept[i])]) for i in shown]
     chart = column_chart(
-        [float(values[i]) for i in order],
+        [float(values[i]) for i in shown],
         labels=labels,
-        tooltips=[f"{lab}: IC {values[i]:.3f}" for lab, i in zip(labels, order, strict=True)],
+        tooltips=[f"{lab}: IC {values[i]:.3f}" for lab, i in zip(labels, shown, strict=True)],
         title=f"rank IC of {data.target} per symbol",
         y_label="rank IC over time",
-        x_label=f"{len(labels)} symbols, best to worst",
+        x_label=f"{values.size} symbols, best to worst"
+        + (f" ({shown.size} evenly spaced shown)" if shown.size < values.size else ""),
         width=WIDTH,
     )
     caption = (
@@ -246,6 +259,8 @@ def calibration(data: TargetOOF) -> Markup:
         pred = data.pred
         x_label = f"predicted percentile rank of {data.pred_name} (a rank, not a probability)"
     cal = dg.calibration(pred, data.y)
+    if not cal.counts.size:
+        return note("No row has both a prediction and an outcome to calibrate.")
     xs = cal.predicted.tolist()
     reference = (
         LineSeries("perfectly calibrated", "currentColor", xs, 1.0, dashed=True)
