@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -80,3 +81,22 @@ def test_folder_without_manifest_is_a_user_error(app: typer.Typer, tmp_path: Pat
     assert result.exit_code == 2
     assert "is not a panelml run folder" in result.output
     assert not (tmp_path / "report.html").exists()
+
+
+def test_rerender_draws_folds_from_the_saved_facts(app: typer.Typer, tmp_path: Path) -> None:
+    run_dir = write_run_folder(tmp_path / "run")
+    (run_dir / "report").mkdir()
+    facts = {
+        "data_shape": {"timestamps": 120},
+        "horizons": {"ret_5d": 5, "ret_1d": 1},
+        "target_kinds": {"ret_5d": "regression", "ret_1d": "regression"},
+        "timestamps": [i * 86_400_000_000_000 for i in range(120)],
+        "timestamp_dtype": "datetime[ns]",
+    }
+    (run_dir / "report" / "report.json").write_text(json.dumps(facts))
+    result = CliRunner().invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    folds = section_html((run_dir / "report.html").read_text(encoding="utf-8"), "folds")
+    assert "horizon 1 (ret_1d)" in folds and "horizon 5 (ret_5d)" in folds
+    assert "PurgedKFold: 5 splits over 120 bars" in folds
+    assert "1970-04-30" in folds  # bar labels are the panel's dates
