@@ -12,6 +12,11 @@ performance notes ask for:
 - every other family bins each feature set once (``PreparedCache``) and fits
   fold subsets with label swaps (:func:`~panelml.stages.fitting.fit_folds`),
   stopping early on an inner purged validation block when it can.
+
+Each fit set (one target, or one group for ``fit_many`` families) is a task of
+the run's executor; the panel, labels and settings are its shared payload
+(:class:`FamilyWork`), shipped once per family. A worker bins a feature set
+once and keeps it for its other tasks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
+from panelml.pipeline.executor import Executor, SerialExecutor
 from panelml.stages.fitting import (
     Fold,
     FoldFit,
@@ -162,6 +168,71 @@ class FamilyOutput:
     gain_share: dict[str, FloatArray | None]
 
 
+@dataclass
+class FamilyWork:
+    """What every fit task of one family reads: the executor's shared payload.
+
+    ``cache`` (binned matrices) stays in the process that built it: a pickled
+    copy travels without it and builds its own on first use.
+    """
+
+    panel: Panel
+    family: type[ModelFamily]
+    params: Mapping[str, Any]
+    validation: ValidationConfig
+    settings: PlanSettings
+    stop: bool
+    grouped: bool
+    labels: dict[str, FloatArray]
+    cache: PreparedCache | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["cache"] = None
+        return state
+
+    def prepared(self, features: Sequence[str]) -> Any:
+        if self.cache is None:
+            self.cache = PreparedCache(self.panel)
+        return self.cache.get(self.family, features, self.params)
+
+    def label(self, target: str) -> FloatArray:
+        return self.labels.get(target, self.panel.targets[target])
+
+
+FitSet = tuple[list[TargetPlan], list[int]]
+"""One task: the plans fitted together (one, or a ``fit_many`` group) and their seeds."""
+
+
+def fit_set(work: FamilyWork, item: FitSet) -> dict[str, tuple[FloatArray, FloatArray | None]]:
+    """OOF predictions and gain shares of one fit set (an executor task)."""
+    members, seeds = item
+    lead, panel = members[0], work.panel
+    folds = _folds(panel, lead, work.validation, work.stop, work.settings)
+    prepared = work.prepared(lead.features)
+    fits_by_name: dict[str, list[FoldFit]]
+    if work.grouped:
+        Y = np.column_stack([work.label(p.name) for p in members])
+        per_target = fit_folds_many(
+            work.family, lead.kind, work.params, prepared.X, Y, folds, seed=seeds[0]
+        )
+        fits_by_name = {p.name: f for p, f in zip(members, per_target, strict=True)}
+    else:
+        fits_by_name = {
+            p.name: fit_folds(
+                work.family, p.kind, work.params, prepared, work.label(p.name), folds, seed=seed
+            )
+            for p, seed in zip(members, seeds, strict=True)
+        }
+    return {
+        p.name: (
+            oof_vector(panel.n_rows, fits_by_name[p.name]),
+            gain_shares(fits_by_name[p.name], len(p.features)),
+        )
+        for p in members
+    }
+
+
 def fit_family(
     panel: Panel,
     family: type[ModelFamily],
@@ -174,50 +245,47 @@ def fit_family(
     settings: PlanSettings,
     seed_for: Any,
     labels: Mapping[str, FloatArray] | None = None,
+    executor: Executor | None = None,
 ) -> FamilyOutput:
     """Out-of-fold predictions of ``family`` for every scorable plan.
 
     ``seed_for(target)`` gives the fit seed of a target (a group of linear
     targets uses the seed of its first member, in name order). ``labels`` maps a
     target to the label the models learn (default: the raw target; see
-    ``fitting.model_label``).
+    ``fitting.model_label``). ``executor`` runs the fit sets (default: one after
+    another here); results do not depend on it.
     """
-    label = dict(labels) if labels is not None else {}
     output = FamilyOutput({}, {})
     grouped = uses_fit_many(family)
-    stop = early_stopping and family.supports_early_stopping and not grouped
+    work = FamilyWork(
+        panel,
+        family,
+        params,
+        validation,
+        settings,
+        stop=early_stopping and family.supports_early_stopping and not grouped,
+        grouped=grouped,
+        labels=dict(labels) if labels is not None else {},
+        cache=cache,
+    )
     groups: dict[tuple[Any, ...], list[TargetPlan]] = {}
     for plan in plans:
         if plan.scorable:
             groups.setdefault(plan.group_key(), []).append(plan)
+    items: list[FitSet] = []
     for members in groups.values():
         members = sorted(members, key=lambda p: p.name)
-        lead = members[0]
-        folds = _folds(panel, lead, validation, stop, settings)
-        prepared = cache.get(family, lead.features, params)
         if grouped:
-            Y = np.column_stack([label.get(p.name, panel.targets[p.name]) for p in members])
-            per_target = fit_folds_many(
-                family, lead.kind, params, prepared.X, Y, folds, seed=seed_for(lead.name)
-            )
-            fits_by_name = {p.name: f for p, f in zip(members, per_target, strict=True)}
+            items.append((members, [seed_for(members[0].name)]))
         else:
-            fits_by_name = {
-                p.name: fit_folds(
-                    family,
-                    p.kind,
-                    params,
-                    prepared,
-                    label.get(p.name, panel.targets[p.name]),
-                    folds,
-                    seed=seed_for(p.name),
-                )
-                for p in members
-            }
-        for plan in members:
-            fits: list[FoldFit] = fits_by_name[plan.name]
-            output.oof[plan.name] = oof_vector(panel.n_rows, fits)
-            output.gain_share[plan.name] = gain_shares(fits, len(plan.features))
+            items.extend(([p], [seed_for(p.name)]) for p in members)
+    runner = executor or SerialExecutor()
+    done = runner.map(
+        fit_set, items, description=f"target_ranking: {family.name} fit sets", shared=work
+    )
+    for item, found in zip(items, done, strict=True):
+        for plan in item[0]:
+            output.oof[plan.name], output.gain_share[plan.name] = found[plan.name]
     return output
 
 

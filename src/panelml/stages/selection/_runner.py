@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,9 @@ import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
-from panelml.pipeline.context import RunContext
+from panelml.pipeline.context import RunContext, Seeds
 from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
     Consensus,
     choose,
@@ -44,9 +46,26 @@ from panelml.validation.spec import ValidationConfig
 __all__ = ["SelectionRunner"]
 
 
+Flags = dict[str, list[str]]
+Selection = tuple[pl.DataFrame, dict[str, Any]]
+
+
+def _select_task(runner: SelectionRunner, work: tuple[str, Flags]) -> Selection:
+    """One target's selection, run by the executor (module level: picklable)."""
+    return runner.select(*work)
+
+
 class SelectionRunner:
     """Per-target work, with shadows and prepared matrices reused across targets
-    that share an allowed feature set."""
+    that share an allowed feature set.
+
+    :meth:`select_all` sends the targets through ``ctx.executor``: the runner
+    itself is the shared payload, with the augmented matrix (features and
+    their shadows) of one allowed feature set built once in this process.
+    Workers receive it without the run context (seeds come from
+    :class:`~panelml.pipeline.context.Seeds`) and without prepared (binned)
+    matrices, which each worker builds once and keeps for its targets.
+    """
 
     def __init__(
         self,
@@ -57,7 +76,9 @@ class SelectionRunner:
         univariate: list[ImportanceSpec],
         validation: ValidationConfig,
     ) -> None:
-        self.ctx, self.panel, self.params = ctx, panel, params
+        self.ctx: RunContext | None = ctx
+        self.seeds: Seeds = ctx.seeds()
+        self.panel, self.params = panel, params
         self.plans, self.univariate, self.validation = plans, univariate, validation
         self._key: tuple[str, ...] | None = None
         self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
@@ -71,7 +92,7 @@ class SelectionRunner:
     def _augmented(self, allowed: tuple[str, ...]) -> np.ndarray[Any, np.dtype[np.float32]]:
         if self._key != allowed or self._X_aug is None:
             digest = hashlib.sha256("\x00".join(allowed).encode()).hexdigest()[:16]
-            rng = self.ctx.rng("feature_selection", "shadows", digest)
+            rng = self.seeds.rng("feature_selection", "shadows", digest)
             columns = self.panel.feature_indices(allowed)
             shadows = shadow_matrix(
                 self.panel, columns, rng, "row" if self.params.shadow_shuffle == "row" else "symbol"
@@ -79,6 +100,48 @@ class SelectionRunner:
             self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
             self._key, self._prepared = allowed, {}
         return self._X_aug
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker gets: no run context, no prepared (binned) matrices."""
+        state = dict(self.__dict__)
+        state["ctx"], state["_prepared"] = None, {}
+        return state
+
+    def select_all(self, work: Sequence[tuple[str, Flags]]) -> list[Selection]:
+        """``[select(target, flags) for ...]`` through the run's executor, in input order.
+
+        Targets sharing an allowed feature set go in one map, so their augmented
+        matrix is built and shipped once; every result depends only on its
+        target's seeds, not on the grouping or the backend.
+        """
+        if self.ctx is None:
+            raise RuntimeError("select_all runs in the driver, with the run context")
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for index, (target, flags) in enumerate(work):
+            allowed = self._allowed(target, flags)
+            groups.setdefault(allowed, []).append(index)
+        out: list[Selection | None] = [None] * len(work)
+        for allowed, indices in groups.items():
+            self._augmented(allowed)
+            found = self.ctx.executor.map(
+                _select_task,
+                [work[i] for i in indices],
+                description=f"feature_selection: {len(indices)} targets",
+                shared=self,
+            )
+            for index, selection in zip(indices, found, strict=True):
+                out[index] = selection
+        return [selection for selection in out if selection is not None]
+
+    def _allowed(self, target: str, flags: Flags) -> tuple[str, ...]:
+        allowed = tuple(f for f in self.panel.feature_names if f not in flags)
+        if not allowed:
+            raise FeatureSelectionError(
+                f"feature_selection: the leakage screen removed every feature for target "
+                f"{target!r}; review leakage_screen/report.parquet or set "
+                "leakage_screen.policy: report_only"
+            )
+        return allowed
 
     def _prepare(
         self, plan: FamilyPlan, X_aug: np.ndarray[Any, np.dtype[np.float32]]
@@ -90,14 +153,8 @@ class SelectionRunner:
     def select(
         self, target: str, flags: dict[str, list[str]]
     ) -> tuple[pl.DataFrame, dict[str, Any]]:
-        panel, params, ctx = self.panel, self.params, self.ctx
-        allowed = tuple(f for f in panel.feature_names if f not in flags)
-        if not allowed:
-            raise FeatureSelectionError(
-                f"feature_selection: the leakage screen removed every feature for target "
-                f"{target!r}; review leakage_screen/report.parquet or set "
-                "leakage_screen.policy: report_only"
-            )
+        panel, params, ctx = self.panel, self.params, self.seeds
+        allowed = self._allowed(target, flags)
         X_aug = self._augmented(allowed)
         y = panel.targets[target]
         task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
@@ -172,8 +229,67 @@ class SelectionRunner:
         if skill_of is not None and oof_all is not None:
             no_skill = self._no_skill(target, rows, oof_all, skill_of)
         table, selections = self._table(target, allowed, flags, cons, corr, no_skill)
+        if params.conditional_fdr is not None and no_skill is None:
+            if block is None:
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+            folds = folds_any or self._folds(target, rows, False)
+            table = self._add_conditional(target, table, allowed, block, folds, corr)
         record = stability_record(selections, allowed)
         return table, record
+
+    def _add_conditional(
+        self,
+        target: str,
+        table: pl.DataFrame,
+        allowed: tuple[str, ...],
+        block: Any,
+        folds: list[Any],
+        corr: Any,
+    ) -> pl.DataFrame:
+        """The conditional-relevance step (:mod:`panelml.stages.selection._conditional`):
+        features it adds get ``selected`` true and their evidence in ``reason``."""
+        params, panel = self.params, self.panel
+        position = {name: i for i, name in enumerate(allowed)}
+        picked = dict(zip(table["feature"].to_list(), table["selected"].to_list(), strict=True))
+        chosen = [position[f] for f in table["feature"].to_list() if picked[f] and f in position]
+        eligible = set(table.filter(pl.col("eligible"))["feature"].to_list())
+        candidates = np.array([f not in eligible for f in allowed])
+        threshold = params.redundancy_threshold
+        if corr is not None and threshold is not None and chosen:
+            candidates &= np.abs(corr[:, chosen]).max(axis=1) <= threshold
+        assert params.conditional_fdr is not None
+        added: list[Addition] = conditional_additions(
+            block,
+            panel.timestamp_index[block.rows],
+            folds,
+            len(allowed),
+            chosen,
+            candidates,
+            horizon=panel.horizons[target],
+            scheme=self.validation.scheme,
+            fdr=params.conditional_fdr,
+            min_hit_rate=params.conditional_min_hit_rate,
+            min_names=self.validation.min_names,
+            max_additions=params.top_n - len(chosen),
+        )
+        if not added:
+            return table
+        evidence = {
+            allowed[a.column]: (
+                f"conditional: marginal p={a.marginal_p:.2g}; out-of-fold partial IC "
+                f"{a.partial_ic:.3f} given the features chosen before it (p={a.partial_p:.2g}), "
+                f"above every shadow in {a.hits}/{a.n_folds} folds"
+            )
+            for a in added
+        }
+        names = pl.Series(list(evidence))
+        reasons = pl.Series(list(evidence.values()))
+        return table.with_columns(
+            selected=pl.col("selected") | pl.col("feature").is_in(names),
+            reason=pl.when(pl.col("feature").is_in(names))
+            .then(pl.col("feature").replace_strict(names, reasons, default=None))
+            .otherwise(pl.col("reason")),
+        )
 
     def _no_skill(
         self, target: str, rows: Any, oof: np.ndarray[Any, np.dtype[np.float64]], family: str
@@ -219,7 +335,7 @@ class SelectionRunner:
         n = self.params.redundancy_sample_rows
         sample = rows
         if rows.size > n:
-            rng = self.ctx.rng("feature_selection", target, "redundancy")
+            rng = self.seeds.rng("feature_selection", target, "redundancy")
             sample = np.sort(rng.choice(rows, size=n, replace=False))
         return rank_correlation(X[sample])
 
