@@ -125,8 +125,21 @@ def test_quiet_run_prints_exactly_the_run_folder_on_stdout(project: Path, tmp_pa
 def test_version_and_completion() -> None:
     shown = runner.invoke(app, ["--version"])
     assert shown.exit_code == 0 and shown.stdout.strip() == f"panelml {panelml.__version__}"
-    script = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
-    assert script.exit_code == 0 and "_PANELML_COMPLETE" in script.stdout
+    # what the installed bash completion script asks the program for each <TAB>
+    for words, cword, expected in (
+        ("panelml ru", "1", ["run", "runs"]),
+        ("panelml runs l", "2", ["list"]),
+    ):
+        env = {**os.environ, "PYTHONPATH": SRC, "_PANELML_COMPLETE": "complete_bash"}
+        done = subprocess.run(
+            [sys.executable, "-m", "panelml"],
+            env={**env, "COMP_WORDS": words, "COMP_CWORD": cword},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert done.stdout.split() == expected
 
 
 def test_predict_out_chooses_the_format_by_suffix_and_refuses_others(
