@@ -163,7 +163,7 @@ def ic_series_of_panel(
     early stopping on the inner purged block, ranking family defaults.
     """
     from panelml.models import get_family
-    from panelml.stages.fitting import PreparedCache, model_label, runtime_params
+    from panelml.stages.fitting import PreparedCache, merge_family_params, model_label
     from panelml.stages.ranking import RANKING_FAMILY_DEFAULTS
     from panelml.stages.ranking._fit import PlanSettings, fit_family, plan_targets
 
@@ -183,8 +183,13 @@ def ic_series_of_panel(
     oof: dict[str, dict[str, F64]] = {}
     for fam in families:
         family = get_family(fam)
-        params = {**RANKING_FAMILY_DEFAULTS.get(family.name, {})}
-        params.update(runtime_params(family.name, {}, n_jobs=1, deterministic=False))
+        params = merge_family_params(
+            family,
+            {},
+            defaults=RANKING_FAMILY_DEFAULTS.get(family.name),
+            n_jobs=1,
+            deterministic=False,
+        )
         out = fit_family(
             panel,
             family,

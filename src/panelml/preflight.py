@@ -10,8 +10,12 @@ Config checks (:func:`check_config`):
   fit on a tiny fixed synthetic sample (:meth:`ModelFamily.check_params`),
   remembered per process;
 * importance kinds exist for their family;
-* the executor is available (``ray`` is installed when asked for);
-* stage inputs: a stage that chooses its targets from earlier stages has one.
+* the executor is available (``ray`` is installed when asked for).
+
+Whether each stage's inputs are provided (a stage that takes its targets from an
+earlier stage has one) is the pipeline's typed-input check
+(:func:`panelml.pipeline.plan.check_order`), which ``validate`` and every run
+call too.
 
 Data checks (:func:`check_shape`, from :func:`check_data_source` in ``validate``
 on the schema and the two key columns only, and from :func:`check_panel` on the
@@ -45,7 +49,6 @@ __all__ = [
 _UNIVARIATE = "univariate"
 _PERMUTATION = "permutation"
 _UNIVARIATE_KINDS = ("rank_ic", "partial_rank_ic")
-_TARGET_SOURCES = ("feature_selection", "target_ranking")
 _checked: dict[str, str | None] = {}
 
 
@@ -60,20 +63,10 @@ def check_config(cfg: ExperimentConfig, stages: Sequence[ResolvedStage] | None =
     """
     where = _where(cfg)
     resolved = [r for r in (resolve_stages(cfg) if stages is None else stages) if r.enabled]
-    enabled = [r.name for r in resolved]
     for stage in resolved:
         params = stage.params
         _check_families(where, stage.name, params)
         _check_importances(where, stage.name, params, _univariate_kinds(stage.cls))
-        targets_source = stage.name in ("feature_selection", "training")
-        if targets_source and getattr(params, "targets", None) is None:
-            before = enabled[: enabled.index(stage.name)]
-            if not any(name in before for name in _TARGET_SOURCES if name != stage.name):
-                raise ConfigError(
-                    f"{where}: {stage.name}.targets: {stage.name} has no targets: set "
-                    f"{stage.name}.targets (names or globs), or enable target_ranking before it "
-                    "in pipeline.stages"
-                )
     if cfg.runtime.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError(
             f"{where}: runtime.executor: 'ray' is not installed; install it (pip install ray) "

@@ -100,14 +100,19 @@ def ic_and_se(oof: pl.DataFrame, column: str) -> tuple[float, float]:
 
 
 # -- registration and params ------------------------------------------------------------
-def test_registered_with_optional_inputs() -> None:
+def test_registered_with_its_inputs() -> None:
     assert stages.get("training") is TrainingStage
     inputs = TrainingStage(TrainingParams()).inputs()
-    assert all(i.optional for i in inputs)
-    assert [i.kind for i in inputs] == [
-        contracts.EXCLUSIONS,
-        contracts.TARGET_CHOICE,
-        contracts.FEATURE_CHOICE,
+    assert [(i.kind, i.optional) for i in inputs] == [
+        (contracts.EXCLUSIONS, True),
+        (contracts.FEATURE_CHOICE, True),
+        (contracts.TARGET_CHOICE, False),  # required unless training.targets names them
+    ]
+    assert "training.targets" in (inputs[-1].instead or "")
+    named = TrainingStage(TrainingParams(targets=["fwd_*"])).inputs()
+    assert [(i.kind, i.optional) for i in named] == [
+        (contracts.EXCLUSIONS, True),
+        (contracts.FEATURE_CHOICE, True),
     ]
     assert "validation" in TrainingStage.config_sections
     params = TrainingParams()
@@ -348,7 +353,7 @@ class FakeScreen(TableResult):
 
 
 def context(synthetic: SyntheticPanel, tmp_path: Path, **results: Any) -> RunContext:
-    config = api.load_config(write_config(tmp_path))
+    config = api.load_config(write_config(tmp_path, targets=["fwd_ret_5"]))
     return RunContext(
         config=config,
         data=synthetic.to_panel(),
@@ -374,12 +379,12 @@ def test_targets_and_features_come_from_earlier_stages(
         target_ranking=FakeRanking(["y_up_5"]),
         leakage_screen=FakeScreen(),
     )
-    assert stage.resolve_targets(ctx) == (["fwd_ret_5"], "feature_selection")
+    assert stage.targets(ctx) == (["fwd_ret_5"], "feature_selection")
     assert stage.resolve_features(ctx, "fwd_ret_5")[0] == ["feat_03", "feat_01"]
     features, _ = stage.resolve_features(ctx, "y_up_5")  # not covered by the selection
     assert features == list(synthetic.to_panel().feature_names)
     del ctx.results["feature_selection"]
-    assert stage.resolve_targets(ctx) == (["y_up_5"], "target_ranking")
+    assert stage.targets(ctx) == (["y_up_5"], "target_ranking")
     kept = stage.resolve_features(ctx, "fwd_ret_5")[0]
     assert "feat_00" not in kept and "feat_02" in kept
 
@@ -396,7 +401,7 @@ def test_skip_when_nothing_selected_and_error_without_a_source(
         stage.run(bare)
     named = TrainingStage(TrainingParams(targets=["fwd_ret_50"]))
     with pytest.raises(UserError, match="fwd_ret_50"):
-        named.resolve_targets(bare)
+        named.targets(bare)
     unknown = TrainingStage(TrainingParams(targets=["fwd_ret_5"], families=["lightgbn"]))
     with pytest.raises(UserError, match="did you mean 'lightgbm'"):
         unknown.run(bare)

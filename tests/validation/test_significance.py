@@ -102,7 +102,7 @@ def test_undefined_inputs_give_nan_and_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="horizon"):
         ic_significance([0.1, 0.2], 0)
     with pytest.raises(ValueError, match="scheme"):
-        ic_significance([0.1, 0.2], 1, scheme="cpcv")  # type: ignore[arg-type]
+        ic_significance([0.1, 0.2], 1, scheme="shuffled_kfold")  # type: ignore[arg-type]
 
 
 def test_horizon_longer_than_the_series_is_capped() -> None:

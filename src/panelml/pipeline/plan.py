@@ -76,7 +76,10 @@ def check_order(stages: Sequence[Stage[Any] | PlannedStage | type[Stage[Any]]]) 
                     f"runs after it; move {later[0]!r} before {name!r}"
                 )
             if not needed.optional:
-                raise PipelineOrderError(_missing(name, kind))
+                message = _missing(name, kind)
+                raise PipelineOrderError(
+                    f"{message}, or {needed.instead}" if needed.instead else message
+                )
 
 
 def _missing(name: str, kind: str) -> str:

@@ -40,11 +40,14 @@ class Input:
     A required input must be provided by an earlier stage of the pipeline (checked
     before any work); when its provider was skipped in a run, the stage is skipped
     too. An optional input is read when present; its provider must then run
-    earlier, and its fingerprint enters the stage's cache key.
+    earlier, and its fingerprint enters the stage's cache key. ``instead`` names
+    another way to do without the input (for example "set training.targets"),
+    which the error for a missing required input adds to the providers it names.
     """
 
     kind: str
     optional: bool = False
+    instead: str | None = None
 
 
 class StageResult(ABC):

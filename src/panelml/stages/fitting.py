@@ -21,7 +21,12 @@ from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.models.registry import get_family
 from panelml.pipeline.errors import UserError
 from panelml.validation.spec import ValidationConfig
-from panelml.validation.splitters import inner_validation_split, make_splitter, resolve_embargo
+from panelml.validation.splitters import (
+    CombinatorialPurgedCV,
+    inner_validation_split,
+    make_splitter,
+    resolve_embargo,
+)
 from panelml.validation.timestamps import subsample_rows
 
 IntArray = npt.NDArray[np.int64]
@@ -36,7 +41,9 @@ class Fold:
     part the model is fitted on and ``val`` the early-stopping block (``None``
     when the family does not stop early): ``val`` lies strictly after every
     ``fit`` row's label window (see ``inner_validation_split``). ``test`` is
-    the scored block.
+    the scored block. ``cpcv`` only (else ``None``), aligned with ``test``:
+    ``paths``, the backtest path each test row's prediction belongs to, and
+    ``groups``, the test group (block of timestamps) of each test row.
     """
 
     index: int
@@ -44,6 +51,8 @@ class Fold:
     test: IntArray
     fit: IntArray
     val: IntArray | None
+    paths: IntArray | None = None
+    groups: IntArray | None = None
 
 
 def target_rows(
@@ -87,7 +96,8 @@ def plan_folds(
     when ``rows`` skip timestamps (a target missing mid-panel, a symbol with gaps
     in per-symbol scope, rows thinned to every ``timestamp_stride``-th
     timestamp): purging is never shortened by a gap. A fold left with no
-    training or no test rows is dropped.
+    training or no test rows is dropped. Under ``cpcv`` each fold is one split
+    and carries the backtest path of each test row (``Fold.paths``).
     """
     codes = panel.timestamp_index
     n_timestamps = panel.n_timestamps
@@ -95,8 +105,12 @@ def plan_folds(
     embargo = resolve_embargo(validation, n_timestamps)
     splitter = make_splitter(validation, horizon, n_timestamps)
     row_codes = codes[rows]
+    path_of: list[IntArray] | None = None
+    group_of: IntArray | None = None
+    if isinstance(splitter, CombinatorialPurgedCV):
+        path_of, group_of = splitter.test_paths(n_timestamps), splitter.groups(n_timestamps)
     folds: list[Fold] = []
-    for train_ts, test_ts in splitter.timestamp_splits(n_timestamps):
+    for split, (train_ts, test_ts) in enumerate(splitter.timestamp_splits(n_timestamps)):
         in_train = np.zeros(n_timestamps, dtype=bool)
         in_train[train_ts] = True
         in_test = np.zeros(n_timestamps, dtype=bool)
@@ -110,7 +124,10 @@ def plan_folds(
             fit, val = inner_validation_split(
                 train, panel.timestamps, horizon, early_stopping_fraction, embargo
             )
-        folds.append(Fold(index=len(folds), train=train, test=test, fit=fit, val=val))
+        paths = groups = None
+        if path_of is not None and group_of is not None:
+            paths, groups = path_of[split][codes[test]], group_of[codes[test]]
+        folds.append(Fold(len(folds), train, test, fit, val, paths, groups))
     if not folds:
         raise ValueError(
             f"no fold of target {target!r} has both training and test rows "
@@ -142,6 +159,48 @@ def runtime_params(
             return {}
     out = family.runtime_params(n_jobs, deterministic, user)
     return {key: value for key, value in out.items() if key not in user}
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family as a stage fits it: the name the config gave, the class it
+    resolved to, and the params every fit gets (:func:`merge_family_params`)."""
+
+    name: str
+    cls: type[ModelFamily]
+    params: dict[str, Any]
+
+    @property
+    def early_stopping(self) -> bool:
+        """Whether the family stops early on a validation block (its declaration)."""
+        return bool(self.cls.supports_early_stopping)
+
+    @property
+    def rounds_key(self) -> str:
+        """The param that sets the number of boosting rounds of this family."""
+        defaults = self.cls.default_params
+        if "n_estimators" not in defaults and "max_iter" in defaults:
+            return "max_iter"
+        return "n_estimators"
+
+
+def merge_family_params(
+    family: type[ModelFamily],
+    user: Mapping[str, Any],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    n_jobs: int,
+    deterministic: bool,
+) -> dict[str, Any]:
+    """The one way a stage's params for a family are merged.
+
+    The stage's own defaults for the family, then the user's ``family_params``
+    (which win), then the runtime settings the family declares
+    (:func:`runtime_params`) for the keys the user did not set.
+    """
+    params = {**(defaults or {}), **user}
+    params.update(runtime_params(family, user, n_jobs=n_jobs, deterministic=deterministic))
+    return params
 
 
 def model_label(panel: Panel, target: str, demean: bool) -> FloatArray:
@@ -250,8 +309,31 @@ def fit_folds_many(
 
 
 def oof_vector(n_rows: int, fits: Sequence[FoldFit]) -> FloatArray:
-    """Full-length out-of-fold prediction vector (NaN where a row was never tested)."""
+    """Full-length out-of-fold prediction vector (NaN where a row was never tested).
+
+    Under ``cpcv`` a row is tested on every backtest path; its value is then the
+    mean of its path predictions (:func:`path_mean`).
+    """
+    if any(fit.fold.paths is not None for fit in fits):
+        return path_mean(n_rows, [(fit.fold.test, fit.predictions) for fit in fits])
     out = np.full(n_rows, np.nan)
     for fit in fits:
         out[fit.fold.test] = fit.predictions
+    return out
+
+
+def path_mean(n_rows: int, tested: Sequence[tuple[IntArray, FloatArray]]) -> FloatArray:
+    """Per row, the mean of the predictions made for it (NaN where none was).
+
+    ``tested`` holds (rows, predictions) of each split. Under ``cpcv`` every split
+    that tests a row puts it on a different backtest path, so this is the row's
+    mean over the paths; each term comes from a model that never saw its label
+    window, so the mean is out-of-sample too.
+    """
+    total = np.zeros(n_rows)
+    count = np.zeros(n_rows)
+    for rows, predictions in tested:
+        np.add.at(total, rows, predictions)
+        np.add.at(count, rows, 1.0)
+    out: FloatArray = np.divide(total, count, out=np.full(n_rows, np.nan), where=count > 0)
     return out

@@ -50,8 +50,16 @@ value (:data:`KFOLD_MEASURED_FACTOR`), everything else the bound. Under
 walk-forward folds a model never saw a later fold's labels, the fold scores
 form a martingale-difference sequence and the factor is 1. This is a fixed
 correction in the spirit of Nadeau & Bengio (2003), derived for the scheme
-rather than for random splits, and checked by simulation. ``cpcv`` is not a
-``validation.scheme`` the stages accept, so it has no factor here.
+rather than for random splits, and checked by simulation. Under ``cpcv``
+(combinatorial purged CV) a row's out-of-fold prediction is the mean of its
+predictions on the backtest paths, each from a model fitted on other groups
+only. For the linear learner that prediction is sum_j G_gj y_j with G_gj the
+average of A over the splits that test group g and train on group j; there are
+C(N-2, k-1) such splits for (g, j) and as many for (j, g), so the cross-group
+term is symmetric exactly as under K-fold and the same bound 2 holds (and
+Cauchy-Schwarz bounds it for other learners, as above). So ``cpcv`` gets the
+K-fold factors, including the measured lightgbm one; this is a derivation, not
+yet a calibration run of its own.
 
 Measured (``bench/calibration.py``; ``bench/results/calibration.json``) on null
 panels of 20-200 symbols x 250-2,000 bars, persistent and non-persistent AR(1)
@@ -89,10 +97,11 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-Scheme = Literal["purged_kfold", "walk_forward", "single_split"]
+Scheme = Literal["purged_kfold", "walk_forward", "cpcv", "single_split"]
 
 FOLD_VARIANCE_FACTOR: dict[str, float] = {
     "purged_kfold": 2.0,
+    "cpcv": 2.0,
     "walk_forward": 1.0,
     "single_split": 1.0,
 }
@@ -120,8 +129,9 @@ the bound :data:`FOLD_VARIANCE_FACTOR`."""
 def fold_variance_factor(scheme: str, families: Sequence[str] = ()) -> float:
     """The variance factor for OOF ICs of ``families`` (one, or a consensus) under ``scheme``.
 
-    1 for walk-forward and single splits; for purged K-fold the measured factor of
-    the family set when :data:`KFOLD_MEASURED_FACTOR` has it, else the bound 2.
+    1 for walk-forward and single splits; for purged K-fold and CPCV the measured
+    factor of the family set when :data:`KFOLD_MEASURED_FACTOR` has it, else the
+    bound 2.
     """
     if scheme not in FOLD_VARIANCE_FACTOR:
         raise ValueError(f"scheme must be one of {sorted(FOLD_VARIANCE_FACTOR)}, got {scheme!r}")

@@ -276,6 +276,31 @@ class CombinatorialPurgedCV(TimestampSplitter):
                 seen[g] += 1
         return out
 
+    def groups(self, n_timestamps: int) -> Int64Array:
+        """The group (0 .. n_groups-1) of each of ``n_timestamps`` timestamps."""
+        out = np.empty(n_timestamps, dtype=np.int64)
+        for g, (a, b) in enumerate(make_blocks(n_timestamps, self.n_groups)):
+            out[a : b + 1] = g
+        return out
+
+    def test_paths(self, n_timestamps: int) -> list[Int64Array]:
+        """Per split (in ``split`` order): the path each timestamp's test prediction
+        belongs to, -1 where the split does not test the timestamp.
+
+        Split s tests groups ``combinations[s]``; its prediction for group g fills
+        group g of the path p with ``paths()[p, g] == s``.
+        """
+        blocks = make_blocks(n_timestamps, self.n_groups)
+        table = self.paths()
+        out = []
+        for s, combo in enumerate(self.combinations):
+            path = np.full(n_timestamps, -1, dtype=np.int64)
+            for g in combo:
+                a, b = blocks[g]
+                path[a : b + 1] = int(np.flatnonzero(table[:, g] == s)[0])
+            out.append(path)
+        return out
+
     def assemble_paths(
         self, predictions: Sequence[npt.ArrayLike], groups: npt.ArrayLike
     ) -> npt.NDArray[np.float64]:
@@ -362,9 +387,17 @@ def resolve_embargo(cfg: ValidationConfig, n_timestamps: int) -> int:
 
 def make_splitter(
     cfg: ValidationConfig, horizon: int, n_timestamps: int
-) -> PurgedKFold | WalkForward:
-    """The splitter the ``validation:`` section asks for, purged by this target's horizon."""
+) -> PurgedKFold | WalkForward | CombinatorialPurgedCV:
+    """The splitter the ``validation:`` section asks for, purged by this target's horizon
+    (``cpcv``: ``n_splits`` groups, ``n_test_groups`` of them tested per split)."""
     embargo = resolve_embargo(cfg, n_timestamps)
     if cfg.scheme == "walk_forward":
         return WalkForward(n_splits=cfg.n_splits, horizon=horizon, embargo=embargo)
+    if cfg.scheme == "cpcv":
+        return CombinatorialPurgedCV(
+            n_groups=cfg.n_splits,
+            n_test_groups=cfg.n_test_groups,
+            horizon=horizon,
+            embargo=embargo,
+        )
     return PurgedKFold(n_splits=cfg.n_splits, horizon=horizon, embargo=embargo)

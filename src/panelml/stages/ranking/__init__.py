@@ -12,11 +12,7 @@ from panelml.stages.ranking._settings import (
     RankingError,
     TargetRankingParams,
 )
-from panelml.stages.ranking.stage import (
-    TargetRankingResult,
-    TargetRankingStage,
-    screen_exclusions,
-)
+from panelml.stages.ranking.stage import TargetRankingResult, TargetRankingStage
 
 __all__ = [
     "RANKING_FAMILY_DEFAULTS",
@@ -24,5 +20,4 @@ __all__ = [
     "TargetRankingParams",
     "TargetRankingResult",
     "TargetRankingStage",
-    "screen_exclusions",
 ]

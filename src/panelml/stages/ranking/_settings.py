@@ -1,5 +1,6 @@
-"""The ``target_ranking`` params, its fast per-family defaults, and what they resolve to
-on a run: the candidate targets, each family with its merged params, the validation spec."""
+"""The ``target_ranking`` params, its error class and its fast per-family defaults (the
+:class:`~panelml.stages.panel_stage.PanelStage` base merges them under the user's
+``family_params``)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from panelml.contracts import TargetPatternError, resolve_targets
-from panelml.data.panel import Panel
-from panelml.models import get_family
-from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.stage import StageParams
-from panelml.stages.fitting import runtime_params
-from panelml.validation.spec import ValidationConfig
+from panelml.stages.panel_stage import PanelStageParams
 
 __all__ = [
     "RANKING_FAMILY_DEFAULTS",
     "RankingError",
     "TargetRankingParams",
-    "candidate_targets",
-    "family_settings",
-    "validation_config",
 ]
 
 RANKING_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -52,7 +44,7 @@ class RankingError(UserError):
     """The ``target_ranking`` params do not fit this panel."""
 
 
-class TargetRankingParams(StageParams):
+class TargetRankingParams(PanelStageParams):
     """Parameters of the ``target_ranking`` stage (see the module docstring)."""
 
     targets: list[str] | None = Field(
@@ -98,55 +90,3 @@ class TargetRankingParams(StageParams):
             if fnmatch.fnmatchcase(target, pattern):
                 return limit
         return self.max_rank_ic
-
-
-def validation_config(ctx: RunContext) -> ValidationConfig:
-    found = getattr(ctx.config, "validation", None)
-    return found if isinstance(found, ValidationConfig) else ValidationConfig()
-
-
-def candidate_targets(panel: Panel, patterns: list[str] | None) -> list[str]:
-    """The panel's targets matching ``patterns`` (all when ``None``), in panel order."""
-    names = list(panel.target_names)
-    if patterns is None:
-        chosen = names
-    else:
-        try:
-            matched = set(resolve_targets(patterns, names, key="target_ranking.targets"))
-        except TargetPatternError as exc:
-            raise RankingError(str(exc)) from None
-        chosen = [n for n in names if n in matched]
-    if not chosen:
-        raise RankingError(
-            f"target_ranking: the panel loaded from {panel.source} has no targets; "
-            "list target columns in data.targets"
-        )
-    return chosen
-
-
-def family_settings(
-    p: TargetRankingParams, ctx: RunContext
-) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Family class and params per ranking family (defaults, user params, runtime)."""
-    unknown = sorted(set(p.family_params) - set(p.families))
-    if unknown:
-        raise RankingError(
-            f"target_ranking.family_params: {unknown[0]!r} is not one of the ranking "
-            f"families {p.families}; add it to target_ranking.families or remove its params"
-        )
-    if len(set(p.families)) != len(p.families):
-        raise RankingError("target_ranking.families lists a family twice; list each once")
-    out: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for name in p.families:
-        family = get_family(name)
-        params = {**RANKING_FAMILY_DEFAULTS.get(family.name, {}), **p.family_params.get(name, {})}
-        params.update(
-            runtime_params(
-                family.name,
-                p.family_params.get(name, {}),
-                n_jobs=ctx.n_jobs,
-                deterministic=ctx.deterministic,
-            )
-        )
-        out[name] = (family, params)
-    return out

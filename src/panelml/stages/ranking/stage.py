@@ -101,8 +101,9 @@ from panelml.data.panel import Panel
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Input, Stage
-from panelml.stages.fitting import PreparedCache, model_label
+from panelml.pipeline.stage import Input
+from panelml.stages.fitting import FamilySpec, PreparedCache, model_label
+from panelml.stages.panel_stage import PanelStage
 from panelml.stages.ranking._fit import (
     FamilyOutput,
     PlanSettings,
@@ -115,9 +116,6 @@ from panelml.stages.ranking._settings import (
     RANKING_FAMILY_DEFAULTS,
     RankingError,
     TargetRankingParams,
-    candidate_targets,
-    family_settings,
-    validation_config,
 )
 from panelml.stages.ranking._suspects import leak_columns
 from panelml.stages.ranking._tables import (
@@ -129,14 +127,7 @@ from panelml.stages.ranking._tables import (
 from panelml.validation.multiple_testing import adjust_pvalues
 from panelml.validation.spec import ValidationConfig
 
-__all__ = [
-    "RANKING_FAMILY_DEFAULTS",
-    "RankingError",
-    "TargetRankingParams",
-    "TargetRankingResult",
-    "TargetRankingStage",
-    "screen_exclusions",
-]
+__all__ = ["TargetRankingResult", "TargetRankingStage"]
 
 
 class TargetRankingResult(TableResult):
@@ -182,26 +173,43 @@ class TargetRankingResult(TableResult):
 
 
 @register_stage
-class TargetRankingStage(Stage[TargetRankingParams]):
+class TargetRankingStage(PanelStage[TargetRankingParams]):
     """Rank candidate targets by out-of-fold predictability (module docstring)."""
 
     name: ClassVar[str] = "target_ranking"
     Params = TargetRankingParams
     result_type = TargetRankingResult
     version: ClassVar[str] = "1"
-    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+    error = RankingError
+    family_defaults = RANKING_FAMILY_DEFAULTS
 
     def inputs(self) -> tuple[Input, ...]:
         """Optional ``Exclusions``: the leakage screen's removals, honoured when present."""
         return (Input(contracts.EXCLUSIONS, optional=True),)
 
+    def candidates(self, panel: Panel) -> list[str]:
+        """The panel's targets that ``targets`` names (all when unset), in panel order."""
+        names = list(panel.target_names)
+        if self.params.targets is not None:
+            matched = set(self.resolve_targets(panel, self.params.targets))
+            names = [n for n in names if n in matched]
+        if not names:
+            raise RankingError(
+                f"target_ranking: the panel loaded from {panel.source} has no targets; "
+                "list target columns in data.targets"
+            )
+        return names
+
     def run(self, ctx: RunContext) -> TargetRankingResult:
         p = self.params
-        panel: Panel = ctx.data
-        validation = validation_config(ctx)
-        targets = candidate_targets(panel, p.targets)
-        families = family_settings(p, ctx)
-        excluded = {t: screen_exclusions(ctx, t) for t in targets}
+        panel = self.panel(ctx)
+        validation = self.validation(ctx)
+        targets = self.candidates(panel)
+        families = {
+            spec.name: spec
+            for spec in self.family_specs(ctx, p.families, "target_ranking.families")
+        }
+        excluded = {t: self.excluded_features(ctx, t) for t in targets}
         settings = PlanSettings(
             min_rows=p.min_rows,
             min_timestamps=p.min_timestamps,
@@ -219,12 +227,12 @@ class TargetRankingStage(Stage[TargetRankingParams]):
             plan.name: model_label(panel, plan.name, p.demean and plan.kind == "regression")
             for plan in scorable
         }
-        for fam_name, (family, params) in families.items():
+        for fam_name, spec in families.items():
             ctx.reporter.info(f"target_ranking: {fam_name} on {len(scorable)} targets")
             outputs[fam_name] = fit_family(
                 panel,
-                family,
-                params,
+                spec.cls,
+                spec.params,
                 scorable,
                 validation,
                 cache,
@@ -248,8 +256,8 @@ class TargetRankingStage(Stage[TargetRankingParams]):
             refits = {
                 fam_name: fit_family(
                     panel,
-                    family,
-                    params,
+                    spec.cls,
+                    spec.params,
                     ok,
                     validation,
                     cache,
@@ -258,7 +266,7 @@ class TargetRankingStage(Stage[TargetRankingParams]):
                     labels=labels,
                     seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
                 )
-                for fam_name, (family, params) in families.items()
+                for fam_name, spec in families.items()
             }
             out: dict[str, TargetScore | None] = {plan.name: None for plan in sub}
             for plan in ok:
@@ -323,11 +331,6 @@ def _score(
     )
 
 
-def screen_exclusions(ctx: RunContext, target: str) -> set[str]:
-    """Features the leakage screen removed for ``target`` (empty when it did not run)."""
-    return contracts.excluded_features(ctx.input(contracts.EXCLUSIONS), target)
-
-
 def _q_values(scores: Mapping[str, TargetScore], method: Literal["by", "bh"]) -> dict[str, float]:
     """FDR-adjusted p-values over every scored target; an undefined p counts as 1."""
     names = sorted(scores)
@@ -338,7 +341,7 @@ def _q_values(scores: Mapping[str, TargetScore], method: Literal["by", "bh"]) ->
 
 
 def _top_features(
-    plans: list[Any], outputs: Mapping[str, FamilyOutput], families: Mapping[str, Any]
+    plans: list[Any], outputs: Mapping[str, FamilyOutput], families: Mapping[str, FamilySpec]
 ) -> dict[str, tuple[str | None, float]]:
     """(top feature, its gain share) per target from the first family with gain."""
     out: dict[str, tuple[str | None, float]] = {}

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from panelml.pipeline.errors import UserError
-from panelml.pipeline.stage import StageParams
 from panelml.stability import StabilityThresholds
+from panelml.stages.panel_stage import PanelStageParams
 from panelml.stages.selection._importance import (
     PERMUTATION,
     UNIVARIATE,
@@ -54,7 +54,7 @@ DEFAULT_IMPORTANCES = (
 )
 
 
-class FeatureSelectionParams(StageParams):
+class FeatureSelectionParams(PanelStageParams):
     """Parameters of ``feature_selection`` (module docstring for the method)."""
 
     targets: list[str] | None = Field(

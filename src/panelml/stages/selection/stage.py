@@ -74,17 +74,12 @@ from typing import Any, ClassVar
 import polars as pl
 
 from panelml import contracts
-from panelml.contracts import TargetPatternError, resolve_targets
-from panelml.data.panel import Panel
-from panelml.models.base import ModelFamily
-from panelml.models.registry import get_family
 from panelml.pipeline.context import RunContext
-from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
-from panelml.pipeline.stage import Input, Stage, StageParams
+from panelml.pipeline.stage import Input, StageParams
 from panelml.stability import StabilityThresholds, stability_warnings
-from panelml.stages.fitting import runtime_params
+from panelml.stages.panel_stage import PanelStage
 from panelml.stages.selection._importance import (
     PERMUTATION,
     UNIVARIATE,
@@ -97,15 +92,10 @@ from panelml.stages.selection._params import (
     ImportanceSpec,
 )
 from panelml.stages.selection._runner import SelectionRunner
-from panelml.validation.spec import ValidationConfig
 
-__all__ = [
-    "FeatureSelectionError",
-    "FeatureSelectionParams",
-    "FeatureSelectionResult",
-    "FeatureSelectionStage",
-    "ImportanceSpec",
-]
+__all__ = ["FeatureSelectionResult", "FeatureSelectionStage"]
+
+TARGETS_HINT = "set feature_selection.targets (names or globs)"
 
 
 class FeatureSelectionResult(TableResult):
@@ -136,63 +126,46 @@ class FeatureSelectionResult(TableResult):
 
 
 @register_stage
-class FeatureSelectionStage(Stage[FeatureSelectionParams]):
+class FeatureSelectionStage(PanelStage[FeatureSelectionParams]):
     """Multi-model, shadow-calibrated, stability-checked feature selection per target."""
 
     name: ClassVar[str] = "feature_selection"
     Params: ClassVar[type[StageParams]] = FeatureSelectionParams
     result_type: ClassVar[type[FeatureSelectionResult]] = FeatureSelectionResult
-    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
     version: ClassVar[str] = "1"
+    error = FeatureSelectionError
 
     def inputs(self) -> tuple[Input, ...]:
-        """A ``TargetChoice`` (unless ``targets:`` names them) and optional ``Exclusions``.
-
-        The target choice is declared optional so that a pipeline without one is
-        refused by the config check with its fuller advice ("set
-        feature_selection.targets, or enable target_ranking before it"); ``run``
-        raises the same advice.
-        """
+        """A ``TargetChoice`` (unless ``targets:`` names them) and optional ``Exclusions``."""
         exclusions = Input(contracts.EXCLUSIONS, optional=True)
         if self.params.targets is not None:
             return (exclusions,)
-        return (Input(contracts.TARGET_CHOICE, optional=True), exclusions)
+        return (Input(contracts.TARGET_CHOICE, instead=TARGETS_HINT), exclusions)
 
     def run(self, ctx: RunContext) -> FeatureSelectionResult:
-        panel = ctx.data
-        if not isinstance(panel, Panel):
-            raise FeatureSelectionError(
-                f"feature_selection needs a panelml Panel as data, got {type(panel).__name__}"
-            )
-        targets = self._targets(ctx, panel)
+        panel = self.panel(ctx)
+        targets = self._targets(ctx)
         plans, univariate = self._plans(ctx)
-        screen = ctx.input(contracts.EXCLUSIONS)
-        validation = getattr(ctx.config, "validation", None) or ValidationConfig()
+        validation = self.validation(ctx)
         runner = SelectionRunner(ctx, panel, self.params, plans, univariate, validation)
         tables: dict[str, pl.DataFrame] = {}
         stability: dict[str, dict[str, Any]] = {}
         for target in targets:
-            flags = contracts.exclusion_checks(screen, target)
+            flags = self.exclusion_checks(ctx, target)
             tables[target], stability[target] = runner.select(target, flags)
         result = FeatureSelectionResult(tables, {"targets": targets, "stability": stability})
         _summarise(ctx, result, self.params.stability_warn)
         return result
 
-    def _targets(self, ctx: RunContext, panel: Panel) -> list[str]:
+    def _targets(self, ctx: RunContext) -> list[str]:
         if self.params.targets is not None:
-            try:
-                return resolve_targets(
-                    self.params.targets, list(panel.target_names), key="feature_selection.targets"
-                )
-            except TargetPatternError as exc:
-                raise FeatureSelectionError(str(exc)) from None
-        ranking = ctx.input(contracts.TARGET_CHOICE)
-        if ranking is None:
+            return self.resolve_targets(self.panel(ctx), self.params.targets)
+        if ctx.input(contracts.TARGET_CHOICE) is None:  # run outside a checked pipeline
             raise FeatureSelectionError(
                 "feature_selection has no targets: add target_ranking before it in "
-                "pipeline.stages, or set feature_selection.targets: [...]"
+                f"pipeline.stages, or {TARGETS_HINT}"
             )
-        chosen = contracts.selected_targets(ranking)
+        chosen = self.chosen_targets(ctx)
         if not chosen:
             ctx.reporter.warn("feature_selection: target_ranking selected no target")
         return chosen
@@ -211,11 +184,9 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
                 continue
             by_family.setdefault(spec.family, []).append(spec.kind)
         plans = []
-        for name, kinds in by_family.items():
-            try:
-                family = get_family(name)
-            except UserError as exc:
-                raise FeatureSelectionError(f"feature_selection.importances: {exc}") from None
+        families = self.family_specs(ctx, list(by_family), "feature_selection.importances")
+        for family_spec in families:
+            name, family, kinds = family_spec.name, family_spec.cls, by_family[family_spec.name]
             for kind in kinds:
                 if kind != PERMUTATION and kind not in family.importance_kinds:
                     raise FeatureSelectionError(
@@ -228,20 +199,8 @@ class FeatureSelectionStage(Stage[FeatureSelectionParams]):
                         "feature_selection.importances: kind 'shap' is not supported here; "
                         "use gain or permutation"
                     )
-            params = _family_params(family, self.params.family_params.get(name, {}), ctx)
-            plans.append(FamilyPlan(name, family, tuple(kinds), params))
+            plans.append(FamilyPlan(name, family, tuple(kinds), family_spec.params))
         return plans, univariate
-
-
-def _family_params(
-    family: type[ModelFamily], user: dict[str, Any], ctx: RunContext
-) -> dict[str, Any]:
-    """User params plus the runtime thread / reproducibility settings."""
-    params = dict(user)
-    params.update(
-        runtime_params(family.name, params, n_jobs=ctx.n_jobs, deterministic=ctx.deterministic)
-    )
-    return params
 
 
 def _summarise(ctx: RunContext, result: FeatureSelectionResult, warn_below: float) -> None:

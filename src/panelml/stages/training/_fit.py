@@ -24,7 +24,7 @@ their configured number of iterations.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,8 @@ import numpy.typing as npt
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
 from panelml.pipeline.errors import UserError
-from panelml.stages.fitting import Fold, PreparedCache, fit_folds, plan_folds, runtime_params
+from panelml.stages.fitting import FamilySpec, Fold, PreparedCache, fit_folds, plan_folds
+from panelml.stages.training._folds import record_folds, record_prediction
 from panelml.stages.training._metrics import median_iteration
 from panelml.validation.spec import ValidationConfig
 
@@ -48,27 +49,6 @@ IMPORTANCE_SAMPLE = 2_000
 
 class TrainingError(UserError):
     """The training stage cannot do what its params or the data ask."""
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """A model family as the stage uses it: its class and the params every fit gets."""
-
-    name: str
-    cls: type[ModelFamily]
-    params: dict[str, Any]
-
-    @property
-    def early_stopping(self) -> bool:
-        return bool(self.cls.supports_early_stopping)
-
-    @property
-    def rounds_key(self) -> str:
-        """The param that sets the number of boosting rounds of this family."""
-        defaults = self.cls.default_params
-        if "n_estimators" not in defaults and "max_iter" in defaults:
-            return "max_iter"
-        return "n_estimators"
 
 
 @dataclass
@@ -96,6 +76,8 @@ class TargetFit:
     folds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # unit -> records
     skipped: dict[str, str] = field(default_factory=dict)  # symbol -> reason
     trained_rows: list[IntArray] = field(default_factory=list)
+    paths: dict[str, FloatArray] = field(default_factory=dict)  # cpcv: (n_paths, n_rows)
+    n_paths: int = 0  # cpcv: backtest paths (see _folds)
 
 
 def segments(indices: npt.ArrayLike) -> list[list[int]]:
@@ -169,15 +151,9 @@ def fit_unit(
     y = result.label
     result.folds[unit] = [fold_record(panel, f) for f in folds]
     result.trained_rows.append(rows)
-    for fold in folds:
-        result.fold_of_row[fold.test] = fold.index
-        result.fold_n_train[fold.index] = result.fold_n_train.get(fold.index, 0) + int(
-            fold.train.size
-        )
+    record_folds(result, folds)
     for spec in families:
         prepared = cache.get(spec.cls, features, spec.params)
-        per_fold = result.best_iterations.setdefault(spec.name, {})
-        oof = result.oof[spec.name]
         best: list[int | None] = []
         for fold in folds:
             used = (
@@ -186,9 +162,8 @@ def fit_unit(
             (fitted,) = fit_folds(
                 spec.cls, task, spec.params, prepared, y, [used], seed=seed(spec.name, fold.index)
             )
-            oof[fold.test] = fitted.predictions
             best.append(fitted.model.best_iteration)
-            per_fold.setdefault(fold.index, []).append(fitted.model.best_iteration)
+            record_prediction(result, spec.name, fold, fitted.predictions, best[-1])
         rounds = median_iteration(best) if spec.early_stopping else None
         params = dict(spec.params)
         if rounds is not None:
@@ -245,12 +220,3 @@ def unit_rows(
         else:
             kept[name] = mine
     return kept, skipped
-
-
-def merge_params(
-    name: str, overrides: Mapping[str, Mapping[str, Any]], deterministic: bool, n_jobs: int
-) -> dict[str, Any]:
-    """The family params: the user's ``family_params[name]``, then runtime settings."""
-    params = dict(overrides.get(name, {}))
-    params.update(runtime_params(name, params, n_jobs=n_jobs, deterministic=deterministic))
-    return params

@@ -6,15 +6,13 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from panelml.pipeline.stage import StageParams
-from panelml.stages.training._result import (
-    ENSEMBLE,
-)
+from panelml.stages.panel_stage import PanelStageParams
+from panelml.stages.training._result import ENSEMBLE
 
 __all__ = ["TrainingParams"]
 
 
-class TrainingParams(StageParams):
+class TrainingParams(PanelStageParams):
     """Params of the ``training`` stage (YAML ``training:`` section)."""
 
     targets: list[str] | None = Field(
@@ -25,9 +23,6 @@ class TrainingParams(StageParams):
     )
     family_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="family name -> params passed to that family"
-    )
-    scheme: Literal["purged_kfold", "walk_forward"] | None = Field(
-        None, description="overrides validation.scheme for this stage"
     )
     scope: Literal["pooled", "per_symbol"] = "pooled"
     min_rows_per_symbol: int = Field(250, ge=10, description="per_symbol: fewest known rows")

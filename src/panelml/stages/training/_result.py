@@ -19,17 +19,11 @@ import polars as pl
 
 from panelml import contracts
 from panelml.data.panel import Panel
+from panelml.models.bundle import MODELS_DIR, ModelBundle, read_bundle, safe_name, write_bundle
 from panelml.pipeline.results import TableResult
-from panelml.predict import (
-    MODELS_DIR,
-    ModelBundle,
-    RunModels,
-    read_bundle,
-    safe_name,
-    write_bundle,
-)
-from panelml.stages.fitting import PreparedCache
-from panelml.stages.training._fit import FamilySpec, TargetFit, normalised_importance
+from panelml.predict import RunModels
+from panelml.stages.fitting import FamilySpec, PreparedCache
+from panelml.stages.training._fit import TargetFit, normalised_importance
 from panelml.stages.training._metrics import METRIC_COLUMNS, SIGNIFICANCE_COLUMNS
 from panelml.validation.ranks import rank_average
 

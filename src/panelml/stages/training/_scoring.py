@@ -9,10 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.data.panel import Panel
-from panelml.stages.training._fit import (
-    FamilySpec,
-    TargetFit,
-)
+from panelml.stages.fitting import FamilySpec
+from panelml.stages.training._fit import TargetFit
 from panelml.stages.training._metrics import (
     median_iteration,
     score,

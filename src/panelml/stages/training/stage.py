@@ -43,32 +43,24 @@ from typing import Any, ClassVar
 import polars as pl
 
 from panelml import contracts
-from panelml.contracts import resolve_targets
 from panelml.data.panel import Panel
-from panelml.models import get_family
+from panelml.models.bundle import FORMAT, FORMAT_VERSION, MODELS_DIR, ModelBundle, safe_name
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.runner import library_versions
-from panelml.pipeline.stage import Input, Stage, StageParams, StageResult
-from panelml.predict import (
-    FORMAT,
-    FORMAT_VERSION,
-    MODELS_DIR,
-    ModelBundle,
-    safe_name,
-)
-from panelml.stages.fitting import PreparedCache, model_label, target_rows
+from panelml.pipeline.stage import Input, StageParams, StageResult
+from panelml.stages.fitting import FamilySpec, PreparedCache, model_label, target_rows
+from panelml.stages.panel_stage import PanelStage
 from panelml.stages.training._fit import (
-    FamilySpec,
     TargetFit,
     TrainingError,
     fit_unit,
-    merge_params,
     new_target_fit,
     plan_unit,
     unit_rows,
 )
+from panelml.stages.training._folds import path_table
 from panelml.stages.training._metrics import (
     METRIC_COLUMNS,
     median_iteration,
@@ -86,7 +78,9 @@ from panelml.stages.training._scoring import metric_rows
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
 
-__all__ = ["TrainingError", "TrainingParams", "TrainingResult", "TrainingStage"]
+__all__ = ["TrainingStage"]
+
+TARGETS_HINT = "set training.targets (names or globs)"
 
 LAYOUT = {
     "pooled": "models/<target>/<family>/: the family's native model files, family.json and "
@@ -97,68 +91,58 @@ LAYOUT = {
 
 
 @register_stage
-class TrainingStage(Stage[TrainingParams]):
+class TrainingStage(PanelStage[TrainingParams]):
     """Cross-validated training, OOF metrics, ensemble and saved final models."""
 
     name: ClassVar[str] = "training"
     Params: ClassVar[type[StageParams]] = TrainingParams
     result_type: ClassVar[type[StageResult]] = TrainingResult
     version: ClassVar[str] = "1"
-    config_sections: ClassVar[tuple[str, ...]] = ("validation",)
+    error = TrainingError
 
     def inputs(self) -> tuple[Input, ...]:
-        """Optional exclusions, target choice and feature choice (``training.targets``
-        or an earlier target/feature choice names the targets; see the module docstring)."""
-        return (
+        """Optional exclusions and feature choice; a target choice unless
+        ``training.targets`` names the targets (see the module docstring)."""
+        optional = (
             Input(contracts.EXCLUSIONS, optional=True),
-            Input(contracts.TARGET_CHOICE, optional=True),
             Input(contracts.FEATURE_CHOICE, optional=True),
         )
+        if self.params.targets is not None:
+            return optional
+        return (*optional, Input(contracts.TARGET_CHOICE, instead=TARGETS_HINT))
 
     # -- what to train --------------------------------------------------------------
     def skip(self, ctx: RunContext) -> str | None:
         try:
-            targets, source = self.resolve_targets(ctx)
+            targets, source = self.targets(ctx)
         except UserError:
             return None  # run() raises the clear error
         return None if targets else f"no targets to train: {source} selected none"
 
-    def resolve_targets(self, ctx: RunContext) -> tuple[list[str], str]:
+    def targets(self, ctx: RunContext) -> tuple[list[str], str]:
         """(targets to train, where they came from); see the module docstring."""
-        panel: Panel = ctx.data
-        available = list(panel.target_names)
+        panel = self.panel(ctx)
         if self.params.targets is not None:
-            chosen = resolve_targets(self.params.targets, available, key="training.targets")
-            return chosen, "training.targets"
-        selection = ctx.input(contracts.FEATURE_CHOICE)
-        if selection is not None:
-            targets = contracts.feature_choice_targets(selection)
-            return [t for t in targets if t in available], "feature_selection"
-        ranking = ctx.input(contracts.TARGET_CHOICE)
-        if ranking is not None:
-            targets = contracts.selected_targets(ranking)
-            return [t for t in targets if t in available], "target_ranking"
-        raise TrainingError(
-            "training has no targets: set training.targets (names or globs), or put "
-            "target_ranking / feature_selection before training in pipeline.stages"
-        )
+            return self.resolve_targets(panel, self.params.targets), "training.targets"
+        available = set(panel.target_names)
+        covered = self.feature_choice_targets(ctx)
+        if covered is not None:
+            return [t for t in covered if t in available], "feature_selection"
+        if ctx.input(contracts.TARGET_CHOICE) is None:  # run outside a checked pipeline
+            raise TrainingError(
+                "training has no targets: put target_ranking / feature_selection before "
+                f"training in pipeline.stages, or {TARGETS_HINT}"
+            )
+        return [t for t in self.chosen_targets(ctx) if t in available], "target_ranking"
 
     def resolve_features(self, ctx: RunContext, target: str) -> tuple[list[str], str]:
         """(features for ``target`` in order, where they came from)."""
-        panel: Panel = ctx.data
-        selection = ctx.input(contracts.FEATURE_CHOICE)
-        if selection is not None and target in contracts.feature_choice_targets(selection):
-            return contracts.selected_features(selection, target), "feature_selection"
-        excluded = contracts.excluded_features(ctx.input(contracts.EXCLUSIONS), target)
-        features = [f for f in panel.feature_names if f not in excluded]
+        covered = self.feature_choice_targets(ctx)
+        if covered is not None and target in covered:
+            return self.selected_features(ctx, target), "feature_selection"
+        excluded = self.excluded_features(ctx, target)
+        features = [f for f in self.panel(ctx).feature_names if f not in excluded]
         return features, "all features" + (" minus leakage_screen removals" if excluded else "")
-
-    def validation(self, ctx: RunContext) -> ValidationConfig:
-        """The run's ``validation:`` section with this stage's ``scheme`` override."""
-        cfg: ValidationConfig = ctx.config.validation
-        if self.params.scheme is not None:
-            cfg = cfg.model_copy(update={"scheme": self.params.scheme})
-        return cfg
 
     def demean(self, panel: Panel, target: str) -> bool:
         """Whether ``target``'s label is cross-sectionally demeaned (``target_transform``)."""
@@ -166,24 +150,13 @@ class TrainingStage(Stage[TrainingParams]):
             return False
         return self.params.target_transform == "demean" or self.params.scope == "pooled"
 
-    def family_specs(self, ctx: RunContext) -> list[FamilySpec]:
-        specs = []
-        for name in self.params.families:
-            try:
-                cls = get_family(name)
-            except UserError as exc:
-                raise TrainingError(f"training.families: {exc}") from None
-            params = merge_params(name, self.params.family_params, ctx.deterministic, ctx.n_jobs)
-            specs.append(FamilySpec(name, cls, params))
-        return specs
-
     # -- run --------------------------------------------------------------------------
     def run(self, ctx: RunContext) -> TrainingResult:
-        panel: Panel = ctx.data
-        targets, source = self.resolve_targets(ctx)
+        panel = self.panel(ctx)
+        targets, source = self.targets(ctx)
         if not targets:
             raise TrainingError(f"training: no targets to train ({source} selected none)")
-        families = self.family_specs(ctx)
+        families = self.family_specs(ctx, self.params.families, "training.families")
         validation = self.validation(ctx)
         cache = PreparedCache(panel)
         metric_records: list[dict[str, Any]] = []
@@ -209,6 +182,9 @@ class TrainingStage(Stage[TrainingParams]):
             "oof_tables": {},
             "models": {},
         }
+        if validation.scheme == "cpcv":
+            meta["validation"]["n_test_groups"] = validation.n_test_groups
+            meta["path_tables"] = {}
         for target in targets:
             features, feature_source = self.resolve_features(ctx, target)
             if not features:
@@ -229,6 +205,9 @@ class TrainingStage(Stage[TrainingParams]):
             importance_records.extend(importance_rows(target, features, fit, families, cache))
             table = f"oof_{safe_name(target)}"
             tables[table] = oof_table(panel, target, fit, families)
+            if fit.n_paths:
+                tables[f"paths_{safe_name(target)}"] = path_table(panel, fit, families)
+                meta["path_tables"][target] = f"paths_{safe_name(target)}"
             meta["targets"].append(target)
             meta["features"][target] = {"source": feature_source, "names": features}
             meta["folds"][target] = fit.folds
