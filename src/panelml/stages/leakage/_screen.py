@@ -13,6 +13,7 @@ import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid, shift_values
+from panelml.pipeline.executor import Executor, SerialExecutor
 from panelml.stages.leakage._batch_ic import RankIC
 from panelml.stages.leakage._evidence import (
     REPORT_SCHEMA,
@@ -61,8 +62,13 @@ def screen_panel(
     target_patterns: Sequence[str] = (),
     min_names: int = 5,
     seed: int = 0,
+    executor: Executor | None = None,
 ) -> pl.DataFrame:
-    """The leakage report of ``panel`` (no side effects); see the module docstring."""
+    """The leakage report of ``panel`` (no side effects); see the module docstring.
+
+    ``executor`` screens the targets (one task each; default: one after another
+    here); the report does not depend on it.
+    """
     targets = list(params.targets) if params.targets is not None else list(panel.target_names)
     for target in targets:
         panel.target(target)  # a clear DataError for unknown names
@@ -82,7 +88,7 @@ def screen_panel(
             take = subsample_rows(
                 panel.timestamps, max_rows_per_timestamp=params.max_rows_per_timestamp, seed=seed
             )
-        findings.extend(_ic_findings(panel, targets, params, take, min_names))
+        findings.extend(_ic_findings(panel, targets, params, take, min_names, executor))
     rows = decide(
         findings,
         targets,
@@ -106,6 +112,12 @@ class _Screen:
         self._x: dict[int, F64] = {}
         self._acf: dict[int, F64] = {}
         self._ranked: F64 | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for an executor worker: the panel and settings, caches rebuilt there."""
+        state = dict(self.__dict__)
+        state.update(_x={}, _acf={}, _ranked=None)
+        return state
 
     def x(self, j: int) -> F64:
         if j not in self._x:
@@ -136,13 +148,23 @@ class _Screen:
 
 
 def _ic_findings(
-    panel: Panel, targets: Sequence[str], params: LeakageScreenParams, take: Any, min_names: int
+    panel: Panel,
+    targets: Sequence[str],
+    params: LeakageScreenParams,
+    take: Any,
+    min_names: int,
+    executor: Executor | None,
 ) -> list[Finding]:
-    screen = _Screen(panel, take, min_names)
-    out: list[Finding] = []
-    for target in targets:
-        out.extend(_target_findings(screen, target, params))
-    return out
+    work = (_Screen(panel, take, min_names), params)
+    runner = executor or SerialExecutor()
+    found = runner.map(_screen_target, targets, description="leakage_screen: targets", shared=work)
+    return [finding for per_target in found for finding in per_target]
+
+
+def _screen_target(work: tuple[_Screen, LeakageScreenParams], target: str) -> list[Finding]:
+    """The IC checks of one target (an executor task)."""
+    screen, params = work
+    return _target_findings(screen, target, params)
 
 
 def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) -> list[Finding]:

@@ -177,6 +177,7 @@ class LeakageScreenStage(Stage[LeakageScreenParams]):
             target_patterns=patterns,
             min_names=min_names,
             seed=ctx.child_seed(self.name, "rows"),
+            executor=ctx.executor,
         )
         result = LeakageScreenResult({"report": report}, screen_meta(report, panel, self.params))
         print_summary(ctx, result)
