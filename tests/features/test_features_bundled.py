@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from panelml.data import DataConfig
-from panelml.data.bundled import (
+from panelml.features.bundled import (
     PRICE_FILE,
     price_panel,
     real_price_panel,
@@ -49,7 +49,7 @@ def test_the_data_file_ships_with_the_package() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = config["tool"]["setuptools"]["package-data"]["panelml"]
     for name in (PRICE_FILE, "README.md"):
-        relative = f"data/bundled/{name}"
+        relative = f"features/bundled/{name}"
         assert (ROOT / "src" / "panelml" / relative).is_file()
         assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
 

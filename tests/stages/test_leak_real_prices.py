@@ -1,7 +1,7 @@
 """Leak handling on real prices: volatility is predictable, honestly.
 
 Bundled daily closes of 20 S&P 500 stocks (2019-2022 here; source and licence
-in ``panelml/data/bundled/README.md``). Lagged volatility predicts forward
+in ``panelml/features/bundled/README.md``). Lagged volatility predicts forward
 volatility with rank IC 0.5-0.7: under the default policy no volatility feature
 may be removed and the volatility targets must come out ``selected``. A label
 lagged by 3 bars of a 20-bar target (a shifted-label leak) planted in the same
@@ -23,7 +23,7 @@ import pytest
 
 from panelml.config import ExperimentConfig
 from panelml.data import DataConfig
-from panelml.data.bundled import real_price_panel, with_lagged_label
+from panelml.features.bundled import real_price_panel, with_lagged_label
 from panelml.data.frames import panel_from_frame
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus

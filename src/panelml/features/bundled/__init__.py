@@ -35,7 +35,8 @@ from datetime import date
 
 import polars as pl
 
-from panelml.features import CrossSectionalSpec, FeatureSpec, build_features
+from panelml.features.builder import build_features
+from panelml.features.spec import CrossSectionalSpec, FeatureSpec
 
 PRICE_FILE = "sp500_close_2017_2022.csv.gz"
 RETURN_LAGS = (1, 5, 20, 60)
