@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.data.panel import Panel
-from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.models.base import ModelFamily, PreparedData, RowIndex, Task
 from panelml.models.registry import get_family
 from panelml.pipeline.errors import UserError
 from panelml.validation.spec import ValidationConfig
@@ -252,8 +252,20 @@ class PreparedCache:
                 if columns == tuple(range(self.panel.n_features))
                 else self.panel.feature_matrix(list(features))
             )
-            self._entries[key] = family.prepare(X, params)
+            self._entries[key] = (
+                family.prepare_indexed(X, row_index(self.panel), params)
+                if family.needs_row_index
+                else family.prepare(X, params)
+            )
         return self._entries[key]
+
+
+def row_index(panel: Panel) -> RowIndex:
+    """Each panel row's symbol and timestamp code, for families that declare
+    ``needs_row_index`` (a sequence model reads each symbol's earlier rows)."""
+    return RowIndex(
+        panel.symbol_codes.astype(np.int64), panel.timestamp_index, tuple(panel.symbols)
+    )
 
 
 @dataclass
@@ -281,7 +293,7 @@ def fit_folds(
     for fold in folds:
         model = family(task, params)
         model.fit_prepared(prepared, fold.fit, y, eval_rows=fold.val, seed=seed)
-        fits.append(FoldFit(fold, model, model.predict(prepared.X[fold.test])))
+        fits.append(FoldFit(fold, model, model.predict_prepared(prepared, fold.test)))
     return fits
 
 
