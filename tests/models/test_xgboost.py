@@ -90,3 +90,14 @@ def test_gain_and_split_follow_the_signal() -> None:
     assert model.importance("split").sum() > 0
     with pytest.raises(ModelError, match="pass X="):
         model.importance("shap")
+
+
+def test_cuda_without_a_cuda_build_is_a_config_error() -> None:
+    from panelml.pipeline.errors import UserError
+
+    X, y = make_data("regression", n_rows=200)
+    if xgb.build_info().get("USE_CUDA"):
+        pytest.skip("this XGBoost build has CUDA")
+    with pytest.raises(UserError, match=r"device 'cuda'.*no CUDA support.*xgboost\.device"):
+        XGBoostFamily("regression", {**FAST, "device": "cuda"}).fit(X, y)
+    assert XGBoostFamily("regression", FAST).fit(X, y).device_ == "cpu"
