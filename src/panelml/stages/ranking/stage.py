@@ -240,6 +240,7 @@ class TargetRankingStage(PanelStage[TargetRankingParams]):
                 settings=settings,
                 labels=labels,
                 seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
+                executor=ctx.executor,
             )
         scores: dict[str, TargetScore] = {}
         for plan in scorable:
@@ -265,6 +266,7 @@ class TargetRankingStage(PanelStage[TargetRankingParams]):
                     settings=settings,
                     labels=labels,
                     seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
+                    executor=ctx.executor,
                 )
                 for fam_name, spec in families.items()
             }

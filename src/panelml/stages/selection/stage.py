@@ -150,9 +150,9 @@ class FeatureSelectionStage(PanelStage[FeatureSelectionParams]):
         runner = SelectionRunner(ctx, panel, self.params, plans, univariate, validation)
         tables: dict[str, pl.DataFrame] = {}
         stability: dict[str, dict[str, Any]] = {}
-        for target in targets:
-            flags = self.exclusion_checks(ctx, target)
-            tables[target], stability[target] = runner.select(target, flags)
+        work = [(target, self.exclusion_checks(ctx, target)) for target in targets]
+        for target, (table, record) in zip(targets, runner.select_all(work), strict=True):
+            tables[target], stability[target] = table, record
         result = FeatureSelectionResult(tables, {"targets": targets, "stability": stability})
         _summarise(ctx, result, self.params.stability_warn)
         return result
