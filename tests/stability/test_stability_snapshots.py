@@ -127,14 +127,14 @@ _KILLED_WRITER = textwrap.dedent(
 
     store = snap.SnapshotStore(Path(sys.argv[1]))
     store.write(frame("r1"), run_id="r1", stage="feature_selection")
-    publish = snap._publish
+    fsync = snap.os.fsync
 
-    def slow_publish(temp, final):
+    def slow_fsync(fd):  # the part is written, not yet renamed onto its name
+        fsync(fd)
         print("WRITING", flush=True)
         time.sleep(120)
-        publish(temp, final)
 
-    snap._publish = slow_publish
+    snap.os.fsync = slow_fsync
     store.write(frame("r2"), run_id="r2", stage="feature_selection")
     print("NOT KILLED", flush=True)
     """

@@ -25,6 +25,7 @@ from panelml.contracts import kinds
 from panelml.contracts.readers import feature_choice_targets, oof_table_names
 
 DtypeClass = Literal["int", "float", "str", "bool", "any"]
+_CLASSES: tuple[DtypeClass, ...] = ("int", "float", "str", "bool", "any")
 
 
 @dataclass(frozen=True)
@@ -57,74 +58,72 @@ def _fits(actual: pl.DataType, wanted: DtypeClass) -> bool:
     return got == wanted or actual == pl.Null or (wanted == "float" and got == "int")
 
 
-LEAKAGE_REPORT = TableSchema(
+def table(name: str, columns: str, description: str) -> TableSchema:
+    """A schema from its table name, its required columns as ``"column:class ..."``
+    (classes: int, float, str, bool, any) and what the table holds."""
+    parsed: dict[str, DtypeClass] = {}
+    for item in columns.split():
+        column, _, wanted = item.partition(":")
+        if wanted not in _CLASSES:
+            raise ValueError(f"schema {name!r}: column {column!r} has no dtype class {wanted!r}")
+        parsed[column] = wanted
+    return TableSchema(name, parsed, description)
+
+
+LEAKAGE_REPORT = table(
     "report",
-    {
-        "feature": "str",
-        "target": "str",
-        "check": "str",
-        "grade": "str",
-        "value": "float",
-        "threshold": "float",
-        "action": "str",
-        "evidence": "str",
-    },
+    "feature:str target:str check:str grade:str value:float threshold:float action:str"
+    " evidence:str",
     "leakage_screen: one row per finding; action 'removed' excludes the feature",
 )
-TARGET_CHOICE_RANKING = TableSchema(
+TARGET_CHOICE_RANKING = table(
     "ranking",
-    {"target": "str", "rank": "int", "status": "str"},
+    "target:str rank:int status:str",
     "a target choice: status 'selected' chooses the target, best rank first",
 )
-RANKING = TableSchema(
+RANKING = table(
     "ranking",
-    {
-        "target": "str",
-        "rank": "int",
-        "score": "float",
-        "status": "str",
-        "reason": "str",
-    },
+    "target:str rank:int score:float status:str reason:str",
     "target_ranking: one row per target; status 'selected' chooses it",
 )
-PER_SYMBOL = TableSchema(
+PER_SYMBOL = table(
     "per_symbol",
-    {"target": "str", "symbol": "str", "ic": "float", "n_obs": "int"},
+    "target:str symbol:str ic:float n_obs:int",
     "target_ranking: the IC of each target per symbol",
 )
-IC_SERIES = TableSchema(
+IC_SERIES = table(
     "ic_series",
-    {"target": "str", "timestamp": "int", "ic": "float"},
+    "target:str timestamp:int ic:float",
     "target_ranking: the consensus IC per timestamp",
 )
-FEATURE_SELECTION = TableSchema(
+FEATURE_SELECTION = table(
     "<target>",
-    {"feature": "str", "rank": "int", "selected": "bool"},
+    "feature:str rank:int selected:bool",
     "feature_selection: one table per target, named after it",
 )
-TRAINING_METRICS = TableSchema(
+TRAINING_METRICS = table(
     "metrics",
-    {"target": "str", "family": "str", "fold": "int", "ic_mean": "float"},
+    "target:str family:str fold:int ic_mean:float",
     "training: one row per (target, family, fold); fold -1 is the OOF summary",
 )
-OOF = TableSchema(
+OOF = table(
     "oof_<target>",
-    {"symbol": "str", "timestamp": "any", "target": "float", "ensemble": "float"},
+    "symbol:str timestamp:any target:float ensemble:float",
     "training: out-of-fold predictions of one target",
 )
-IMPORTANCES = TableSchema(
+IMPORTANCES = table(
     "importances",
-    {"target": "str", "family": "str", "feature": "str", "importance": "float", "rank": "int"},
+    "target:str family:str feature:str importance:float rank:int",
     "training: feature importances of the final models",
 )
-STABILITY = TableSchema(
+STABILITY = table(
     "report",
-    {"target": "str", "method": "str", "n_runs": "int", "status": "str"},
+    "target:str method:str n_runs:int status:str",
     "stability: one row per (target, method) over the experiment's runs",
 )
-STABILITY_FREQUENCY = TableSchema(
+STABILITY_FREQUENCY = table(
     "frequency",
-    {"target": "str", "method": "str", "feature": "str", "selection_frequency": "float"},
+    "target:str method:str feature:str selection_frequency:float",
     "stability: how often each feature was selected over the runs",
 )
 

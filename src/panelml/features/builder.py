@@ -14,14 +14,13 @@ contract the purged cross-validation in ``panelml.validation`` relies on.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
 
 from panelml.features import expressions as ex
 from panelml.features.spec import FeatureBuildError, FeatureSpec
+from panelml.pipeline.run_folder import atomic_path
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -160,15 +159,6 @@ def build_features_file(
         raise FeatureBuildError(f"input file {str(input_path)!r} does not exist")
     out = build_features(read_prices(input_path), spec)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(output_path) as tmp:
         out.write_parquet(tmp)
-        tmp.replace(output_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out

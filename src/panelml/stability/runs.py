@@ -1,5 +1,6 @@
-"""Reading run folders: the record of one run, the runs of an output folder,
-and the content digest of each result file.
+"""Reading run folders: the runs of an output folder and the content digest of each
+result file. The record of one run (:class:`RunFolder`, :func:`open_run`) is the run
+folder module's (:mod:`panelml.pipeline.run_folder`), re-exported here.
 
 Results inside a run folder are read through :mod:`panelml.contracts`
 (:func:`load_stage` + a reader), never by a parquet path, so a stage that writes
@@ -16,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from panelml import contracts
-from panelml.pipeline.errors import UserError
 from panelml.pipeline.results import TableResult, frame_digest
+from panelml.pipeline.run_folder import (
+    CONFIG_FILE,
+    MANIFEST,
+    RunFolder,
+    RunFolderError,
+    open_run,
+)
 
 __all__ = [
     "CONFIG_FILE",
@@ -36,53 +42,10 @@ __all__ = [
 ]
 
 
-class RunsError(UserError):
-    """A folder given as a run is not a panelml run folder."""
+RunsError = RunFolderError
+"""A folder given as a run is not a panelml run folder (the run folder's own error)."""
 
-
-MANIFEST_FILE = "manifest.json"
-CONFIG_FILE = "config.yaml"
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """A run folder's record: its path, ``manifest.json`` and ``config.yaml``."""
-
-    path: Path
-    manifest: dict[str, Any]
-    config: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return str(self.manifest.get("run_id") or self.path.name)
-
-    @property
-    def experiment(self) -> str:
-        return str(self.manifest.get("experiment") or self.path.parent.name)
-
-
-def open_run(path: Path) -> RunFolder:
-    """Read a run folder; a folder without ``manifest.json`` is a :class:`RunsError`."""
-    folder = Path(path)
-    manifest_path = folder / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise RunsError(
-            f"{folder} is not a panelml run folder (no {MANIFEST_FILE}); give a folder such "
-            "as runs/<experiment>/<run_id>"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunsError(f"{manifest_path}: cannot read the manifest: {exc}") from None
-    config: dict[str, Any] = {}
-    config_path = folder / CONFIG_FILE
-    if config_path.is_file():
-        try:
-            loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise RunsError(f"{config_path}: cannot read the config: {exc}") from None
-        config = loaded if isinstance(loaded, dict) else {}
-    return RunFolder(folder, manifest if isinstance(manifest, dict) else {}, config)
+MANIFEST_FILE = MANIFEST
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ Layout and safety. The store lives at
 
     snapshots.parquet/
       part-<run_id>--<stage>.parquet     one complete part per (run, stage)
-      .part-...-<random>.tmp             a write in progress (ignored)
+      .part-....parquet.<pid>.<random>.tmp   a write in progress (ignored)
 
 A part is written to a hidden temporary file in the same folder, flushed to
-disk, and then atomically renamed onto its final name with ``os.replace``.
+disk, and then atomically renamed onto its final name
+(:func:`panelml.pipeline.run_folder.atomic_path`, the run folder's one atomic
+write).
 Readers list ``*.parquet`` only, so they never see a temporary file; a run
 killed in the middle of a write leaves at most a stray ``.tmp`` file and every
 complete part stays readable. Two runs never write the same part name (the run
@@ -33,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ import polars as pl
 
 from panelml import contracts
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.run_folder import atomic_path
 
 __all__ = [
     "SNAPSHOT_SCHEMA",
@@ -97,11 +99,6 @@ def _safe_token(text: str) -> str:
     return f"{cleaned}~{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def _publish(temp: Path, final: Path) -> None:
-    """Atomically move a finished temporary part onto its final name."""
-    temp.replace(final)  # os.replace: atomic on POSIX and Windows
-
-
 class SnapshotStore:
     """The append-only snapshot dataset of one experiment (see the module docstring)."""
 
@@ -144,16 +141,10 @@ class SnapshotStore:
         data = frame.select([pl.col(c).cast(t) for c, t in SNAPSHOT_SCHEMA.items()])
         self.path.mkdir(parents=True, exist_ok=True)
         final = self.part_path(run_id, stage)
-        temp = self.path / f".{final.stem}-{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-        try:
-            with temp.open("wb") as handle:
-                data.write_parquet(handle, compression="zstd")
-                handle.flush()
-                os.fsync(handle.fileno())
-            _publish(temp, final)
-        finally:
-            if temp.exists():
-                temp.unlink()
+        with atomic_path(final) as temp, temp.open("wb") as handle:
+            data.write_parquet(handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
         return final
 
     def remove_stale_temp_files(self, older_than_s: float = 3600.0) -> list[Path]:
