@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,9 @@ from panelml.stages.fitting import FamilySpec, Fold, PreparedCache, fit_folds, p
 from panelml.stages.training._folds import record_folds, record_prediction
 from panelml.stages.training._metrics import median_iteration
 from panelml.validation.spec import ValidationConfig
+
+if TYPE_CHECKING:
+    from panelml.stages.training._tuner import StageTuner
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -60,6 +63,7 @@ class FinalFit:
     by_symbol: dict[str, ModelFamily] = field(default_factory=dict)
     rounds: dict[str, int | None] = field(default_factory=dict)  # unit key -> rounds
     n_train: int = 0
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit key -> tuning record
 
 
 @dataclass
@@ -144,9 +148,12 @@ def fit_unit(
     *,
     unit: str,
     seed: Callable[[str, int | str], int],
+    tuner: StageTuner | None = None,
 ) -> None:
     """Fit every family on every fold of one unit, then its final model; record into
-    ``result`` (``unit`` is ``""`` for the pooled model, else the symbol)."""
+    ``result`` (``unit`` is ``""`` for the pooled model, else the symbol). Families
+    that ``tuner`` tunes fit each outer fold with the params chosen on that fold's
+    training rows, and the final model with those chosen on all rows."""
     task: Task = panel.target_kinds[target]
     y = result.label
     result.folds[unit] = [fold_record(panel, f) for f in folds]
@@ -154,18 +161,40 @@ def fit_unit(
     record_folds(result, folds)
     for spec in families:
         prepared = cache.get(spec.cls, features, spec.params)
+        tuned = None
+        if tuner is not None and tuner.tunes(spec.name):
+            tuned = tuner.tune(
+                target,
+                spec.name,
+                spec.cls,
+                spec.params,
+                prepared=prepared,
+                y=y,
+                early_stopping=spec.early_stopping,
+                rows=rows,
+                folds=folds,
+                unit=unit,
+            )
         best: list[int | None] = []
         for fold in folds:
             used = (
                 fold if spec.early_stopping else dataclasses.replace(fold, fit=fold.train, val=None)
             )
+            fold_params = spec.params
+            if tuned is not None:
+                fold_params = {**spec.params, **tuned.fold_params.get(fold.index, {})}
             (fitted,) = fit_folds(
-                spec.cls, task, spec.params, prepared, y, [used], seed=seed(spec.name, fold.index)
+                spec.cls, task, fold_params, prepared, y, [used], seed=seed(spec.name, fold.index)
             )
             best.append(fitted.model.best_iteration)
             record_prediction(result, spec.name, fold, fitted.predictions, best[-1])
         rounds = median_iteration(best) if spec.early_stopping else None
         params = dict(spec.params)
+        if tuned is not None:
+            # the final model's params and rounds come from its own study on all rows
+            params.update(tuned.final_params)
+            if spec.early_stopping and median_iteration(tuned.final_iterations) is not None:
+                rounds = median_iteration(tuned.final_iterations)
         if rounds is not None:
             params[spec.rounds_key] = rounds
         final = spec.cls(task, params)
@@ -173,6 +202,8 @@ def fit_unit(
         entry = result.finals.setdefault(spec.name, FinalFit(params=dict(spec.params)))
         entry.rounds[unit] = rounds
         entry.n_train += int(rows.size)
+        if tuned is not None:
+            entry.tuning[unit] = tuned.record
         if unit:
             entry.by_symbol[unit] = final
         else:

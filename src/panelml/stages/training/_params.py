@@ -6,8 +6,11 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from panelml.models.registry import available_families
+from panelml.pipeline.suggest import did_you_mean
 from panelml.stages.panel_stage import PanelStageParams
 from panelml.stages.training._result import ENSEMBLE
+from panelml.stages.training._tuning_space import TuningSpec, resolve_space
 
 __all__ = ["TrainingParams"]
 
@@ -34,6 +37,10 @@ class TrainingParams(PanelStageParams):
     early_stopping_fraction: float = Field(
         0.2, gt=0.0, lt=1.0, description="share of a fold's training timestamps used to stop"
     )
+    tuning: dict[str, TuningSpec] = Field(
+        default_factory=dict,
+        description="family name -> Optuna tuning nested in the outer folds (docs/tuning.md)",
+    )
 
     @field_validator("families")
     @classmethod
@@ -54,4 +61,21 @@ class TrainingParams(PanelStageParams):
                 f"family_params names {unknown}, which are not in families {self.families}: "
                 "add them to families or remove their params"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_for_listed_families(self) -> Self:
+        for name, spec in self.tuning.items():
+            if name not in self.families and name in available_families():
+                raise ValueError(
+                    f"tuning names {name!r}, which is not in families {self.families}: add it "
+                    "to families or remove its tuning"
+                )
+            if name not in self.families:
+                hint = did_you_mean(name, [*self.families, *available_families()])
+                raise ValueError(
+                    f"tuning names unknown family {name!r}{hint}: tune a family that "
+                    f"families lists ({', '.join(self.families)})"
+                )
+            resolve_space(name, spec)  # a family without a default space needs one
         return self

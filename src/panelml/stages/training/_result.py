@@ -25,6 +25,7 @@ from panelml.predict import RunModels
 from panelml.stages.fitting import FamilySpec, PreparedCache
 from panelml.stages.training._fit import TargetFit, normalised_importance
 from panelml.stages.training._metrics import METRIC_COLUMNS, SIGNIFICANCE_COLUMNS
+from panelml.stages.training._tuner import write_tuning
 from panelml.validation.ranks import rank_average
 
 STAGE_NAME = "training"
@@ -56,6 +57,8 @@ class TrainingResult(TableResult):
         super().__init__(tables, meta)
         self._bundles = list(bundles)
         self._source = None
+        self.study_files: dict[str, bytes] = {}
+        """Tuning studies (path under the stage folder -> SQLite bytes), written by save."""
 
     # -- accessors ----------------------------------------------------------------
     @property
@@ -103,12 +106,16 @@ class TrainingResult(TableResult):
     def from_parts(cls, tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> Self:
         obj = super().from_parts(tables, meta)
         obj._bundles, obj._source = [], None
+        obj.study_files = {}
         return obj
 
     def save(self, directory: Path) -> None:
         """Tables and meta (TableResult), plus ``models/`` with every saved model."""
         super().save(directory)
         self._write_models(directory / MODELS_DIR)
+        for relative, data in self.study_files.items():
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            (directory / relative).write_bytes(data)
 
     @classmethod
     def load(cls, directory: Path) -> Self:
@@ -123,6 +130,8 @@ class TrainingResult(TableResult):
         oof_dir.mkdir(parents=True, exist_ok=True)
         for target, table in self.meta.get("oof_tables", {}).items():
             self.tables[table].write_parquet(oof_dir / f"{safe_name(target)}.parquet")
+        if "tuning" in self.tables:
+            write_tuning(self.tables["tuning"], run_dir / STAGE_NAME)
 
     def _write_models(self, root: Path) -> None:
         if self._bundles:

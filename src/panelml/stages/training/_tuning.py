@@ -4,7 +4,7 @@ Honesty: a study only ever sees the rows it is given. The training stage runs
 one study per outer fold on that fold's *training* rows (already purged and
 embargoed against the outer test block) and one study on all of the unit's
 rows for the final model. Inside a study every trial is scored on *inner*
-folds planned over those rows alone: purged k-fold (or walk-forward when the
+folds planned over those rows alone: purged k-fold (walk-forward when the
 outer scheme is walk-forward) over the unique timestamps of the rows, with the
 target's horizon and the run's embargo, and early stopping on a block after
 every inner fit row's label window (:func:`inner_validation_split`). The outer
@@ -203,6 +203,13 @@ class TuningJob:
                     f"sqlite:///{self.storage_path.resolve()}"
                 )
         return self._storage
+
+    def close(self) -> None:
+        """Release the storage (SQLite connections); a later study reopens it."""
+        engine = getattr(self._storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        self._storage = None
 
     def fingerprint(self, rows: IntArray, folds: Sequence[Fold], slot: str) -> str:
         """Digest of everything a study's trials depend on (not ``n_trials``/``timeout_s``)."""

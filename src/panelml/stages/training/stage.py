@@ -22,6 +22,12 @@ for why). Seeds: ``ctx.child_seed("training", target, family, fold)`` (and
 ``"final"`` for the final model; per-symbol models add the symbol before the
 fold).
 
+Tuning (``tuning``, optional extra ``optuna``): each outer fold's params are
+chosen by an Optuna study on that fold's training rows only, the final model's
+by one on all rows; studies and trials go to ``training/tuning/<target>/``
+and the chosen params to ``meta.json`` (:mod:`panelml.stages.training._tuner`,
+docs/tuning.md).
+
 Scope ``pooled`` (default) fits one cross-sectional model per (target,
 family). Scope ``per_symbol`` fits one model per symbol that has at least
 ``min_rows_per_symbol`` known rows, cross-validated with the same splitter on
@@ -75,6 +81,7 @@ from panelml.stages.training._result import (
     oof_table,
 )
 from panelml.stages.training._scoring import metric_rows
+from panelml.stages.training._tuner import StageTuner, stage_tuner, tuning_frame
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
 
@@ -159,6 +166,8 @@ class TrainingStage(PanelStage[TrainingParams]):
         families = self.family_specs(ctx, self.params.families, "training.families")
         validation = self.validation(ctx)
         cache = PreparedCache(panel)
+        fraction = self.params.early_stopping_fraction
+        tuner = stage_tuner(self.params.tuning, ctx, panel, validation, fraction)
         metric_records: list[dict[str, Any]] = []
         importance_records: list[dict[str, Any]] = []
         tables: dict[str, pl.DataFrame] = {}
@@ -192,7 +201,7 @@ class TrainingStage(PanelStage[TrainingParams]):
                 meta["skipped_targets"][target] = reason
                 ctx.reporter.warn(f"training: target {target!r} skipped: {reason}")
                 continue
-            fit = self._fit_target(ctx, panel, target, features, families, cache, validation)
+            fit = self._fit_target(ctx, panel, target, features, families, cache, validation, tuner)
             if not fit.finals:
                 reason = "no symbol could be trained (see skipped_symbols)"
                 meta["skipped_targets"][target] = reason
@@ -222,7 +231,11 @@ class TrainingStage(PanelStage[TrainingParams]):
                 )
         tables["metrics"] = metrics_frame(metric_records)
         tables["importances"] = importances_frame(importance_records)
+        if tuner is not None:
+            tables["tuning"] = tuning_frame(tuner.records)
         result = TrainingResult(tables, meta, bundles)
+        if tuner is not None:
+            result.study_files = tuner.study_files()
         self._report(ctx, result)
         return result
 
@@ -235,6 +248,7 @@ class TrainingStage(PanelStage[TrainingParams]):
         families: list[FamilySpec],
         cache: PreparedCache,
         validation: ValidationConfig,
+        tuner: StageTuner | None = None,
     ) -> TargetFit:
         rows = target_rows(panel, target)
         if rows.size == 0:
@@ -264,6 +278,7 @@ class TrainingStage(PanelStage[TrainingParams]):
                 fit,
                 unit="",
                 seed=lambda family, fold: ctx.child_seed("training", target, family, fold),
+                tuner=tuner,
             )
             return fit
         kept, fit.skipped = unit_rows(panel, rows, self.params.min_rows_per_symbol)
@@ -295,6 +310,7 @@ class TrainingStage(PanelStage[TrainingParams]):
                 fit,
                 unit=symbol,
                 seed=seed,
+                tuner=tuner,
             )
         if fit.skipped:
             names = ", ".join(f"{s} ({r})" for s, r in sorted(fit.skipped.items())[:5])
@@ -348,6 +364,9 @@ class TrainingStage(PanelStage[TrainingParams]):
             "timestamp_column": panel.timestamp_column,
             "timestamp_dtype": panel.timestamp_dtype,
         }
+        if final.tuning:
+            # chosen params (final model and each outer fold) and where the study lies
+            meta["tuning"] = final.tuning.get("") or dict(sorted(final.tuning.items()))
         bundle = ModelBundle(meta=meta, model=final.model)
         if self.params.scope == "per_symbol":
             meta["symbols"] = {s: safe_name(s) for s in sorted(final.by_symbol)}
