@@ -37,6 +37,7 @@ class TuningSpy(ModelFamily):
     fitted: ClassVar[dict[str | None, set[int]]] = {}
     scored: ClassVar[dict[str | None, list[bytes]]] = {}
     n_fits: ClassVar[dict[str | None, int]] = {}
+    interrupt_at: ClassVar[tuple[str, int] | None] = None
 
     def fit(self, X: Any, y: Any, **kw: Any) -> Self:
         self._check_fit_inputs(X, y)
@@ -49,6 +50,8 @@ class TuningSpy(ModelFamily):
         self, data: PreparedData, rows: Any, y: Any, *, eval_rows: Any = None, **kw: Any
     ) -> Self:
         TuningSpy.n_fits[TuningSpy.slot] = TuningSpy.n_fits.get(TuningSpy.slot, 0) + 1
+        if TuningSpy.interrupt_at == (TuningSpy.slot, TuningSpy.n_fits[TuningSpy.slot]):
+            raise KeyboardInterrupt
         seen = TuningSpy.fitted.setdefault(TuningSpy.slot, set())
         seen.update(int(r) for r in rows)
         if eval_rows is not None:
@@ -82,6 +85,7 @@ if "tuning_spy" not in models.registered():
 @pytest.fixture(autouse=True)
 def _spy_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     TuningSpy.slot, TuningSpy.fitted, TuningSpy.scored, TuningSpy.n_fits = None, {}, {}, {}
+    TuningSpy.interrupt_at = None
     original = TuningJob.run
 
     def tagged(self: TuningJob, slot: int | str, rows: Any, unit: str = "") -> Any:
@@ -185,24 +189,34 @@ def test_outer_test_rows_are_never_seen_while_tuning_and_the_run_records_it(
     assert set(meta["tuning"]["fold_params"]) == {"0", "1", "2"}
 
 
-def test_rerun_continues_the_studies(panel: Panel, tmp_path: Path) -> None:
-    """A second run (new run folder, cache off) with more trials copies the first run's
-    studies, keeps their trials (same params and values) and runs only the missing ones."""
-    first = api.run(config(tmp_path, n_trials=2), data=panel, quiet=True)
-    TuningSpy.n_fits = {}
-    second = api.run(config(tmp_path, n_trials=3), data=panel, quiet=True, no_cache=True)
-    assert first.run_dir != second.run_dir
-    read = lambda run: pl.read_parquet(  # noqa: E731
-        run.run_dir / "training" / "tuning" / "fwd_ret_3" / "tuning_spy.parquet"
-    ).drop("duration_s")
-    a, b = read(first), read(second)
-    assert a.height == 4 * 2 and b.height == 4 * 3
-    assert b.filter(pl.col("trial") < 2).sort("fold", "trial").equals(a.sort("fold", "trial"))
-    # only the one missing trial per study was fitted (2 inner folds each; pruning
-    # needs 3 finished trials, so none stops early): a restarted study would fit 3 x 2
-    assert {k: v for k, v in TuningSpy.n_fits.items() if k is not None} == dict.fromkeys(
-        ["fold0", "fold1", "fold2", "final"], 2
+def test_an_interrupted_run_resumes_its_studies(panel: Panel, tmp_path: Path) -> None:
+    """Ctrl-C inside the second trial of study ``fold1``; rerunning the same config (a
+    new run folder) copies the interrupted run's studies and fits only what is
+    missing: nothing for ``fold0`` (finished), two trials for ``fold1``, all three
+    for ``fold2`` and ``final``. A restart would refit ``fold0`` (6 fits) and all
+    three ``fold1`` trials, so the fit counts tell resume from restart."""
+    TuningSpy.interrupt_at = ("fold1", 3)  # the 3rd fit of fold1: trial 1's first inner fold
+    with pytest.raises(KeyboardInterrupt):
+        api.run(config(tmp_path), data=panel, quiet=True)
+    interrupted = sorted((tmp_path / "runs" / "tune").iterdir())
+    assert len(interrupted) == 1
+    study = interrupted[0] / "training" / "tuning" / "fwd_ret_3" / "tuning_spy.db"
+    assert study.is_file()
+    TuningSpy.interrupt_at, TuningSpy.n_fits = None, {}
+    second = api.run(config(tmp_path), data=panel, quiet=True)
+    assert second.run_dir != interrupted[0]
+    fits = {k: v for k, v in TuningSpy.n_fits.items() if k is not None}
+    assert fits == {"fold1": 2 * 2, "fold2": 3 * 2, "final": 3 * 2}
+    trials = pl.read_parquet(
+        second.run_dir / "training" / "tuning" / "fwd_ret_3" / "tuning_spy.parquet"
     )
+    states = trials.group_by("fold").agg(pl.col("state").sort_by("trial")).sort("fold")
+    assert states.rows() == [
+        (-1, ["COMPLETE"] * 3),
+        (0, ["COMPLETE"] * 3),
+        (1, ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]),
+        (2, ["COMPLETE"] * 3),
+    ]
 
 
 @pytest.mark.parametrize(
