@@ -85,6 +85,9 @@ def json_ready(value: Any) -> Any:
     to_dicts = getattr(value, "to_dicts", None)
     if callable(to_dicts):  # a polars DataFrame
         return json_ready(to_dicts())
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:  # a numpy scalar
+        return json_ready(item())
     return str(value)
 
 
