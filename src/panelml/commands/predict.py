@@ -43,6 +43,9 @@ def predict(
 ) -> None:
     """Score new data with the models a run saved; print the output path.
 
+    Columns: <target>__<family> per model; <target>__ensemble, a rank among the symbols
+    of each timestamp (0.5 where a timestamp has one row: a warning says so);
+    <target>__ensemble_proba for binary targets, the mean of the families' P(y=1).
     A run whose manifest is not ``finished`` is refused unless ``--allow-incomplete``.
     """
     import warnings
