@@ -285,3 +285,32 @@ def test_default_spaces_are_accepted_by_their_family(family: str) -> None:
             cls.check_params("regression", params)
         except ImportError:
             pytest.skip(f"the library behind {family!r} is not installed")
+
+
+def test_params_the_family_rejects_name_the_tuning_space() -> None:
+    """A space the family cannot take (ridge's alpha on a binary target; here negative
+    lightgbm leaves) stops with a user error pointing at the space."""
+    X, y, codes = toy_data()
+    spec = TuningSpec.model_validate({"n_trials": 2, "space": {"num_leaves": {"int": [-5, -2]}}})
+    family = get_family("lightgbm")
+    job = TuningJob(
+        family=family,
+        family_name="lightgbm",
+        task="regression",
+        base_params={"n_estimators": 5, "num_threads": 1},
+        spec=spec,
+        space=resolve_space("lightgbm", spec),
+        prepared=family.prepare(X, {}),
+        y=y,
+        codes=codes,
+        horizon=1,
+        embargo=0,
+        scheme="purged_kfold",
+        early_stopping=True,
+        early_stopping_fraction=0.2,
+        min_names=5,
+        seed=lambda slot, role: 0,
+        warn=lambda message: None,
+    )
+    with pytest.raises(UserError, match=r"fix training.tuning.lightgbm.space"):
+        job.run(0, np.arange(T * N, dtype=np.int64))

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models.base import ModelFamily, PreparedData, Task
+from panelml.models.base import ModelFamily, ModelParamsError, PreparedData, Task
 from panelml.pipeline.errors import UserError
 from panelml.stages.fitting import Fold
 from panelml.stages.training._tuning_space import ParamRange, TuningSpec, suggest_params
@@ -317,9 +317,15 @@ class TuningJob:
             best: list[int | None] = []
             for step, fold in enumerate(folds):
                 model = self.family(self.task, merged)
-                model.fit_prepared(
-                    self.prepared, fold.fit, self.y, eval_rows=fold.val, seed=fit_seed
-                )
+                try:
+                    model.fit_prepared(
+                        self.prepared, fold.fit, self.y, eval_rows=fold.val, seed=fit_seed
+                    )
+                except ModelParamsError as exc:
+                    raise TuningError(
+                        f"training.tuning.{self.family_name}: trial params {params} were "
+                        f"rejected ({exc}); fix training.tuning.{self.family_name}.space"
+                    ) from None
                 pred = model.predict(X[fold.test])
                 scores.append(
                     mean_ic(pred, self.y[fold.test], self.codes[fold.test], self.min_names)
