@@ -80,6 +80,20 @@ class FeatureSelectionParams(PanelStageParams):
     solo_min_hit_rate: float = Field(
         0.8, gt=0.0, le=1.0, description="share of folds a solo_vote kind must win"
     )
+    conditional_fdr: float | None = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Benjamini-Hochberg level of the conditional-relevance step's marginal "
+        "and partial tests (None: no conditional step)",
+    )
+    conditional_min_hit_rate: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="share of folds in which a conditional addition's out-of-fold partial "
+        "IC must beat every shadow's",
+    )
     pairwise_max_partners: int = Field(64, ge=1, description="partners per pairwise_rank_ic")
     shadow_quantile: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = beat the best shadow")
     shadow_shuffle: str = Field("symbol", pattern="^(symbol|row)$")

@@ -15,6 +15,7 @@ from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
 from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
     Consensus,
     choose,
@@ -228,8 +229,67 @@ class SelectionRunner:
         if skill_of is not None and oof_all is not None:
             no_skill = self._no_skill(target, rows, oof_all, skill_of)
         table, selections = self._table(target, allowed, flags, cons, corr, no_skill)
+        if params.conditional_fdr is not None and no_skill is None:
+            if block is None:
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+            folds = folds_any or self._folds(target, rows, False)
+            table = self._add_conditional(target, table, allowed, block, folds, corr)
         record = stability_record(selections, allowed)
         return table, record
+
+    def _add_conditional(
+        self,
+        target: str,
+        table: pl.DataFrame,
+        allowed: tuple[str, ...],
+        block: Any,
+        folds: list[Any],
+        corr: Any,
+    ) -> pl.DataFrame:
+        """The conditional-relevance step (:mod:`panelml.stages.selection._conditional`):
+        features it adds get ``selected`` true and their evidence in ``reason``."""
+        params, panel = self.params, self.panel
+        position = {name: i for i, name in enumerate(allowed)}
+        picked = dict(zip(table["feature"].to_list(), table["selected"].to_list(), strict=True))
+        chosen = [position[f] for f in table["feature"].to_list() if picked[f] and f in position]
+        eligible = set(table.filter(pl.col("eligible"))["feature"].to_list())
+        candidates = np.array([f not in eligible for f in allowed])
+        threshold = params.redundancy_threshold
+        if corr is not None and threshold is not None and chosen:
+            candidates &= np.abs(corr[:, chosen]).max(axis=1) <= threshold
+        assert params.conditional_fdr is not None
+        added: list[Addition] = conditional_additions(
+            block,
+            panel.timestamp_index[block.rows],
+            folds,
+            len(allowed),
+            chosen,
+            candidates,
+            horizon=panel.horizons[target],
+            scheme=self.validation.scheme,
+            fdr=params.conditional_fdr,
+            min_hit_rate=params.conditional_min_hit_rate,
+            min_names=self.validation.min_names,
+            max_additions=params.top_n - len(chosen),
+        )
+        if not added:
+            return table
+        evidence = {
+            allowed[a.column]: (
+                f"conditional: marginal p={a.marginal_p:.2g}; out-of-fold partial IC "
+                f"{a.partial_ic:.3f} given the features chosen before it (p={a.partial_p:.2g}), "
+                f"above every shadow in {a.hits}/{a.n_folds} folds"
+            )
+            for a in added
+        }
+        names = list(evidence)
+        added_here = pl.col("feature").is_in(names)
+        return table.with_columns(
+            selected=pl.col("selected") | added_here,
+            reason=pl.when(added_here)
+            .then(pl.col("feature").replace_strict(evidence, default=None))
+            .otherwise(pl.col("reason")),
+        )
 
     def _no_skill(
         self, target: str, rows: Any, oof: np.ndarray[Any, np.dtype[np.float64]], family: str
