@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -261,7 +262,10 @@ class ModelFamily(ABC):
         # 0/1 labels suit every task and objective (a binary objective rejects other values)
         y = (X[:, 0] > 0).astype(np.float64)
         try:
-            with native_stderr_silenced():
+            # a dry run: its device fallback line would go nowhere (stderr is silenced)
+            # and, once shown, not again when the real fit runs
+            with native_stderr_silenced(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="model family .* device 'auto'")
                 cls(task, params).fit(X, y, seed=0)
         except (ImportError, ModelParamsError):
             raise

@@ -3,8 +3,8 @@
 ``cpu`` always runs on the CPU. ``cuda`` needs a usable GPU; when there is none
 it is a config error (:class:`ModelParamsError`, a ``UserError``), never a silent
 fallback. ``auto`` uses the GPU when one is usable and otherwise falls back to
-the CPU with one visible warning line (:class:`DeviceFallbackWarning`, shown once
-per family and reason in a process) that says why.
+the CPU with one visible warning line (:class:`DeviceFallbackWarning`; Python's
+default filter shows it once per family and reason in a process) that says why.
 
 Each family passes its own probe: a function that returns ``None`` when its
 library can use a GPU here, or the reason it cannot. The device a model was
@@ -31,8 +31,6 @@ __all__ = [
 
 DEVICES = ("auto", "cpu", "cuda")
 Resolved = Literal["cpu", "cuda"]
-
-_warned: set[tuple[str, str]] = set()
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -68,11 +66,9 @@ def resolve_device(family: str, requested: object, probe: Callable[[], str | Non
             f"model family {family!r} asks for device 'cuda' but no GPU is usable ({reason}): "
             f"set family_params.{family}.device to 'auto' or 'cpu', or run on a machine with a GPU"
         )
-    if (family, reason) not in _warned:
-        _warned.add((family, reason))
-        warnings.warn(
-            f"model family {family!r}: device 'auto' runs on the CPU because {reason}",
-            DeviceFallbackWarning,
-            stacklevel=3,
-        )
+    warnings.warn(
+        f"model family {family!r}: device 'auto' runs on the CPU because {reason}",
+        DeviceFallbackWarning,
+        stacklevel=2,
+    )
     return "cpu"
