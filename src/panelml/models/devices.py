@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
+_REGISTRY: dict[str | tuple[str, type[Warning], int], int] = {}
 Resolved = Literal["cpu", "cuda"]
 
 
@@ -66,9 +67,14 @@ def resolve_device(family: str, requested: object, probe: Callable[[], str | Non
             f"model family {family!r} asks for device 'cuda' but no GPU is usable ({reason}): "
             f"set family_params.{family}.device to 'auto' or 'cpu', or run on a machine with a GPU"
         )
-    warnings.warn(
+    # warn_explicit with a source that has no lines: Python prints the one message
+    # line (no source line below it) and its default filter shows it once per message
+    warnings.warn_explicit(
         f"model family {family!r}: device 'auto' runs on the CPU because {reason}",
         DeviceFallbackWarning,
-        stacklevel=2,
+        filename="panelml",
+        lineno=0,
+        module="panelml.models.devices",
+        registry=_REGISTRY,
     )
     return "cpu"
