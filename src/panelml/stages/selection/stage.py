@@ -54,7 +54,13 @@ or the explicit ``targets:`` list, which wins when given - the stage:
    default because it costs recall on weak long-horizon targets (at 0.01 it
    dropped the only found feature of the default panel's nonlinear 10-bar
    target on seed 1), which the ranking's FDR test already screens;
-6. repeats steps 4-5 with each fold's own scores and reports the Nogueira,
+   then a conditional step (``conditional_fdr``, default 0.05; ``None``: off,
+   :mod:`panelml.stages.selection._conditional`) adds, one at a time, a feature
+   that is marginally related to the target and whose out-of-fold partial
+   rank IC given the chosen features beats every shadow's in 4 of 5 folds
+   (reason ``conditional: ...`` with the evidence); it finds what the vote
+   dilutes, such as a short volatility next to longer ones;
+6. repeats steps 4-5 (the vote's part) with each fold's own scores and reports the Nogueira,
    Sechidis & Brown (JMLR 2018) stability of those fold-wise selections with
    its variance and 95% interval (warning below ``stability_warn``).
 
