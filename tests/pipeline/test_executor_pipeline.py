@@ -110,7 +110,7 @@ def test_every_executor_gives_identical_tables(
     serial = run_digests(panel, tmp_path, "serial", reporter)
     assert {"target_ranking/ranking", "training/metrics"} <= set(serial)
     described = {d.split(":")[0] for d, _ in reporter.calls}
-    assert {"leakage_screen", "target_ranking", "feature_selection"} <= described
+    assert {"leakage_screen", "target_ranking", "feature_selection", "training"} <= described
     assert run_digests(panel, tmp_path, "process") == serial
     if HAS_RAY:
         request.getfixturevalue("local_ray")

@@ -51,7 +51,7 @@ import polars as pl
 from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.models.bundle import FORMAT, FORMAT_VERSION, MODELS_DIR, ModelBundle, safe_name
-from panelml.pipeline.context import RunContext
+from panelml.pipeline.context import RunContext, Seeds
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.runner import library_versions
@@ -81,6 +81,7 @@ from panelml.stages.training._result import (
     oof_table,
 )
 from panelml.stages.training._scoring import metric_rows
+from panelml.stages.training._tasks import TrainingWork, fit_pair, merge_families
 from panelml.stages.training._tuner import StageTuner, stage_tuner, tuning_frame
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
@@ -194,6 +195,11 @@ class TrainingStage(PanelStage[TrainingParams]):
         if validation.scheme == "cpcv":
             meta["validation"]["n_test_groups"] = validation.n_test_groups
             meta["path_tables"] = {}
+        prefit: dict[str, TargetFit] = {}
+        if tuner is None:  # a tuner keeps its studies and records here: then fit here
+            todo = [(t, self.resolve_features(ctx, t)[0]) for t in targets]
+            todo = [(t, f) for t, f in todo if f]
+            prefit = self._fit_all(ctx, panel, todo, families, cache, validation)
         for target in targets:
             features, feature_source = self.resolve_features(ctx, target)
             if not features:
@@ -201,7 +207,16 @@ class TrainingStage(PanelStage[TrainingParams]):
                 meta["skipped_targets"][target] = reason
                 ctx.reporter.warn(f"training: target {target!r} skipped: {reason}")
                 continue
-            fit = self._fit_target(ctx, panel, target, features, families, cache, validation, tuner)
+            fit = prefit.get(target) or self._fit_target(
+                ctx.seeds(), panel, target, features, families, cache, validation, tuner
+            )
+            if fit.skipped:
+                names = ", ".join(f"{s} ({r})" for s, r in sorted(fit.skipped.items())[:5])
+                more = f" and {len(fit.skipped) - 5} more" if len(fit.skipped) > 5 else ""
+                ctx.reporter.warn(
+                    f"training: target {target!r}: {len(fit.skipped)} symbol(s) get no "
+                    f"per-symbol model: {names}{more}"
+                )
             if not fit.finals:
                 reason = "no symbol could be trained (see skipped_symbols)"
                 meta["skipped_targets"][target] = reason
@@ -241,7 +256,7 @@ class TrainingStage(PanelStage[TrainingParams]):
 
     def _fit_target(
         self,
-        ctx: RunContext,
+        ctx: Seeds,
         panel: Panel,
         target: str,
         features: list[str],
@@ -249,14 +264,18 @@ class TrainingStage(PanelStage[TrainingParams]):
         cache: PreparedCache,
         validation: ValidationConfig,
         tuner: StageTuner | None = None,
+        *,
+        stop: bool | None = None,
     ) -> TargetFit:
+        """One target's fits; ``stop`` (default: any family stops early) decides the
+        early-stopping block of the folds, so a call per family plans the same folds."""
         rows = target_rows(panel, target)
         if rows.size == 0:
             raise TrainingError(f"training: target {target!r} has no known values to train on")
         fit = new_target_fit(
             panel, families, model_label(panel, target, self.demean(panel, target))
         )
-        stop = any(f.early_stopping for f in families)
+        stop = any(f.early_stopping for f in families) if stop is None else stop
         fraction = self.params.early_stopping_fraction
         if self.params.scope == "pooled":
             folds = plan_unit(
@@ -312,14 +331,31 @@ class TrainingStage(PanelStage[TrainingParams]):
                 seed=seed,
                 tuner=tuner,
             )
-        if fit.skipped:
-            names = ", ".join(f"{s} ({r})" for s, r in sorted(fit.skipped.items())[:5])
-            more = f" and {len(fit.skipped) - 5} more" if len(fit.skipped) > 5 else ""
-            ctx.reporter.warn(
-                f"training: target {target!r}: {len(fit.skipped)} symbol(s) get no per-symbol "
-                f"model: {names}{more}"
-            )
         return fit
+
+    def _fit_all(
+        self,
+        ctx: RunContext,
+        panel: Panel,
+        work: list[tuple[str, list[str]]],
+        families: list[FamilySpec],
+        cache: PreparedCache,
+        validation: ValidationConfig,
+    ) -> dict[str, TargetFit]:
+        """Every (target, family) fit through ``ctx.executor`` (see ``_tasks``)."""
+        shared = TrainingWork(self._fit_target, panel, families, validation, ctx.seeds(), cache)
+        pairs = [(t, tuple(f), spec.name) for t, f in work for spec in families]
+        done = ctx.executor.map(
+            fit_pair,
+            pairs,
+            description=f"training: {len(pairs)} (target, family) fits",
+            shared=shared,
+        )
+        n = len(families)
+        return {
+            target: merge_families(done[i * n : (i + 1) * n], families)
+            for i, (target, _) in enumerate(work)
+        }
 
     def _bundle(
         self,
