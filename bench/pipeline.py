@@ -61,6 +61,15 @@ from _instrument import FitTimer, current_rss_bytes, peak_rss_bytes
 from panelml.data.synthetic import TargetSpec
 
 
+def children_cpu_seconds() -> float:
+    """CPU seconds of finished child processes (the process executor's workers once joined;
+    Ray's workers are not children of the driver)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
 def peak_rss_children_bytes() -> int:
     """Peak RSS of the largest finished child process (executor workers; KiB on Linux)."""
     import resource
@@ -252,7 +261,9 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
     t0, cpu0 = time.perf_counter(), time.process_time()
     error = None
     executor = job.get("executor", "serial")
-    overrides = [f"runtime.executor={executor}"]
+    # one output folder per executor: the stability stage compares a run with the
+    # earlier runs of its folder, which must not depend on which executors ran before
+    overrides = [f"runtime.executor={executor}", f"runtime.output_dir=runs_{executor}"]
     if executor != "serial" and job.get("workers", "auto") != "auto":
         overrides.append(f"runtime.n_workers={job['workers']}")
     try:
@@ -268,6 +279,10 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {exc}"
         result = None
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if executor == "process":  # join the reusable loky workers so their CPU is counted
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
     out: dict[str, Any] = {
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
@@ -275,6 +290,7 @@ def pipeline_side(job: Mapping[str, Any]) -> dict[str, Any]:
         "baseline_rss_bytes": baseline_rss,
         "peak_rss_bytes": peak_rss_bytes(),
         "peak_rss_children_bytes": peak_rss_children_bytes(),
+        "children_cpu_s": round(children_cpu_seconds(), 3),
         "executor": executor,
         "error": error,
         "stages": {},
@@ -953,7 +969,12 @@ def compare_executors(
     base_name = base_runs[0].get("executor", "serial")
     base_wall = median([r["wall_s"] for r in base_runs])
     out: dict[str, Any] = {
-        base_name: {"wall_s": base_wall, **rss(base_runs[-1]), "speedup": 1.0},
+        base_name: {
+            "wall_s": base_wall,
+            "cpu_s_driver": median([r["cpu_s"] for r in base_runs]),
+            **rss(base_runs[-1]),
+            "speedup": 1.0,
+        },
     }
     names = sorted({n for rep in repeats for n in rep.get("executors", {})})
     for name in names:
@@ -971,6 +992,8 @@ def compare_executors(
         wall = median([r["wall_s"] for r in ok])
         out[name] = {
             "wall_s": wall,
+            "cpu_s_driver": median([r["cpu_s"] for r in ok]),
+            "cpu_s_joined_workers": median([r.get("children_cpu_s") for r in ok]),
             **rss(ok[-1]),
             "speedup": _ratio(base_wall, wall),
             "tables_identical_to_" + base_name: identical,
