@@ -8,7 +8,9 @@ crashed with a traceback (exit 1), went on silently (exit 0, every target
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +246,22 @@ VALIDATE_CASES = [
 """Faults ``panelml validate`` finds without loading rows or fitting a model."""
 
 
+def _hide_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``ray`` look absent (the dev install has it) for the preflight's check."""
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> ModuleSpec | None:
+        return None if name == "ray" else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_run_refuses_a_bad_input_with_one_line(case: str, tmp_path: Path) -> None:
+def test_run_refuses_a_bad_input_with_one_line(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if case == "ray-not-installed":
+        _hide_ray(monkeypatch)
     setup, fragments = CASES[case]
     config = setup(tmp_path)
     result = runner.invoke(app, ["run", str(config), "-q", "--run-id", "r1"])

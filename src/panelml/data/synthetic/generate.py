@@ -91,11 +91,13 @@ class SyntheticPanel:
     truth: GroundTruth
 
     def data_config(self, **overrides: Any) -> DataConfig:
-        """A DataConfig that reads this frame as designed (daily bars, all targets)."""
+        """A DataConfig that reads this frame as designed: daily bars, all targets, and
+        each target's planted horizon (a name need not spell its horizon)."""
         settings: dict[str, Any] = {
             "path": "<synthetic>",
             "bar_interval": self.truth.bar_interval,
             "targets": list(self.truth.targets),
+            "horizons": {name: t.horizon for name, t in self.truth.targets.items()},
         }
         settings.update(overrides)
         return DataConfig(**settings)
