@@ -6,7 +6,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from panelml.models.registry import available_families
+from panelml.models.registry import available_families, get_family
 from panelml.pipeline.suggest import did_you_mean
 from panelml.stages.panel_stage import PanelStageParams
 from panelml.stages.training._result import ENSEMBLE
@@ -76,6 +76,12 @@ class TrainingParams(PanelStageParams):
                 raise ValueError(
                     f"tuning names unknown family {name!r}{hint}: tune a family that "
                     f"families lists ({', '.join(self.families)})"
+                )
+            if get_family(name).needs_row_index:
+                raise ValueError(
+                    f"tuning names {name!r}, a sequence family: its inner folds would need each "
+                    "symbol's earlier bars, which the tuner does not pass; remove its tuning "
+                    "and set its params under family_params"
                 )
             resolve_space(name, spec)  # a family without a default space needs one
         return self

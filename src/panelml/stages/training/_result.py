@@ -60,6 +60,10 @@ class TrainingResult(TableResult):
         self.study_files: dict[str, bytes] = {}
         """Tuning studies (path under the stage folder -> SQLite bytes), written by save."""
 
+    def manifest_summary(self) -> dict[str, Any]:
+        """The device each (target, family) model was fitted on, for ``manifest.json``."""
+        return {"devices": dict(self.meta.get("devices", {}))}
+
     # -- accessors ----------------------------------------------------------------
     @property
     def metrics(self) -> pl.DataFrame:

@@ -50,7 +50,14 @@ import polars as pl
 
 from panelml import contracts
 from panelml.data.panel import Panel
-from panelml.models.bundle import FORMAT, FORMAT_VERSION, MODELS_DIR, ModelBundle, safe_name
+from panelml.models.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    MODELS_DIR,
+    ModelBundle,
+    bundle_device,
+    safe_name,
+)
 from panelml.pipeline.context import RunContext, Seeds
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
@@ -244,6 +251,7 @@ class TrainingStage(PanelStage[TrainingParams]):
                 meta["models"][target][spec.name] = (
                     f"{MODELS_DIR}/{safe_name(target)}/{safe_name(spec.name)}"
                 )
+                meta.setdefault("devices", {})[f"{target}/{spec.name}"] = bundle_device(bundle)
         tables["metrics"] = metrics_frame(metric_records)
         tables["importances"] = importances_frame(importance_records)
         if tuner is not None:
