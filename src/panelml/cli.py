@@ -269,9 +269,9 @@ def hooks(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -> N
 
 def _register_commands() -> None:
     """Attach the commands that live in ``panelml.commands`` (one module each)."""
-    from panelml.commands import cache, demo, features, predict, report, runs, stability
+    from panelml.commands import cache, demo, features, models, predict, report, runs, stability
 
-    for module in (cache, demo, features, predict, report, runs, stability):
+    for module in (cache, demo, features, models, predict, report, runs, stability):
         module.register(app)
 
 

@@ -76,6 +76,11 @@ def test_every_listing_command_prints_parseable_json(project: Path) -> None:
     training = next(s for s in stages if s["stage"] == "training")
     assert "families" in [p["name"] for p in training["params"]]
 
+    families = {f["family"]: f for f in _json(["models", "--json"])}
+    assert {"lightgbm", "ridge", "catboost", "mlp", "gru"} <= set(families)
+    assert families["gru"]["needs_row_index"] and families["catboost"]["device_param"]
+    assert "early_stopping_rounds" in families["lightgbm"]["default_params"]["regression"]
+
     validated = _json(["validate", str(project), "--json"])
     assert validated["ok"] is True
     assert [s["name"] for s in validated["stages"]] == ["target_ranking", "training"]
