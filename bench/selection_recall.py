@@ -127,6 +127,8 @@ def run(design: str, seed: int) -> dict[str, Any]:
     result = FeatureSelectionStage(FeatureSelectionParams(targets=targets)).run(ctx)
     tp = fp = fn = tp_vote = fp_vote = 0
     leak_selected: list[tuple[str, str]] = []
+    false_positives: list[tuple[str, str]] = []
+    missed: list[tuple[str, str]] = []
     noise_selected: dict[str, list[str]] = {}
     added: list[dict[str, Any]] = []
     null_tested = false_added = 0
@@ -151,6 +153,8 @@ def run(design: str, seed: int) -> dict[str, Any]:
             if chosen:
                 noise_selected[target] = sorted(chosen)
             continue
+        false_positives += [(target, f) for f in sorted(chosen - truth[target])]
+        missed += [(target, f) for f in sorted(truth[target] - chosen)]
         tp, fp, fn = (
             tp + len(chosen & truth[target]),
             fp + len(chosen - truth[target]),
@@ -168,6 +172,8 @@ def run(design: str, seed: int) -> dict[str, Any]:
         recall_vote=tp_vote / max(1, n_planted),
         precision_vote=tp_vote / max(1, tp_vote + fp_vote),
         conditional_additions=added,
+        false_positives=false_positives,
+        missed=missed,
         null_candidates_tested=null_tested,
         false_additions=false_added,
         seconds=round(time.time() - t0, 1),
