@@ -1,30 +1,5 @@
-"""Saved models of a run, and scoring new data with them.
-
-::
-
-    models = panelml.load_run("runs/demo/20240101-120000-abc123")
-    scores = models.predict(frame)   # polars DataFrame: symbol, timestamp, <target>__<family>
-
-The saved-model layout the training stage writes is :mod:`panelml.models.bundle`'s.
-
-Predictions: one column ``<target>__<family>`` per saved model and
-``<target>__ensemble``, the mean of the families' cross-sectional percentile
-ranks per timestamp (the training stage's ensemble rule). Rows keep the input
-order. A per-symbol model scores only its own symbol; other rows get null.
-
-The ensemble is a *rank*, not a forecast: it orders the symbols of one timestamp.
-A timestamp with a single row (one row scored, or one symbol per timestamp) has
-nothing to rank against, so its ensemble is 0.5 whatever the models say; scoring
-such data warns once (a ``UserWarning``; ``panelml predict`` prints it on stderr).
-Use the ``<target>__<family>`` columns there.
-
-Binary targets also get ``<target>__ensemble_proba``: the mean of the families'
-predicted probabilities P(y=1) for the row (families whose prediction is missing
-are left out). It is a probability on the training label's scale, as calibrated
-as the families are; the rank ensemble is not.
-
-Tables may be polars, pandas or pyarrow (:func:`panelml.data.tables.as_polars`).
-"""
+"""Scoring new data with a run's saved models (:class:`RunModels`, :func:`load_run`);
+the package docstring (:mod:`panelml.predict`) describes the output columns."""
 
 from __future__ import annotations
 
@@ -52,7 +27,7 @@ from panelml.models.bundle import (
     safe_name,
     write_bundle,
 )
-from panelml.pipeline.run_folder import CONFIG_FILE, atomic_path
+from panelml.pipeline.run_folder import CONFIG_FILE
 from panelml.pipeline.runstate import read_manifest, run_state
 from panelml.validation.ranks import rank_average
 
@@ -62,24 +37,18 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MODELS_DIR",
-    "OUTPUT_SUFFIXES",
     "ModelBundle",
     "PredictError",
     "RunModels",
-    "frame_warnings",
     "load_run",
-    "output_format",
     "read_bundle",
-    "read_frame",
     "safe_name",
     "single_row_warning",
     "write_bundle",
-    "write_frame",
 ]
 
 ENSEMBLE = "ensemble"
 ENSEMBLE_PROBA = "ensemble_proba"
-OUTPUT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 """What :func:`write_frame` writes, by the output file's suffix (case-insensitive)."""
 
 PredictError = BundleError
@@ -322,84 +291,3 @@ def load_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunModel
         timestamp_column=timestamp_column,
         source=str(run_dir),
     )
-
-
-def read_frame(path: str | Path, models: RunModels) -> pl.DataFrame:
-    """Read the columns ``models`` need from a parquet / CSV file, folder or glob.
-
-    Files are found as ``data.path`` is (:func:`panelml.data.loaders.resolve_source`);
-    only the symbol, timestamp and feature columns are read. Problems name ``--data``.
-    """
-    from panelml.data.loaders import resolve_source, scan_source
-    from panelml.data.sniff import check_single_column
-    from panelml.data.spec import DataConfig
-
-    try:
-        source = resolve_source(DataConfig(path=str(path)), key="--data")
-        lazy = scan_source(source, "--data")
-        schema = lazy.collect_schema()
-        check_single_column(source, schema, "--data")
-        models.check_columns(schema.names(), where=str(path))
-        return lazy.select(models.required_columns()).collect()
-    except DataError as exc:
-        raise PredictError(str(exc)) from None
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PredictError(
-            f"cannot read {path} ({detail}): check the file given as --data"
-        ) from None
-
-
-def frame_warnings(frame: Any, models: RunModels) -> list[str]:
-    """What scoring will do to ``frame``'s feature values that the user should hear:
-    infinities and values beyond float32's range become missing (as in training)."""
-    frame = as_polars(frame, what="the data to score")
-    features = [c for c in models.required_columns()[2:] if frame.schema[c].is_float()]
-    if not features or frame.height == 0:
-        return []
-    limit = float(np.finfo(np.float32).max)
-    counts = frame.select(
-        *(pl.col(c).is_infinite().sum().alias(f"inf:{c}") for c in features),
-        *(
-            ((pl.col(c).abs() > limit) & pl.col(c).is_finite()).sum().alias(f"big:{c}")
-            for c in features
-        ),
-    ).row(0, named=True)
-    out = []
-    for column in features:
-        if counts[f"inf:{column}"]:
-            out.append(
-                f"{counts[f'inf:{column}']} infinite value(s) in {column!r} scored as missing"
-            )
-        if counts[f"big:{column}"]:
-            out.append(
-                f"{counts[f'big:{column}']} value(s) in {column!r} exceed float32's range "
-                "(|x| > 3.4e38) and were scored as missing"
-            )
-    return out
-
-
-def output_format(out: str | Path) -> str:
-    """``parquet`` or ``csv`` by ``out``'s suffix (:data:`OUTPUT_SUFFIXES`); any other
-    suffix is a :class:`PredictError`, so ``p.json`` is never silently parquet."""
-    suffix = Path(out).suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise PredictError(
-            f"--out {out}: unknown output type {suffix or '(no suffix)'!r}; end the file "
-            f"name with {', '.join(OUTPUT_SUFFIXES)}"
-        )
-    return OUTPUT_SUFFIXES[suffix]
-
-
-def write_frame(frame: pl.DataFrame, out: str | Path) -> Path:
-    """Write ``frame`` atomically (temporary file, then rename), as parquet or CSV by
-    ``out``'s suffix (:func:`output_format`)."""
-    out = Path(out)
-    kind = output_format(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        if kind == "csv":
-            frame.write_csv(tmp)
-        else:
-            frame.write_parquet(tmp)
-    return out

@@ -43,7 +43,6 @@ Result (``TrainingResult``; contract in docs/architecture.md): tables
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import polars as pl
@@ -51,8 +50,6 @@ import polars as pl
 from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.models.bundle import (
-    FORMAT,
-    FORMAT_VERSION,
     MODELS_DIR,
     ModelBundle,
     bundle_device,
@@ -61,10 +58,10 @@ from panelml.models.bundle import (
 from panelml.pipeline.context import RunContext, Seeds
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.registry import register_stage
-from panelml.pipeline.runner import library_versions
 from panelml.pipeline.stage import Input, StageParams, StageResult
 from panelml.stages.fitting import FamilySpec, PreparedCache, model_label, target_rows
 from panelml.stages.panel_stage import PanelStage
+from panelml.stages.training._bundles import BundleSpec, model_bundle
 from panelml.stages.training._fit import (
     TargetFit,
     TrainingError,
@@ -75,8 +72,6 @@ from panelml.stages.training._fit import (
 )
 from panelml.stages.training._folds import path_table
 from panelml.stages.training._metrics import (
-    METRIC_COLUMNS,
-    median_iteration,
     summary_row,
 )
 from panelml.stages.training._params import TrainingParams
@@ -96,13 +91,6 @@ from panelml.validation.splitters import resolve_embargo
 __all__ = ["TrainingStage"]
 
 TARGETS_HINT = "set training.targets (names or globs)"
-
-LAYOUT = {
-    "pooled": "models/<target>/<family>/: the family's native model files, family.json and "
-    "this meta.json",
-    "per_symbol": "models/<target>/<family>/<symbol folder>/: one model per symbol (native "
-    "files, family.json, meta.json); 'symbols' maps each symbol to its folder",
-}
 
 
 @register_stage
@@ -246,7 +234,14 @@ class TrainingStage(PanelStage[TrainingParams]):
             meta["oof_tables"][target] = table
             meta["models"][target] = {}
             for spec in families:
-                bundle = self._bundle(ctx, panel, target, features, spec, fit, summaries)
+                bundle = model_bundle(
+                    ctx,
+                    panel,
+                    BundleSpec(target, features, spec, self.params.scope, self.validation(ctx)),
+                    fit,
+                    summaries[spec.name],
+                    demeaned=self.demean(panel, target),
+                )
                 bundles.append(bundle)
                 meta["models"][target][spec.name] = (
                     f"{MODELS_DIR}/{safe_name(target)}/{safe_name(spec.name)}"
@@ -364,60 +359,6 @@ class TrainingStage(PanelStage[TrainingParams]):
             target: merge_families(done[i * n : (i + 1) * n], families)
             for i, (target, _) in enumerate(work)
         }
-
-    def _bundle(
-        self,
-        ctx: RunContext,
-        panel: Panel,
-        target: str,
-        features: list[str],
-        spec: FamilySpec,
-        fit: TargetFit,
-        summaries: Mapping[str, Mapping[str, Any]],
-    ) -> ModelBundle:
-        final = fit.finals[spec.name]
-        cv = {k: summaries[spec.name][k] for k in (*METRIC_COLUMNS, "n_test")}
-        meta: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "target": target,
-            "horizon": panel.horizons[target],
-            "kind": panel.target_kinds[target],
-            "family": spec.name,
-            "family_params": final.params,
-            "features": list(features),
-            "scope": self.params.scope,
-            "symbol": None,
-            "layout": LAYOUT[self.params.scope],
-            "seed": ctx.seed,
-            "fit_seed_purpose": ["training", target, spec.name, "final"],
-            "label": "demeaned per timestamp" if self.demean(panel, target) else "raw target",
-            "n_train_rows": final.n_train,
-            "n_rounds": median_iteration(list(final.rounds.values())),
-            "rounds_rule": "median of the CV folds' best iterations (early stopping), "
-            "else the configured number",
-            "cv": cv,
-            "validation": {
-                "scheme": self.validation(ctx).scheme,
-                "n_splits": self.validation(ctx).n_splits,
-                "embargo": resolve_embargo(self.validation(ctx), panel.n_timestamps),
-            },
-            "data_fingerprint": ctx.data_fingerprint,
-            "versions": library_versions(),
-            "symbol_column": panel.symbol_column,
-            "timestamp_column": panel.timestamp_column,
-            "timestamp_dtype": panel.timestamp_dtype,
-        }
-        if final.tuning:
-            # chosen params (final model and each outer fold) and where the study lies
-            meta["tuning"] = final.tuning.get("") or dict(sorted(final.tuning.items()))
-        bundle = ModelBundle(meta=meta, model=final.model)
-        if self.params.scope == "per_symbol":
-            meta["symbols"] = {s: safe_name(s) for s in sorted(final.by_symbol)}
-            meta["rounds_by_symbol"] = dict(sorted(final.rounds.items()))
-            meta["skipped_symbols"] = dict(sorted(fit.skipped.items()))
-            bundle.by_symbol = dict(final.by_symbol)
-        return bundle
 
     def _report(self, ctx: RunContext, result: TrainingResult) -> None:
         summary = result.summary()
