@@ -7,7 +7,8 @@ Null targets (planted strength 0) on ``make_panel`` panels of two designs:
 alone (the linear learner the K-fold factor 2 is derived for) ranks every target
 under purged K-fold (5 folds) and CPCV (6 groups, 2 tested per split). Under a
 calibrated test t has variance about 1 and p < 0.05 happens about 5% of the
-time. Run: ``python bench/cpcv_null.py [n_seeds]``; writes
+time, at every horizon (results per horizon and pooled). Run:
+``python bench/cpcv_null.py [n_seeds]`` (30 for the recorded results); writes
 ``bench/results/cpcv_null.json``.
 """
 
@@ -45,7 +46,7 @@ SCHEMES = {
 
 def t_and_p(
     design: dict[str, Any], validation: ValidationConfig, seed: int
-) -> list[tuple[float, float]]:
+) -> list[tuple[int, float, float]]:
     panel = make_panel(
         n_symbols=40, n_timestamps=300, targets=NULL_TARGETS, leaks=False, seed=seed, **design
     ).to_panel()
@@ -63,24 +64,36 @@ def t_and_p(
     )
     params = TargetRankingParams(families=["ridge"], top_n=len(HORIZONS))
     ranking = TargetRankingStage(params).run(ctx).ranking
-    pairs = zip(ranking["t_stat"].to_list(), ranking["p_value"].to_list(), strict=True)
-    return [(float(t), float(p)) for t, p in pairs if t is not None and np.isfinite(t)]
+    rows = zip(
+        ranking["target"].to_list(),
+        ranking["t_stat"].to_list(),
+        ranking["p_value"].to_list(),
+        strict=True,
+    )
+    return [
+        (int(name.rsplit("_h", 1)[1]), float(t), float(p))
+        for name, t, p in rows
+        if t is not None and np.isfinite(t)
+    ]
 
 
 def main(n_seeds: int) -> None:
     out: dict[str, Any] = {}
     for design_name, design in DESIGNS.items():
         for scheme_name, validation in SCHEMES.items():
-            found = [tp for seed in range(n_seeds) for tp in t_and_p(design, validation, seed)]
-            ts = np.array([t for t, _ in found])
-            p = np.array([p for _, p in found])
-            out[f"{design_name}/{scheme_name}"] = {
-                "n_targets": int(ts.size),
-                "var_t": round(float(np.var(ts, ddof=1)), 3),
-                "share_p_below_0.05": round(float(np.mean(p < 0.05)), 3),
-                "mean_t": round(float(np.mean(ts)), 3),
-            }
-            print(design_name, scheme_name, out[f"{design_name}/{scheme_name}"], flush=True)
+            found = [hp for seed in range(n_seeds) for hp in t_and_p(design, validation, seed)]
+            for label, keep in [("all", None), *((f"h{h}", h) for h in sorted(set(HORIZONS)))]:
+                cell = [(t, p) for h, t, p in found if keep is None or h == keep]
+                ts = np.array([t for t, _ in cell])
+                ps = np.array([p for _, p in cell])
+                key = f"{design_name}/{scheme_name}/{label}"
+                out[key] = {
+                    "n_targets": int(ts.size),
+                    "var_t": round(float(np.var(ts, ddof=1)), 3),
+                    "share_p_below_0.05": round(float(np.mean(ps < 0.05)), 3),
+                    "mean_t": round(float(np.mean(ts)), 3),
+                }
+                print(key, out[key], flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
