@@ -11,6 +11,7 @@ bin-once reuse's params would change OOF predictions and so these digests.
 from __future__ import annotations
 
 import importlib.util
+import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,9 +70,14 @@ def local_ray() -> Iterator[None]:
         pytest.skip("ray is not installed")
     import ray
 
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        for sig, handler in handlers.items():  # ray.init installs its own SIGTERM handler
+            signal.signal(sig, handler)
 
 
 def run_digests(

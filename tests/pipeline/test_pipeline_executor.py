@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -81,9 +82,14 @@ def local_ray() -> Iterator[None]:
 
     # Ray workers cannot import a test module: ship its task functions by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        for sig, handler in handlers.items():  # ray.init installs its own SIGTERM handler
+            signal.signal(sig, handler)
 
 
 def backends(request: pytest.FixtureRequest) -> Sequence[Executor]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import shutil
+import signal
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -229,15 +230,22 @@ class RayExecutor(Executor):
     def _ray(self) -> Any:
         ray: Any = importlib.import_module("ray")
         if not ray.is_initialized():
-            if self.address is None:
-                ray.init(
-                    num_cpus=self.local_cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-            else:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            # ray.init installs its own SIGTERM handler in the driver; the run's own
+            # handler (which marks the run interrupted) must stay in charge.
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                if self.address is None:
+                    ray.init(
+                        num_cpus=self.local_cpus,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        configure_logging=False,
+                    )
+                else:
+                    ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)
             self._started = True
         return ray
 
