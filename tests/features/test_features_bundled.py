@@ -13,6 +13,8 @@ import polars as pl
 import pytest
 
 from panelml.data import DataConfig
+from panelml.data.frames import panel_from_frame
+from panelml.data.synthetic.truth import measured_rank_ic
 from panelml.features.bundled import (
     PRICE_FILE,
     price_panel,
@@ -20,8 +22,6 @@ from panelml.features.bundled import (
     real_prices,
     with_lagged_label,
 )
-from panelml.data.frames import panel_from_frame
-from panelml.data.synthetic.truth import measured_rank_ic
 
 ROOT = Path(__file__).resolve().parents[2]
 

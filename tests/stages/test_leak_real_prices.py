@@ -23,8 +23,8 @@ import pytest
 
 from panelml.config import ExperimentConfig
 from panelml.data import DataConfig
-from panelml.features.bundled import real_price_panel, with_lagged_label
 from panelml.data.frames import panel_from_frame
+from panelml.features.bundled import real_price_panel, with_lagged_label
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import SerialExecutor
