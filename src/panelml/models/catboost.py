@@ -57,6 +57,7 @@ from panelml.models.base import (
     thread_count,
 )
 from panelml.models.devices import resolve_device
+from panelml.models.errors import optional_library
 from panelml.models.registry import register_model
 
 MODEL_FILE = "model.cbm"
@@ -64,19 +65,10 @@ N_ESTIMATORS_KEYS = ("n_estimators", "iterations", "num_boost_round", "num_trees
 OWN_KEYS = (*N_ESTIMATORS_KEYS, "early_stopping_rounds", "device")
 QUANTIZE_KEYS = ("border_count", "max_bin", "feature_border_type", "nan_mode")
 
-INSTALL_HINT = (
-    "the 'catboost' model family needs the CatBoost library, which is not installed; "
-    "install it with: pip install 'panelml[catboost]'"
-)
-
 
 def _cb() -> Any:
     """The catboost module, imported on first use; a clear error when it is missing."""
-    try:
-        import catboost
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
-    return catboost
+    return optional_library("catboost", "catboost", "CatBoost", "pip install 'panelml[catboost]'")
 
 
 def _gpu_reason() -> str | None:

@@ -7,12 +7,14 @@ config gave, and the message names the family and the config key to fix.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from panelml.pipeline.errors import UserError
 
@@ -20,6 +22,7 @@ __all__ = [
     "ModelError",
     "ModelParamsError",
     "native_stderr_silenced",
+    "optional_library",
     "params_message",
     "rejected_params",
 ]
@@ -79,3 +82,15 @@ def rejected_params(family: str, *errors: type[BaseException]) -> Iterator[None]
         raise
     except errors as exc:
         raise ModelParamsError(params_message(family, exc)) from exc
+
+
+def optional_library(module: str, family: str, library: str, install: str) -> Any:
+    """``module`` imported on first use by the family ``family``; when it is missing, an
+    ``ImportError`` naming the library and the command that installs it (``install``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"the {family!r} model family needs {library}, which is not installed; "
+            f"install it with: {install}"
+        ) from exc

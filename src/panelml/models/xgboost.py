@@ -53,24 +53,16 @@ from panelml.models.base import (
     thread_count,
 )
 from panelml.models.devices import nvidia_gpu_reason, resolve_device
+from panelml.models.errors import optional_library
 from panelml.models.registry import register_model
 
 MODEL_FILE = "model.ubj"
 OWN_KEYS = ("n_estimators", "num_boost_round", "early_stopping_rounds", "device")
 
-INSTALL_HINT = (
-    "the 'xgboost' model family needs the XGBoost library, which is not installed; "
-    "install it with: pip install 'panelml[xgboost]'"
-)
-
 
 def _xgb() -> Any:
     """The xgboost module, imported on first use; a clear error when it is missing."""
-    try:
-        import xgboost
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
-    return xgboost
+    return optional_library("xgboost", "xgboost", "XGBoost", "pip install 'panelml[xgboost]'")
 
 
 def _gpu_reason() -> str | None:

@@ -7,20 +7,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from panelml.models.devices import Resolved, resolve_device
-
-INSTALL_HINT = (
-    "the {family!r} model family needs PyTorch, which is not installed; install the CPU "
-    "build with: pip install 'panelml[torch]' (or pip install torch==2.13.0)"
-)
+from panelml.models.errors import optional_library
 
 
 def torch_module(family: str) -> Any:
     """The torch module, imported on first use; a clear error when it is missing."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT.format(family=family)) from exc
-    return torch
+    return optional_library(
+        "torch",
+        family,
+        "PyTorch",
+        "pip install 'panelml[torch]' (the CPU build: pip install torch==2.13.0)",
+    )
 
 
 def _gpu_reason() -> str | None:
