@@ -16,44 +16,31 @@ from pydantic import ValidationError
 from panelml.config import ExperimentConfig
 from panelml.data.synthetic import make_panel
 from panelml.pipeline.context import RunContext
-from panelml.pipeline.events import EventBus
-from panelml.pipeline.executor import SerialExecutor
-from panelml.pipeline.reporter import Reporter
 from panelml.stages.selection import (
     FeatureSelectionError,
     FeatureSelectionParams,
     FeatureSelectionStage,
 )
 from panelml.stages.training import TrainingParams, TrainingStage
+from panelml.testing import stage_context
 
 pytest.importorskip("torch")
 
 
-def _context(seed: int = 0) -> RunContext:
-    panel = make_panel(n_symbols=20, n_timestamps=120, seed=seed).to_panel()
+def _context(tmp_path: Path) -> RunContext:
+    panel = make_panel(n_symbols=20, n_timestamps=120, seed=0).to_panel()
     config = ExperimentConfig.model_validate(
         {"experiment": {"name": "guards"}, "data": {"path": "<mem>"}, "validation": {"n_splits": 3}}
     )
-    return RunContext(
-        config=config,
-        data=panel,
-        data_fingerprint=panel.fingerprint,
-        run_dir=Path("unused"),
-        run_id="r",
-        experiment="guards",
-        events=EventBus(),
-        executor=SerialExecutor(),
-        reporter=Reporter(quiet=True),
-        results={},
-    )
+    return stage_context(panel, tmp_path, config=config)
 
 
-def test_feature_selection_refuses_a_sequence_family() -> None:
+def test_feature_selection_refuses_a_sequence_family(tmp_path: Path) -> None:
     params = FeatureSelectionParams(
         targets=["fwd_ret_5"], importances=[{"family": "gru", "kind": "permutation"}]
     )
     with pytest.raises(FeatureSelectionError, match="'gru' reads each symbol's earlier bars"):
-        FeatureSelectionStage(params).run(_context())
+        FeatureSelectionStage(params).run(_context(tmp_path))
 
 
 def test_training_refuses_to_tune_a_sequence_family() -> None:
@@ -64,7 +51,7 @@ def test_training_refuses_to_tune_a_sequence_family() -> None:
         )
 
 
-def test_training_reports_each_models_device_in_its_manifest_summary() -> None:
+def test_training_reports_each_models_device_in_its_manifest_summary(tmp_path: Path) -> None:
     params = TrainingParams(targets=["fwd_ret_5"], families=["ridge"])
-    result = TrainingStage(params).run(_context())
+    result = TrainingStage(params).run(_context(tmp_path))
     assert result.manifest_summary() == {"devices": {"fwd_ret_5/ridge": "cpu"}}
