@@ -17,8 +17,6 @@ from panelml.pipeline.context import RunContext, Seeds
 from panelml.stages.fitting import plan_folds, target_rows
 from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
-    Consensus,
-    choose,
     consensus,
     rank_correlation,
     stability_record,
@@ -39,6 +37,7 @@ from panelml.stages.selection._params import (
     ImportanceSpec,
     importance_weight,
 )
+from panelml.stages.selection._table import selection_table
 from panelml.validation.metrics import ic_series
 from panelml.validation.significance import ic_significance
 from panelml.validation.spec import ValidationConfig
@@ -228,7 +227,7 @@ class SelectionRunner:
         no_skill = None
         if skill_of is not None and oof_all is not None:
             no_skill = self._no_skill(target, rows, oof_all, skill_of)
-        table, selections = self._table(target, allowed, flags, cons, corr, no_skill)
+        table, selections = selection_table(params, allowed, flags, cons, corr, no_skill)
         if params.conditional_fdr is not None and no_skill is None:
             if block is None:
                 block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
@@ -338,92 +337,3 @@ class SelectionRunner:
             rng = self.seeds.rng("feature_selection", target, "redundancy")
             sample = np.sort(rng.choice(rows, size=n, replace=False))
         return rank_correlation(X[sample])
-
-    def _table(
-        self,
-        target: str,
-        allowed: tuple[str, ...],
-        flags: dict[str, list[str]],
-        cons: Consensus,
-        corr: Any,
-        no_skill: str | None = None,
-    ) -> tuple[pl.DataFrame, list[list[str]]]:
-        params = self.params
-        skill = no_skill is None  # without out-of-fold skill nothing is eligible
-        eligible = cons.eligible(params.min_hit_rate, params.solo_min_hit_rate) & skill
-        kept, reasons = choose(
-            allowed, cons.score, eligible, params.top_n, corr, params.redundancy_threshold
-        )
-        selections: list[list[str]] = []
-        counts = np.zeros(len(allowed))
-        for f in range(cons.fold_score.shape[0]):
-            fold_eligible = cons.fold_eligible(f, params.min_hit_rate) & skill
-            fold_kept, _ = choose(
-                allowed, cons.fold_score[f], fold_eligible, params.top_n, corr,
-                params.redundancy_threshold,
-            )  # fmt: skip
-            counts[fold_kept] += 1
-            selections.append([allowed[i] for i in fold_kept])
-        n_folds = max(1, cons.fold_score.shape[0])
-        order = sorted(range(len(allowed)), key=lambda i: (-cons.score[i], allowed[i]))
-        rank = np.empty(len(allowed), dtype=np.int64)
-        rank[order] = np.arange(1, len(allowed) + 1)
-        kept_set = set(kept)
-        records: list[dict[str, Any]] = []
-        for i, name in enumerate(allowed):
-            reason = None
-            if i not in kept_set:
-                reason = (
-                    no_skill
-                    or reasons.get(i)
-                    or (
-                        f"not_eligible: consensus beat the shadows in {int(cons.hits[i])}/"
-                        f"{cons.n_trials} folds (hit rate {cons.hit_rate[i]:.2f} < "
-                        f"{params.min_hit_rate:g})"
-                    )
-                )
-            record: dict[str, Any] = {
-                "feature": name,
-                "consensus_score": float(cons.score[i]),
-                "rank": int(rank[i]),
-            }
-            for label, values in cons.per_kind.items():
-                record[f"imp_{label}"] = float(values[i])
-            for label, values in cons.kind_hit_rate.items():
-                record[f"hit_rate_{label}"] = float(values[i])
-            record.update(
-                selection_frequency=float(counts[i] / n_folds),
-                eligible=bool(eligible[i]),
-                selected=i in kept_set,
-                reason=reason,
-                hits=int(cons.hits[i]),
-                hit_rate=float(cons.hit_rate[i]),
-            )
-            records.append(record)
-        for name in sorted(flags):
-            record = {"feature": name, "consensus_score": None, "rank": None}
-            record.update({f"imp_{label}": None for label in cons.per_kind})
-            record.update({f"hit_rate_{label}": None for label in cons.kind_hit_rate})
-            record.update(
-                selection_frequency=0.0,
-                eligible=False,
-                selected=False,
-                reason="removed by leakage screen: " + ",".join(sorted(set(flags[name]))),
-                hits=None,
-                hit_rate=None,
-            )
-            records.append(record)
-        schema: dict[str, Any] = {"feature": pl.String, "consensus_score": pl.Float64}
-        schema["rank"] = pl.Int64
-        schema.update({f"imp_{label}": pl.Float64 for label in cons.per_kind})
-        schema.update({f"hit_rate_{label}": pl.Float64 for label in cons.kind_hit_rate})
-        schema.update(
-            selection_frequency=pl.Float64,
-            eligible=pl.Boolean,
-            selected=pl.Boolean,
-            reason=pl.String,
-            hits=pl.Int64,
-            hit_rate=pl.Float64,
-        )
-        frame = pl.DataFrame(records, schema=schema).sort(["rank", "feature"], nulls_last=True)
-        return frame, selections
