@@ -78,7 +78,8 @@ def test_every_listing_command_prints_parseable_json(project: Path) -> None:
 
     families = {f["family"]: f for f in _json(["models", "--json"])}
     assert {"lightgbm", "ridge", "catboost", "mlp", "gru"} <= set(families)
-    assert families["gru"]["needs_row_index"] and families["catboost"]["device_param"]
+    assert families["gru"]["reads_history"] and not families["mlp"]["reads_history"]
+    assert families["mlp"]["needs_row_index"] and families["catboost"]["device_param"]
     assert "early_stopping_rounds" in families["lightgbm"]["default_params"]["regression"]
 
     validated = _json(["validate", str(project), "--json"])

@@ -154,7 +154,12 @@ def test_make_executor_by_name() -> None:
         assert isinstance(ray_executor, RayExecutor) and ray_executor.address == "auto"
 
 
-@pytest.mark.skipif(HAS_RAY, reason="ray is installed")
-def test_ray_executor_without_ray_says_how_to_install_it() -> None:
+def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # the dev install has ray: make it look absent
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "ray" else real_find_spec(name, *args),
+    )
     with pytest.raises(ConfigError, match=r"pip install 'panelml\[ray\]'"):
         make_executor("ray")

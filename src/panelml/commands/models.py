@@ -47,6 +47,7 @@ def family_listing() -> list[dict[str, Any]]:
                 "early_stopping": cls.supports_early_stopping,
                 "fit_many": cls.supports_fit_many,
                 "needs_row_index": cls.needs_row_index,
+                "reads_history": cls.reads_history,
                 "device_param": "device" in cls.default_params,
                 "default_params": {
                     task: cls.defaults_for(task) for task in ("regression", "binary")
@@ -75,7 +76,7 @@ def models(as_json: JsonOpt = False) -> None:
             for label, key in (
                 ("early stopping", "early_stopping"),
                 ("fit_many", "fit_many"),
-                ("sequence (history)", "needs_row_index"),
+                ("sequence (history)", "reads_history"),
                 ("device", "device_param"),
             )
             if row[key]

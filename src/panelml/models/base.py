@@ -1,6 +1,6 @@
 """The ModelFamily contract every model family implements.
 
-A family object is created with a task and its params, then fitted:
+A family object is created with a task and its params, then fitted::
 
     model = LightGBMFamily(task="regression", params={"n_estimators": 200})
     model.fit(X, y, eval_set=(X_val, y_val), seed=7)
@@ -12,10 +12,8 @@ Params: ``default_params`` (fast defaults shared by both tasks), then
 keys are passed straight to the library except the few keys a family documents
 as its own (``n_estimators``, ``early_stopping_rounds`` ...).
 
-Work reuse (the main speed lever when many targets and folds share one
-feature matrix): ``prepare`` bins/copies the full matrix once, and
-``fit_prepared`` fits on a subset of its rows with any label vector.
-
+Work reuse (the main speed lever when many targets and folds share one feature
+matrix): ``prepare`` bins the full matrix once; ``fit_prepared`` fits any rows and labels.
 The equivalence guaranteed: ``fit_prepared(prepare(X, params), rows, y,
 eval_rows=e)`` predicts exactly like ``fit(X[rows], y[rows], eval_set=(X[e],
 y[e]))`` *when both use the same bin boundaries*. Families that do not bin
@@ -113,6 +111,8 @@ class ModelFamily(ABC):
         task_params: task-specific defaults layered over ``default_params``.
         needs_row_index: whether the family reads each row's symbol and bar
             (see the module docstring); stages pass a :class:`RowIndex` only then.
+        reads_history: whether a row's prediction reads the symbol's earlier rows
+            (``gru``): per-row shuffles and row-wise scoring do not apply to it.
 
     ``device_`` is the device the model was fitted on (``cpu`` unless the family
     takes a ``device`` param, :mod:`panelml.models.devices`); it is saved.
@@ -123,6 +123,7 @@ class ModelFamily(ABC):
     supports_early_stopping: ClassVar[bool] = False
     supports_fit_many: ClassVar[bool] = False
     needs_row_index: ClassVar[bool] = False
+    reads_history: ClassVar[bool] = False
     default_params: ClassVar[Mapping[str, Any]] = {}
     task_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 

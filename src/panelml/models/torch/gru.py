@@ -66,6 +66,7 @@ class GRUFamily(TorchFamily):
     """Sequence model over each symbol's recent bars; see the module docstring."""
 
     name: ClassVar[str] = "gru"
+    reads_history: ClassVar[bool] = True
     default_params: ClassVar[Mapping[str, Any]] = {
         **COMMON_DEFAULTS,
         "lookback": 10,

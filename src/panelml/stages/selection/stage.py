@@ -193,7 +193,7 @@ class FeatureSelectionStage(PanelStage[FeatureSelectionParams]):
         families = self.family_specs(ctx, list(by_family), "feature_selection.importances")
         for family_spec in families:
             name, family, kinds = family_spec.name, family_spec.cls, by_family[family_spec.name]
-            if family.needs_row_index:
+            if family.reads_history:
                 raise FeatureSelectionError(
                     f"feature_selection.importances: family {name!r} reads each symbol's "
                     "earlier bars, which the per-row importance shuffles would break; use it "

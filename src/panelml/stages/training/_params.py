@@ -77,7 +77,7 @@ class TrainingParams(PanelStageParams):
                     f"tuning names unknown family {name!r}{hint}: tune a family that "
                     f"families lists ({', '.join(self.families)})"
                 )
-            if get_family(name).needs_row_index:
+            if get_family(name).reads_history:
                 raise ValueError(
                     f"tuning names {name!r}, a sequence family: its inner folds would need each "
                     "symbol's earlier bars, which the tuner does not pass; remove its tuning "
