@@ -26,6 +26,15 @@ as the families are; the rank ensemble is not.
 Tables may be polars, pandas or pyarrow (:func:`panelml.data.tables.as_polars`).
 """
 
+from panelml.models.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    MODELS_DIR,
+    ModelBundle,
+    read_bundle,
+    safe_name,
+    write_bundle,
+)
 from panelml.predict.files import (
     OUTPUT_SUFFIXES,
     frame_warnings,
@@ -36,18 +45,11 @@ from panelml.predict.files import (
 from panelml.predict.scoring import (
     ENSEMBLE,
     ENSEMBLE_PROBA,
-    FORMAT,
-    FORMAT_VERSION,
-    MODELS_DIR,
-    ModelBundle,
     PredictError,
     RunModels,
     load_run,
-    read_bundle,
     require_finished,
-    safe_name,
     single_row_warning,
-    write_bundle,
 )
 
 __all__ = [

@@ -17,15 +17,11 @@ from panelml.data.errors import DataError
 from panelml.data.tables import as_polars
 from panelml.data.timestamps import encode_timestamps
 from panelml.models.bundle import (
-    FORMAT,
-    FORMAT_VERSION,
     MODELS_DIR,
     BundleError,
     ModelBundle,
     bundle_folders,
     read_bundle,
-    safe_name,
-    write_bundle,
 )
 from panelml.pipeline.run_folder import CONFIG_FILE
 from panelml.pipeline.runstate import read_manifest, run_state
@@ -34,17 +30,11 @@ from panelml.validation.ranks import rank_average
 __all__ = [
     "ENSEMBLE",
     "ENSEMBLE_PROBA",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "MODELS_DIR",
-    "ModelBundle",
     "PredictError",
     "RunModels",
     "load_run",
-    "read_bundle",
-    "safe_name",
+    "require_finished",
     "single_row_warning",
-    "write_bundle",
 ]
 
 ENSEMBLE = "ensemble"
