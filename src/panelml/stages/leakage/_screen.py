@@ -14,7 +14,6 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid, shift_values
 from panelml.pipeline.executor import Executor, SerialExecutor
-from panelml.stages.leakage._batch_ic import RankIC
 from panelml.stages.leakage._evidence import (
     REPORT_SCHEMA,
     Finding,
@@ -33,6 +32,7 @@ from panelml.stages.leakage._timing import (
     shifted_copy_candidates,
     timing_evidence,
 )
+from panelml.validation.batch_ic import RankIC
 from panelml.validation.timestamps import subsample_rows
 
 __all__ = ["screen_panel"]

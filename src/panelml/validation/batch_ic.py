@@ -1,6 +1,6 @@
 """Per-timestamp rank IC of many features with one label in one call.
 
-The screen needs the rank-IC series of every feature with every target (and
+The leakage screen needs the rank-IC series of every feature with every target (and
 with the target's neighbouring windows). One :func:`~panelml.validation.metrics.ic_series`
 call per pair paid its fixed costs (timestamp codes, NaN-padded layout, a
 Python round trip) hundreds of times per target. Here a block of features is

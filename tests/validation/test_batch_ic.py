@@ -1,5 +1,5 @@
-"""The leakage screen's batched rank IC equals one call per (feature, label), and the
-screen's report does not change with the batching.
+"""The batched rank IC (leakage screen, feature selection) equals one call per
+(feature, label), and the screen's report does not change with the batching.
 
 The batched call stacks features into (feature, timestamp) groups; a wrong
 offset, a mixed-up block boundary or ranks taken across features would change
@@ -19,8 +19,9 @@ import pytest
 
 from panelml.data.panel import Panel
 from panelml.data.synthetic import make_panel
-from panelml.stages.leakage import LeakageScreenParams, _batch_ic, screen_panel
-from panelml.stages.leakage._batch_ic import RankIC
+from panelml.stages.leakage import LeakageScreenParams, screen_panel
+from panelml.validation import batch_ic as _batch_ic
+from panelml.validation.batch_ic import RankIC
 from panelml.validation.metrics import ICSeries
 from panelml.validation.timestamps import subsample_rows
 
