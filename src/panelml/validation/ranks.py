@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from panelml.validation.metrics import _dense_ranks
 from panelml.validation.timestamps import timestamp_index
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["cross_sectional_ranks", "rank_average"]
+__all__ = ["cross_sectional_ranks", "rank_average", "standardised_ranks"]
 
 
 def cross_sectional_ranks(values: FloatArray, groups: npt.ArrayLike) -> FloatArray:
@@ -66,4 +67,57 @@ def rank_average(
     total = np.where(finite, ranks, 0.0).sum(axis=0)
     out = np.full(ranks.shape[1], np.nan)
     np.divide(total, count, out=out, where=count > 0)
+    return out
+
+
+_RANK_CHUNK_CELLS = 4_000_000
+"""Padded (group x name) cells of the columns ranked at once (32 MB of float64)."""
+
+
+def standardised_ranks(values: npt.ArrayLike, starts: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """Each column's average ranks within each group, standardised: ``(r - mean) / sd``.
+
+    ``values`` is (rows x columns) with rows sorted by group; group ``g`` is the
+    rows ``starts[g]:starts[g+1]``. Ranks (ties averaged) count the finite values
+    of a column in a group; the mean and the (ddof 0) standard deviation are
+    those of these ranks. A missing value, and every value of a column that is
+    constant in its group, gets 0. Within a group the result is what a Pearson
+    correlation of ranks standardises to, so the mean of ``z_x * z_y`` over a
+    group's rows is the Spearman correlation when nothing is missing.
+
+    The result is float32: feature selection keeps one such matrix per panel
+    (every column of the augmented matrix) and slices it for each target, so
+    the values must not depend on whether they came from that matrix or were
+    computed afresh for a smaller row set; rounding both to float32 makes them
+    equal.
+    """
+    X = np.asarray(values)
+    if X.ndim == 1:
+        X = X[:, None]
+    n, n_cols = X.shape
+    first = np.asarray(starts, dtype=np.int64)
+    out = np.zeros((n, n_cols), dtype=np.float32)
+    if n == 0 or n_cols == 0:
+        return out
+    sizes = np.diff(np.r_[first, n])
+    width = int(sizes.max())
+    group = np.repeat(np.arange(first.size), sizes)
+    slot = group * width + (np.arange(n) - first[group])
+    cells = first.size * width
+    chunk = max(1, _RANK_CHUNK_CELLS // max(1, cells))
+    for lo in range(0, n_cols, chunk):
+        cols = slice(lo, min(n_cols, lo + chunk))
+        block = np.asarray(X[:, cols], dtype=np.float64)
+        k = block.shape[1]
+        padded = np.full((k, cells), np.nan)
+        padded[:, slot] = np.where(np.isfinite(block), block, np.nan).T
+        padded = padded.reshape(k * first.size, width)
+        counts = np.isfinite(padded).sum(axis=1).astype(np.int64)
+        ranks, _ = _dense_ranks(padded, counts)
+        safe = np.maximum(counts, 1)[:, None]
+        finite = np.isfinite(ranks)
+        centred = np.where(finite, ranks - (counts[:, None] + 1.0) / 2.0, 0.0)
+        sd = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / safe)
+        z = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+        out[:, cols] = z.reshape(k, cells)[:, slot].T
     return out

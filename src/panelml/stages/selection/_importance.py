@@ -40,14 +40,15 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid
 from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.stages.fitting import Fold
+from panelml.validation.batch_ic import RankIC
 from panelml.validation.metrics import ic_series
 from panelml.validation.permutation import permute_within_timestamps
+from panelml.validation.ranks import standardised_ranks
 from panelml.validation.timestamps import subsample_rows, timestamp_index
 
 UNIVARIATE = "univariate"
@@ -94,14 +95,51 @@ def univariate_importance(
     y: FloatArray,
     timestamps: IntArray,
     rows: IntArray,
+    folds: Sequence[Fold],
     min_names: int,
+    block: RankBlock | None = None,
 ) -> FloatArray:
-    """|mean rank IC| of every column on ``rows`` (no model)."""
-    ts, yr = timestamps[rows], y[rows]
-    block = X_aug[rows]
-    return np.array(
-        [abs(mean_rank_ic(block[:, j], yr, ts, min_names)) for j in range(block.shape[1])]
-    )
+    """(n_folds, n_columns): |mean rank IC| of every column on each fold's training
+    rows (no model).
+
+    Folds split whole timestamps, so a fold's per-timestamp ICs are the ones of
+    all ``rows`` at its training timestamps: every column's series is computed
+    once and each fold averages its own timestamps, instead of one IC call per
+    (fold, column). With the target's ``block`` (of the same rows), a column
+    with no missing value on them takes its series from the block's
+    standardised ranks (the mean of ``z_x * z_y`` over a timestamp is its
+    Spearman IC); the other columns, or all without a block, are ranked afresh
+    in one batched call (:class:`~panelml.validation.batch_ic.RankIC`).
+    """
+    n_cols = X_aug.shape[1]
+    ts = np.asarray(timestamps)
+    unique = np.unique(ts[rows])
+    per_t = np.full((unique.size, n_cols), np.nan)
+    exact = list(range(n_cols))
+    if block is not None and block.rows.size:
+        complete = ~np.isnan(X_aug[block.rows]).any(axis=0)
+        exact = [int(j) for j in np.flatnonzero(~complete)]
+        fast = np.flatnonzero(complete)
+        codes, present = timestamp_index(ts[block.rows])
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        z = block.Z[:, fast]
+        counts = np.diff(np.r_[starts, codes.size])[:, None]
+        ic = np.add.reduceat(z * block.target[:, None], starts, axis=0) / counts
+        spread = np.add.reduceat(z * z, starts, axis=0) > 0
+        spread &= (np.add.reduceat(block.target * block.target, starts) > 0)[:, None]
+        per_t[np.ix_(np.searchsorted(unique, present), fast)] = np.where(
+            spread, np.clip(ic, -1.0, 1.0), np.nan
+        )
+    for j, found in RankIC(ts, min_names, rows).many(X_aug, exact, y).items():
+        per_t[np.searchsorted(unique, found.timestamps), j] = found.values
+    out = np.zeros((len(folds), n_cols))
+    for i, fold in enumerate(folds):
+        values = per_t[np.isin(unique, ts[fold.train])]
+        defined = np.isfinite(values)
+        n = defined.sum(axis=0)
+        total = np.where(defined, values, 0.0).sum(axis=0)
+        out[i] = np.abs(np.divide(total, n, out=np.zeros(n_cols), where=n > 0))
+    return out
 
 
 @dataclass(frozen=True)
@@ -114,36 +152,63 @@ class RankBlock:
     target: FloatArray  # (len(rows),)
 
 
+@dataclass(frozen=True)
+class PanelRanks:
+    """Standardised ranks (:func:`~panelml.validation.ranks.standardised_ranks`) of
+    every column of an augmented matrix within each timestamp over *all* of the
+    panel's rows there: computed once per feature set and shared by every target
+    whose labelled rows fill a timestamp (:func:`rank_block` reranks only the
+    timestamps where a target's rows are fewer)."""
+
+    z: npt.NDArray[np.float32]  # (panel rows, n_columns)
+    codes: IntArray  # each panel row's timestamp code
+    counts: IntArray  # panel rows per timestamp code
+
+
+def panel_ranks(X_aug: npt.NDArray[np.float32], codes: IntArray) -> PanelRanks:
+    """The :class:`PanelRanks` of ``X_aug`` (rows sorted by timestamp, ``codes`` their
+    timestamp codes 0..T-1)."""
+    counts = np.bincount(codes).astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    return PanelRanks(standardised_ranks(X_aug, starts[counts > 0]), codes, counts)
+
+
 def rank_block(
     X_aug: npt.NDArray[np.float32],
     y: FloatArray,
     timestamps: IntArray,
     rows: IntArray,
     min_names: int,
+    ranks: PanelRanks | None = None,
 ) -> RankBlock:
     """The :class:`RankBlock` of ``rows`` (labelled rows only; timestamps with fewer
     than ``min_names`` of them are dropped). Folds split whole timestamps, so the
-    ranks of a fold's training rows are the rows of this block in that fold."""
-    n_cols = X_aug.shape[1]
+    ranks of a fold's training rows are the rows of this block in that fold.
+
+    With ``ranks`` (of the same ``X_aug``), timestamps where the target's rows are
+    all of the panel's rows take their ranks from it; only the others are ranked
+    here. The values are the same either way (float32 ranks).
+    """
     keep = np.sort(rows[np.isfinite(y[rows])])
-    columns = {f"c{j}": X_aug[keep, j] for j in range(n_cols)}
-    frame = pl.DataFrame({"row": keep, "t": timestamps[keep], "y": y[keep], **columns})
-    frame = frame.with_columns(pl.all().exclude("row", "t").fill_nan(None))
-    frame = frame.filter(pl.len().over("t") >= min_names)
-
-    def standardised_rank(name: str) -> pl.Expr:
-        r = pl.col(name).rank("average").over("t")
-        mean, sd = r.mean().over("t"), r.std(ddof=0).over("t")
-        return ((r - mean) / pl.when(sd > 0).then(sd).otherwise(None)).fill_null(0.0).alias(name)
-
-    ranked = frame.select("row", *[standardised_rank(c) for c in ["y", *columns]])
-    Z = ranked.select(list(columns)).to_numpy().astype(np.float64).reshape(ranked.height, n_cols)
-    Z = np.hstack([Z, Z * Z - 1.0])
-    return RankBlock(
-        rows=ranked["row"].to_numpy().astype(np.int64),
-        Z=Z,
-        target=ranked["y"].to_numpy().astype(np.float64),
-    )
+    codes, _ = timestamp_index(np.asarray(timestamps)[keep])
+    enough = np.bincount(codes) >= min_names
+    keep = keep[enough[codes]]
+    codes, _ = timestamp_index(np.asarray(timestamps)[keep])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if keep.size else codes
+    z = np.empty((keep.size, X_aug.shape[1]), dtype=np.float32)
+    fresh = np.ones(keep.size, dtype=bool)
+    if ranks is not None and keep.size:
+        panel_codes = ranks.codes[keep]
+        full = np.bincount(panel_codes, minlength=ranks.counts.size) == ranks.counts
+        fresh = ~full[panel_codes]
+        z[~fresh] = ranks.z[keep[~fresh]]
+    if fresh.any():
+        sub = codes[fresh]
+        sub_starts = np.flatnonzero(np.r_[True, sub[1:] != sub[:-1]])
+        z[fresh] = standardised_ranks(X_aug[keep[fresh]], sub_starts)
+    z64 = z.astype(np.float64)
+    target = standardised_ranks(y[keep], starts)[:, 0].astype(np.float64)
+    return RankBlock(rows=keep.astype(np.int64), Z=np.hstack([z64, z64 * z64 - 1.0]), target=target)
 
 
 def partial_rank_importance(block: RankBlock, rows: IntArray, ridge: float = 1e-3) -> FloatArray:

@@ -23,8 +23,10 @@ from panelml.stages.selection._consensus import (
 )
 from panelml.stages.selection._importance import (
     FamilyPlan,
+    PanelRanks,
     PermutationSettings,
     family_importances,
+    panel_ranks,
     partial_rank_importance,
     rank_block,
     shadow_matrix,
@@ -81,6 +83,7 @@ class SelectionRunner:
         self.plans, self.univariate, self.validation = plans, univariate, validation
         self._key: tuple[str, ...] | None = None
         self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
+        self._ranks: PanelRanks | None = None
         self._prepared: dict[str, PreparedData] = {}
         self.permutation = PermutationSettings(
             params.permutation_top_k,
@@ -97,8 +100,17 @@ class SelectionRunner:
                 self.panel, columns, rng, "row" if self.params.shadow_shuffle == "row" else "symbol"
             )
             self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
-            self._key, self._prepared = allowed, {}
+            del shadows
+            self._key, self._prepared, self._ranks = allowed, {}, None
+            if self._needs_ranks():
+                self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
+
+    def _needs_ranks(self) -> bool:
+        """Whether any step reads the targets' rank blocks (partial or pairwise rank
+        IC, the conditional step): then the feature set's ranks are computed once."""
+        kinds = {spec.kind for spec in self.univariate}
+        return bool(kinds - {"rank_ic"}) or self.params.conditional_fdr is not None
 
     def __getstate__(self) -> dict[str, Any]:
         """What a worker gets: no run context, no prepared (binned) matrices."""
@@ -188,18 +200,19 @@ class SelectionRunner:
                 raw[label] = values
                 weights[label] = importance_weight(params, plan.name, kind)
         block = None
+        if self._ranks is not None:
+            block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
         for spec in self.univariate:
             folds = folds_any or self._folds(target, rows, False)
             per_fold: list[np.ndarray[Any, np.dtype[np.float64]]]
             if spec.kind == "rank_ic":
-                per_fold = [
-                    univariate_importance(X_aug, y, panel.timestamps, f.train, min_names)
-                    for f in folds
-                ]
-                raw[spec.label], weights[spec.label] = np.stack(per_fold), spec.weight
+                raw[spec.label] = univariate_importance(
+                    X_aug, y, panel.timestamps, rows, folds, min_names, block
+                )
+                weights[spec.label] = spec.weight
                 continue
             if block is None:
-                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
             if spec.kind == PAIRWISE_KIND:
                 per_fold = [
                     pairwise_rank_importance(
@@ -230,7 +243,7 @@ class SelectionRunner:
         table, selections = selection_table(params, allowed, flags, cons, corr, no_skill)
         if params.conditional_fdr is not None and no_skill is None:
             if block is None:
-                block = rank_block(X_aug, y, panel.timestamps, rows, min_names)
+                block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
             folds = folds_any or self._folds(target, rows, False)
             table = self._add_conditional(target, table, allowed, block, folds, corr)
         record = stability_record(selections, allowed)
