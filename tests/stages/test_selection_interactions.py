@@ -10,10 +10,10 @@ import pytest
 from test_stage_feature_selection import _context
 
 from panelml.data.synthetic import make_panel
-from panelml.stages.selection import FeatureSelectionParams, FeatureSelectionStage
+from panelml.stages.selection import FeatureSelectionParams, FeatureSelectionStage, _interactions
 from panelml.stages.selection._consensus import consensus
 from panelml.stages.selection._importance import RankBlock
-from panelml.stages.selection._interactions import pairwise_rank_importance
+from panelml.stages.selection._interactions import _pair_t, pairwise_rank_importance
 
 
 def _block(seed: int, n_t: int = 200, n_s: int = 40) -> tuple[RankBlock, np.ndarray[Any, Any]]:
@@ -161,3 +161,135 @@ def _factors(synthetic: Any) -> set[str]:
     """The two factors of fwd_int_10's product term."""
     terms = synthetic.truth.targets["fwd_int_10"].terms
     return {f for term in terms if term.form == "product" for f in term.features}
+
+
+def _reference_pair_t(
+    z: np.ndarray[Any, Any],
+    resid: np.ndarray[Any, Any],
+    ts: np.ndarray[Any, Any],
+    partners: np.ndarray[Any, Any],
+    horizon: int,
+) -> np.ndarray[Any, Any]:
+    """The t-statistics the plain way: per timestamp the mean of
+    resid * z_c * z_p over its rows, per block of ``horizon`` timestamps the mean
+    of those, then mean / (sd(ddof=1) / sqrt(blocks)); 0 for c == p."""
+    z = np.asarray(z, dtype=np.float64)
+    per_t = []
+    for code in np.unique(ts):
+        m = ts == code
+        prod = resid[m, None, None] * z[m, :, None] * z[m][:, None, partners]
+        per_t.append(prod.mean(axis=0))
+    blocks = np.stack(
+        [np.mean(per_t[i : i + horizon], axis=0) for i in range(0, len(per_t), horizon)]
+    )
+    out = np.zeros((z.shape[1], partners.size))
+    if len(blocks) < 3:
+        return out
+    se = blocks.std(axis=0, ddof=1) / np.sqrt(len(blocks))
+    out = blocks.mean(axis=0) / np.where(se > 0, se, np.inf)
+    for j, p in enumerate(partners):
+        out[p, j] = 0.0
+    return out
+
+
+def _reference_importance(
+    block: RankBlock,
+    rows: np.ndarray[Any, Any],
+    ts: np.ndarray[Any, Any],
+    n_real: int,
+    horizon: int,
+    max_partners: int,
+    test: np.ndarray[Any, Any] | None,
+    ridge: float = 1e-3,
+) -> np.ndarray[Any, Any]:
+    """pairwise_rank_importance the plain way (whole-array copies, the reference t)."""
+    n_cols = block.Z.shape[1] // 2
+    Zall = np.asarray(block.Z, dtype=np.float64)
+    mask = np.isin(block.rows, rows)
+    Z, target = Zall[mask], block.target[mask]
+    gram = Z.T @ Z + ridge * Z.shape[0] * np.eye(2 * n_cols)
+    coef = np.linalg.solve(gram, Z.T @ target)
+    partners = np.arange(n_real)
+    if n_real > max_partners:
+        additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
+        partners = np.sort(np.lexsort((partners, -additive))[:max_partners])
+    t = _reference_pair_t(Z[:, :n_cols], target - Z @ coef, ts[mask], partners, horizon)
+    if test is None:
+        return np.abs(t).max(axis=1)
+    best = np.abs(t).argmax(axis=1)
+    sign = np.sign(t[np.arange(n_cols), best])
+    held = np.isin(block.rows, test)
+    z, resid = Zall[held, :n_cols], block.target[held] - Zall[held] @ coef
+    product = z * z[:, partners[best]]
+    num = (resid[:, None] * product).mean(axis=0)
+    den = np.sqrt((product * product).mean(axis=0)) * np.sqrt(np.mean(resid * resid))
+    return sign * num / np.where(den > 0, den, np.inf)
+
+
+def _ragged_block(seed: int, dtype: Any = np.float64) -> tuple[RankBlock, np.ndarray[Any, Any]]:
+    """60 timestamps of 4-29 rows each (ragged), 10 columns (0-5 real, 6-9
+    other), z ~ normal, a target with a product of columns 0 and 1."""
+    rng = np.random.default_rng(seed)
+    ts = np.repeat(np.arange(60), rng.integers(4, 30, 60))
+    z = rng.standard_normal((ts.size, 10))
+    y = 0.4 * z[:, 0] * z[:, 1] + 0.3 * z[:, 2] + rng.standard_normal(ts.size)
+    Z = np.hstack([z, z * z - 1.0]).astype(dtype)
+    return RankBlock(rows=np.arange(ts.size, dtype=np.int64), Z=Z, target=y), ts
+
+
+@pytest.mark.parametrize("cells", [300, 3_000, 2_000_000])
+@pytest.mark.parametrize("horizon", [1, 5, 25, 30])
+def test_pair_t_matches_per_timestamp_reference(
+    horizon: int, cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The matrix-product t-statistics equal the per-timestamp, per-block
+    reference to 1e-9 on ragged timestamps, with rows given in any order,
+    partners fewer than columns, and every batching path (one block in row
+    chunks, padded batches of ragged blocks, everything in one batch).
+    Horizon 30 leaves 2 blocks: all zeros, as in the reference."""
+    monkeypatch.setattr(_interactions, "_CHUNK_CELLS", cells)
+    block, ts = _ragged_block(0)
+    z = block.Z[:, :10]
+    rng = np.random.default_rng(1)
+    resid = rng.standard_normal(ts.size) + 0.3 * z[:, 0] * z[:, 3]
+    partners = np.array([0, 1, 3, 5])
+    ref = _reference_pair_t(z, resid, ts, partners, horizon)
+    np.testing.assert_allclose(_pair_t(z, resid, ts, partners, horizon), ref, rtol=1e-9, atol=1e-9)
+    perm = rng.permutation(ts.size)
+    shuffled = _pair_t(z[perm], resid[perm], ts[perm], partners, horizon)
+    np.testing.assert_allclose(shuffled, ref, rtol=1e-9, atol=1e-9)
+    # the caller's form: the full array and the rows it wants
+    rows = np.sort(rng.choice(ts.size, ts.size * 3 // 4, replace=False))
+    sub = _pair_t(z, resid[rows], ts[rows], partners, horizon, rows=rows)
+    ref_sub = _reference_pair_t(z[rows], resid[rows], ts[rows], partners, horizon)
+    np.testing.assert_allclose(sub, ref_sub, rtol=1e-9, atol=1e-9)
+    if horizon == 30:
+        assert not ref.any()
+    else:
+        assert np.abs(ref).max() > 3.0  # the planted pair (0, 3) is seen
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("max_partners", [64, 4])
+@pytest.mark.parametrize("horizon", [1, 5])
+@pytest.mark.parametrize("held_out", [False, True])
+def test_pairwise_importance_matches_reference(
+    horizon: int, max_partners: int, dtype: Any, held_out: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pairwise_rank_importance, with and without ``test`` rows, equals the plain
+    whole-array reference to 1e-9 (t-statistics relative, held-out correlations
+    absolute) on ragged timestamps; float32 blocks give the float64 result of
+    the same (float32-rounded) values. Small chunks exercise the row-chunked
+    reads."""
+    monkeypatch.setattr(_interactions, "_CHUNK_CELLS", 2_000)
+    block, ts = _ragged_block(2, dtype)
+    train = block.rows[ts < 45]
+    test = block.rows[ts >= 45] if held_out else None
+    got = pairwise_rank_importance(block, train, ts, 6, horizon, max_partners, test=test)
+    ref = _reference_importance(block, train, ts, 6, horizon, max_partners, test)
+    if held_out:
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+        assert np.abs(ref).max() > 0.05
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+        assert ref.max() > 3.0

@@ -43,15 +43,29 @@ distribution as the shadows: the Boruta comparison stays calibrated. A noise
 feature correlated with one factor of a real product borrows part of its
 score (about that correlation times the factor's), like the marginal rank IC.
 
-Cost: rows x columns x partners multiplications per fold (in chunks). Partners are
-all real features up to ``max_partners`` (default 64); on wider panels they
-are the ``max_partners`` real features with the largest additive partial
-rank importance ``hypot(b_z, b_z2)`` in that fold, so a product whose *both*
-factors have no additive effect is only found when they are among those
+Cost: per fold, the additive model's normal equations (rows x (2 columns)**2 / 2
+multiply-adds, one symmetric product per row chunk) and the pair statistics,
+rows x columns x partners multiply-adds done as matrix products: a block's
+(columns x partners) matrix of means is one product Z_b^T W_b over its rows
+(``W`` the partner columns times the residual, scaled per row), and blocks are
+stacked into batched products. The block is read in row chunks, never copied
+whole, and the held-out score reads only the z half of the test rows. At
+80,000 rows x 200 columns x 64 partners (1 thread) the pair statistics take
+0.13-0.16 s instead of about 4 s for the former elementwise (rows x columns x
+partners) products, and the whole fold score 0.5 s instead of 3.5 s, most of
+it now the normal equations.
+
+Partners are all real features up to ``max_partners`` (default 64); on wider
+panels they are the ``max_partners`` real features with the largest additive
+partial rank importance ``hypot(b_z, b_z2)`` in that fold, so a product whose
+*both* factors have no additive effect is only found when they are among those
 (documented limit; raise ``max_partners`` to search more pairs).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,74 +98,182 @@ def pairwise_rank_importance(
     score is that pair's correlation with the residual on the ``test`` rows (the
     additive model still fitted on ``rows``), signed so that a reversal scores
     below 0 (clipped to 0 by the consensus).
+
+    ``block.Z`` may be float32 or float64; every sum is formed in float64, and
+    the block is read in row chunks (never copied whole).
     """
     n_cols = block.Z.shape[1] // 2
-    mask = np.isin(block.rows, rows, assume_unique=True)
-    if not mask.any() or n_cols == 0 or n_real < 2:
+    train = np.flatnonzero(np.isin(block.rows, rows, assume_unique=True))
+    if train.size == 0 or n_cols == 0 or n_real < 2:
         return np.zeros(n_cols)
-    Z, target = block.Z[mask], block.target[mask]
-    gram = Z.T @ Z
-    gram[np.diag_indices_from(gram)] += ridge * Z.shape[0]
-    coef = np.linalg.solve(gram, Z.T @ target)
+    gram = np.zeros((2 * n_cols, 2 * n_cols))
+    moment = np.zeros(2 * n_cols)
+    for lo, hi, part in _row_chunks(block.Z, train):
+        gram += part.T @ part
+        moment += part.T @ block.target[train[lo:hi]]
+    gram[np.diag_indices_from(gram)] += ridge * train.size
+    coef = np.linalg.solve(gram, moment)
+    # the additive model's residual on every row of the block (train and test)
+    resid = np.array(block.target, dtype=np.float64)
+    for lo, hi, part in _row_chunks(block.Z, np.arange(block.rows.size)):
+        resid[lo:hi] -= part @ coef
     partners = np.arange(n_real)
     if n_real > max_partners:
         additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
         partners = np.sort(np.lexsort((partners, -additive))[:max_partners])
-    t = _pair_t(Z[:, :n_cols], target - Z @ coef, timestamps[mask], partners, horizon)
+    z = block.Z[:, :n_cols]  # a view: only the z half is needed from here on
+    t = _pair_t(z, resid[train], timestamps[train], partners, horizon, rows=train)
     if test is None:
         out: FloatArray = np.abs(t).max(axis=1)
         return out
     best = np.abs(t).argmax(axis=1)
     sign = np.sign(t[np.arange(n_cols), best])
-    held = np.isin(block.rows, test, assume_unique=True)
-    if not held.any():
+    held = np.flatnonzero(np.isin(block.rows, test, assume_unique=True))
+    if held.size == 0:
         return np.zeros(n_cols)
-    Zt = block.Z[held]
-    resid = block.target[held] - Zt @ coef
-    z = Zt[:, :n_cols]
-    product = z * z[:, partners[best]]
-    num = (resid[:, None] * product).mean(axis=0)
-    den = np.sqrt((product * product).mean(axis=0)) * np.sqrt(np.mean(resid * resid))
-    corr = num / np.where(den > 0, den, np.inf)
-    scored: FloatArray = sign * corr
+    scored: FloatArray = sign * _pair_corr(z, resid[held], held, partners[best])
     return scored
 
 
+def _pair_corr(
+    z: npt.NDArray[np.floating[Any]], resid: FloatArray, rows: IntArray, pair: IntArray
+) -> FloatArray:
+    """Correlation (uncentred, as for a rank IC of zero-mean ranks) of resid with
+    z_c * z_pair[c] for every column c, over ``rows`` of ``z`` (``resid`` aligned
+    with ``rows``)."""
+    num = np.zeros(z.shape[1])
+    square = np.zeros(z.shape[1])
+    for lo, hi, part in _row_chunks(z, rows):
+        product = part * part[:, pair]
+        num += resid[lo:hi] @ product
+        square += np.einsum("ij,ij->j", product, product)
+    n = rows.size
+    den = np.sqrt(square / n) * np.sqrt(float(resid @ resid) / n)
+    corr: FloatArray = (num / n) / np.where(den > 0, den, np.inf)
+    return corr
+
+
 def _pair_t(
-    z: FloatArray, resid: FloatArray, ts: IntArray, partners: IntArray, horizon: int
+    z: npt.NDArray[np.floating[Any]],
+    resid: FloatArray,
+    ts: IntArray,
+    partners: IntArray,
+    horizon: int,
+    rows: IntArray | None = None,
 ) -> FloatArray:
     """(columns x partners) t-statistics of the per-timestamp mean of
-    resid * z_c * z_p, timestamps in blocks of ``horizon``; 0 for c == p."""
+    resid * z_c * z_p, timestamps in blocks of ``horizon``; 0 for c == p.
+
+    ``resid`` and ``ts`` belong to ``rows`` of ``z`` (all rows if None), so a
+    caller passes the full block and the rows it wants without copying them.
+
+    How: the mean over a timestamp t's rows is (Z_t^T W_t) / n_t with
+    W = resid * z[:, partners], and a block's mean is the average of its
+    timestamps' means; so each row of W is scaled by 1 / (n_t * timestamps in
+    its block), and a block's whole (columns x partners) matrix of means is one
+    matrix product over its rows. Blocks are batched (padded to a common row
+    count with zero-weight rows) into stacked matrix products, and the mean and
+    the spread over blocks are merged batch by batch with the pairwise update
+    of Chan, Golub and LeVeque (numerically as sound as a two-pass variance).
+    """
     n_cols = z.shape[1]
+    out = np.zeros((n_cols, partners.size))
+    if ts.size == 0:
+        return out
     order = np.argsort(ts, kind="stable")
-    ts, z, resid = ts[order], z[order], resid[order]
-    weighted = resid[:, None] * z[:, partners]  # (n, k)
+    take = order if rows is None else rows[order]
+    ts, resid = ts[order], resid[order]
     starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
-    size = np.diff(np.r_[starts, ts.size]).astype(np.float64)
+    size = np.diff(np.r_[starts, ts.size])
     # Timestamps grouped into consecutive blocks of ``horizon`` (overlapping
     # labels make neighbouring timestamps dependent); the t-statistic uses the
     # spread of the block means.
     block_of = np.arange(starts.size) // max(1, horizon)
     n_blocks = int(block_of[-1]) + 1
-    out = np.zeros((n_cols, partners.size))
     if n_blocks < 3:
         return out
-    chunk = max(1, _CHUNK_CELLS // max(1, ts.size * partners.size))
-    for lo in range(0, n_cols, chunk):
-        cols = np.arange(lo, min(n_cols, lo + chunk))
-        prod = z[:, cols, None] * weighted[:, None, :]  # (n, c, k)
-        per_t = np.add.reduceat(prod, starts, axis=0) / size[:, None, None]
-        per_block = np.zeros((n_blocks, *per_t.shape[1:]))
-        np.add.at(per_block, block_of, per_t)
-        per_block /= np.bincount(block_of)[:, None, None]
-        mean = per_block.mean(axis=0)
-        se = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-        t = mean / np.where(se > 0, se, np.inf)
-        own = np.isin(cols, partners)
-        t[np.flatnonzero(own), np.searchsorted(partners, cols[own])] = 0.0  # not its own partner
-        out[cols] = t
+    per_block = np.bincount(block_of)
+    weight = resid * np.repeat(1.0 / (size * per_block[block_of]), size)
+    first = starts[:: max(1, horizon)]
+    bounds = np.r_[first, ts.size]
+    count = 0
+    mean = np.zeros_like(out)
+    m2 = np.zeros_like(out)
+    for lo, hi in _batches(np.diff(bounds), n_cols, partners.size):
+        means = _block_means(z, take, weight, bounds[lo : hi + 1], partners)
+        # merge this batch's mean and sum of squared deviations into the running ones
+        n_b = hi - lo
+        mean_b = means.mean(axis=0)
+        m2_b = np.square(means - mean_b).sum(axis=0)
+        delta = mean_b - mean
+        total = count + n_b
+        mean += delta * (n_b / total)
+        m2 += m2_b + np.square(delta) * (count * n_b / total)
+        count = total
+    se = np.sqrt(m2 / (n_blocks - 1)) / np.sqrt(n_blocks)
+    out = mean / np.where(se > 0, se, np.inf)
+    out[partners, np.arange(partners.size)] = 0.0  # not its own partner
     return out
 
 
-_CHUNK_CELLS = 8_000_000
-"""Cells of the (rows x columns x partners) product formed at once (64 MB)."""
+def _batches(block_rows: IntArray, n_cols: int, n_partners: int) -> Iterator[tuple[int, int]]:
+    """Consecutive runs [lo, hi) of blocks whose padded (blocks x rows x columns)
+    slice and (blocks x columns x partners) result stay within _CHUNK_CELLS
+    (one block at least)."""
+    lo, widest = 0, 0
+    for b, m in enumerate(block_rows.tolist()):
+        wide = max(widest, m)
+        n = b - lo + 1
+        if n > 1 and n * max(wide * n_cols, n_cols * n_partners) > _CHUNK_CELLS:
+            yield lo, b
+            lo, wide = b, m
+        widest = wide
+    yield lo, block_rows.size
+
+
+def _block_means(
+    z: npt.NDArray[np.floating[Any]],
+    take: IntArray,
+    weight: FloatArray,
+    bounds: IntArray,
+    partners: IntArray,
+) -> FloatArray:
+    """(blocks x columns x partners) sums of weight * z_c * z_p over each block's
+    rows: block j is sorted rows bounds[j]:bounds[j + 1], i.e. rows
+    take[bounds[j]:bounds[j + 1]] of ``z``."""
+    lo, hi = bounds[:-1], bounds[1:]
+    if lo.size == 1:  # one block, possibly too large to gather whole: row chunks
+        out = np.zeros((1, z.shape[1], partners.size))
+        for a, b, part in _row_chunks(z, take[lo[0] : hi[0]]):
+            out[0] += part.T @ (weight[lo[0] + a : lo[0] + b, None] * part[:, partners])
+        return out
+    m = hi - lo
+    pos = lo[:, None] + np.arange(m.max())
+    w = weight[np.minimum(pos, weight.size - 1)]
+    if (m != m[0]).any():  # ragged: pad with zero-weight copies of a block's first row
+        valid = pos < hi[:, None]
+        pos = np.where(valid, pos, lo[:, None])
+        w = np.where(valid, w, 0.0)
+    part = np.asarray(z[take[pos]], dtype=np.float64)  # (blocks, rows, columns)
+    weighted = w[:, :, None] * part[:, :, partners]
+    means: FloatArray = np.matmul(part.transpose(0, 2, 1), weighted)
+    return means
+
+
+def _row_chunks(
+    a: npt.NDArray[np.floating[Any]], rows: IntArray
+) -> Iterator[tuple[int, int, FloatArray]]:
+    """(lo, hi, a[rows[lo:hi]] as float64) in chunks of about _CHUNK_CELLS cells,
+    so no more than one chunk of ``a`` is ever copied (or cast) at once. When
+    ``rows`` is one ascending run of consecutive rows, chunks are slices."""
+    step = max(1, _CHUNK_CELLS // max(1, a.shape[1]))
+    run = rows.size > 0 and int(rows[-1]) - int(rows[0]) + 1 == rows.size
+    run = run and bool(np.all(np.diff(rows) == 1))
+    for lo in range(0, rows.size, step):
+        hi = min(rows.size, lo + step)
+        part = a[rows[0] + lo : rows[0] + hi] if run else a[rows[lo:hi]]
+        yield lo, hi, np.asarray(part, dtype=np.float64)
+
+
+_CHUNK_CELLS = 2_000_000
+"""Cells of a row chunk or a batch of block matrices formed at once (16 MB)."""
