@@ -24,15 +24,14 @@ from panelml.stages.leakage._params import (
     LeakageScreenParams,
     NameRules,
 )
+from panelml.stages.leakage._ranks import CrossSections
 from panelml.stages.leakage._timing import (
     WindowICs,
     autocorrelations,
-    centred_ranks,
-    shifted_copy,
+    shifted_copies,
     shifted_copy_candidates,
     timing_evidence,
 )
-from panelml.validation.batch_ic import RankIC
 from panelml.validation.timestamps import subsample_rows
 
 __all__ = ["screen_panel"]
@@ -101,28 +100,51 @@ def screen_panel(
 
 
 class _Screen:
-    """Per-panel caches of the IC checks (feature columns, ranks, autocorrelations)."""
+    """Per-panel caches of the IC checks: every feature ranked once, autocorrelations.
+
+    ``sections`` ranks the screened rows (``take``) for the exact ICs;
+    ``all_rows`` ranks every row for the shifted-copy prefilter (the same
+    object when every row is screened). Built lazily, so that an executor
+    worker builds its own instead of receiving them.
+    """
 
     def __init__(self, panel: Panel, take: Any, min_names: int) -> None:
         self.panel = panel
         self.grid = row_grid(panel)
-        self.ic = RankIC(panel.timestamps, min_names, take)
         self.take = take
         self.min_names = min_names
-        self._x: dict[int, F64] = {}
         self._acf: dict[int, F64] = {}
-        self._ranked: F64 | None = None
+        self._sections: CrossSections | None = None
+        self._all_rows: CrossSections | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy for an executor worker: the panel and settings, caches rebuilt there."""
         state = dict(self.__dict__)
-        state.update(_x={}, _acf={}, _ranked=None)
+        state.update(_acf={}, _sections=None, _all_rows=None)
         return state
 
+    @property
+    def sections(self) -> CrossSections:
+        if self._sections is None:
+            self._sections = CrossSections(
+                self.panel.X, self.panel.timestamps, self.min_names, self.take
+            )
+        return self._sections
+
+    @property
+    def all_rows(self) -> CrossSections:
+        if isinstance(self.take, slice) and self.take == slice(None):
+            return self.sections
+        if self._all_rows is None:
+            keep = np.zeros(self.panel.n_rows, dtype=bool)
+            keep[self.take] = True
+            self._all_rows = CrossSections(
+                self.panel.X, self.panel.timestamps, self.min_names, slice(None), keep
+            )
+        return self._all_rows
+
     def x(self, j: int) -> F64:
-        if j not in self._x:
-            self._x[j] = np.asarray(self.panel.X[:, j], dtype=np.float64)
-        return self._x[j]
+        return np.asarray(self.panel.X[:, j], dtype=np.float64)
 
     def acf(self, j: int, max_lag: int) -> F64:
         have = self._acf.get(j)
@@ -130,21 +152,6 @@ class _Screen:
             x = self.x(j)
             self._acf[j] = autocorrelations(self.panel, x, max_lag, self.grid, self.min_names)
         return self._acf[j][: max_lag + 1]
-
-    def ranked(self) -> F64:
-        """Centred cross-sectional ranks of every feature (rows x features)."""
-        if self._ranked is None:
-            cols = [
-                centred_ranks(self.x(j), self.panel.timestamps)
-                for j in range(self.panel.n_features)
-            ]
-            ranked = np.column_stack(cols)
-            if not isinstance(self.take, slice):
-                keep = np.zeros(self.panel.n_rows, dtype=bool)
-                keep[self.take] = True
-                ranked[~keep] = 0.0
-            self._ranked = ranked
-        return self._ranked
 
 
 def _ic_findings(
@@ -175,20 +182,22 @@ def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) 
     y_before = shift_values(panel, y, -h, screen.grid)
     y_after = shift_values(panel, y, h, screen.grid) if fi.enabled else y
     candidates: dict[int, list[int]] = {}
+    copies: dict[int, tuple[int, float]] = {}
     if sc.enabled and h > 1:
         cutoff = max(sc.threshold - sc.prefilter_margin, 0.0)
-        candidates = shifted_copy_candidates(panel, screen.ranked(), y, h, screen.grid, cutoff)
+        candidates = shifted_copy_candidates(screen.all_rows, panel, y, h, screen.grid, cutoff)
+        copies = shifted_copies(screen.sections, panel, y, candidates, screen.grid)
     too_good = params.too_good.threshold(target, panel.target_kinds.get(target))
     nc = params.near_copy
     # every IC series this target needs, batched: with the target, then with the
     # closed window (near copies and shifted-copy candidates, timing) and the next one
     everything = range(panel.n_features)
-    now_of = screen.ic.many(panel.X, everything, y)
+    now_of = screen.sections.many(everything, y)
     ic_of = {j: _abs_mean(now_of[j]) for j in everything}
     close = {j for j in everything if (nc.enabled and ic_of[j] >= nc.threshold) or j in candidates}
     timed = {j for j in everything if fi.enabled and ic_of[j] >= fi.min_abs_ic}
-    before_of = screen.ic.many(panel.X, sorted(close | timed), y_before)
-    after_of = screen.ic.many(panel.X, sorted(timed), y_after)
+    before_of = screen.sections.many(sorted(close | timed), y_before)
+    after_of = screen.sections.many(sorted(timed), y_after)
     out: list[Finding] = []
     for j, feature in enumerate(panel.feature_names):
         ic_now = ic_of[j]
@@ -197,8 +206,7 @@ def _target_findings(screen: _Screen, target: str, params: LeakageScreenParams) 
             why = f"rank IC {ic_now:.3f} with the target, {known:.3f} with the closed window"
             out.append(Finding(feature, target, "near_copy", ic_now, nc.threshold, why))
         if j in candidates:
-            x = screen.x(j)
-            lag, value = shifted_copy(screen.ic, panel, x, y, candidates[j], screen.grid)
+            lag, value = copies[j]
             if value >= sc.threshold and value > known + sc.known_margin:
                 why = (
                     f"rank IC {value:.3f} with the target shifted to y[t{lag:+d}] "

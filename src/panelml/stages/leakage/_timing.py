@@ -2,7 +2,7 @@
 
 Two measurements, both on the mean per-timestamp rank IC (Qlib convention):
 
-**Shifted copies** (:func:`shifted_copy`). A label lagged by l < h bars,
+**Shifted copies** (:func:`shifted_copies`). A label lagged by l < h bars,
 ``y[t-l]``, covers (t-l, t-l+h] and so still reaches past t; ``y[t+l]`` for
 0 < l < h covers bars the label's own window shares. A feature whose |IC| with
 one of these shifted labels reaches the near-copy threshold is a copy of a
@@ -39,7 +39,6 @@ cannot be told apart from a leak of that bar by timing; only its magnitude
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +47,7 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.data.shift import shift_values
+from panelml.stages.leakage._ranks import CrossSections
 from panelml.validation.metrics import ICSeries
 from panelml.validation.ranks import cross_sectional_ranks
 
@@ -55,8 +55,7 @@ __all__ = [
     "TimingEvidence",
     "WindowICs",
     "autocorrelations",
-    "centred_ranks",
-    "shifted_copy",
+    "shifted_copies",
     "shifted_copy_candidates",
     "timing_evidence",
 ]
@@ -172,54 +171,65 @@ def timing_evidence(windows: WindowICs, autocorr: F64, horizon: int) -> TimingEv
     return TimingEvidence(abs(ic_now), observed, expected, z, float(c[1]) if c.size > 1 else 1.0)
 
 
-def centred_ranks(values: F64, timestamps: npt.NDArray[Any]) -> F64:
-    """Cross-sectional percentile ranks minus 0.5, 0 where missing (for pooled products)."""
-    r = cross_sectional_ranks(np.asarray(values, dtype=np.float64), timestamps) - 0.5
-    return np.where(np.isfinite(r), r, 0.0)
-
-
 def shifted_copy_candidates(
-    panel: Panel, ranked_x: F64, y: F64, horizon: int, grid: Any, cutoff: float
+    sections: CrossSections,
+    panel: Panel,
+    y: F64,
+    horizon: int,
+    grid: Any,
+    cutoff: float,
 ) -> dict[int, list[int]]:
     """feature index -> the lags 0 < |l| < h whose shifted label it may copy.
 
     A fast prefilter: the pooled correlation of centred cross-sectional ranks
-    (one matrix-vector product per lag over all features) approximates the mean
-    per-timestamp rank IC; lags where it reaches ``cutoff`` are checked exactly.
+    (:meth:`CrossSections.pooled_rank_corr`, batched matrix products over all
+    features and all lags at once) approximates the mean per-timestamp rank IC;
+    lags where it reaches ``cutoff`` are checked exactly. ``sections`` holds every
+    row of the panel (the features zeroed outside the screened rows). Lags are
+    listed per feature in the order -1, +1, -2, +2, ...
     """
+    lags = [signed for lag in range(1, int(horizon)) for signed in (-lag, lag)]
     out: dict[int, list[int]] = {}
-    present = ranked_x != 0.0
-    for lag in range(1, int(horizon)):
-        for signed in (-lag, lag):
-            shifted = shift_values(panel, y, signed, grid)
-            ry = centred_ranks(shifted, panel.timestamps)
-            known = np.isfinite(shifted)
-            num = ranked_x[known].T @ ry[known]
-            den_x = np.sqrt((ranked_x[known] ** 2).sum(axis=0))
-            den_y = np.sqrt(present[known].T.astype(np.float64) @ (ry[known] ** 2))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                approx = np.abs(num) / (den_x * den_y)
-            for j in np.nonzero(np.nan_to_num(approx) >= cutoff)[0]:
-                out.setdefault(int(j), []).append(signed)
+    if not lags:
+        return out
+    approx = np.zeros((int(panel.n_features), len(lags)))
+    step = 8  # labels per batch: bounds the stacked label grids
+    for lo in range(0, len(lags), step):
+        shifted = [shift_values(panel, y, signed, grid) for signed in lags[lo : lo + step]]
+        approx[:, lo : lo + len(shifted)] = sections.pooled_rank_corr(shifted)
+    hits = np.nan_to_num(approx) >= cutoff
+    for k, signed in enumerate(lags):
+        for j in np.flatnonzero(hits[:, k]):
+            out.setdefault(int(j), []).append(signed)
     return out
 
 
-def shifted_copy(
-    ic: Callable[[F64, F64], ICSeries],
+def shifted_copies(
+    sections: CrossSections,
     panel: Panel,
-    x: F64,
     y: F64,
-    lags: list[int],
+    candidates: dict[int, list[int]],
     grid: Any,
-) -> tuple[int, float]:
-    """(lag, |IC|) of the shifted label among ``lags`` that x copies best.
+) -> dict[int, tuple[int, float]]:
+    """feature -> (lag, |IC|) of the shifted label among its candidate lags it copies best.
 
     Negative lag: ``y[t-l]`` (a lagged label whose window still reaches past t);
-    positive: ``y[t+l]``.
+    positive: ``y[t+l]``. One batched IC call per lag over the features that
+    list it; ties go to the lag listed first, (0, 0.0) when no IC is defined.
     """
-    best = (0, 0.0)
-    for signed in lags:
-        value = abs(_mean(ic(x, shift_values(panel, y, signed, grid))))
-        if value > best[1]:
-            best = (signed, value)
-    return best
+    by_lag: dict[int, list[int]] = {}
+    for j, lags in candidates.items():
+        for signed in lags:
+            by_lag.setdefault(signed, []).append(j)
+    value: dict[tuple[int, int], float] = {}
+    for signed, features in by_lag.items():
+        found = sections.many(features, shift_values(panel, y, signed, grid))
+        value.update(((j, signed), abs(_mean(series))) for j, series in found.items())
+    out: dict[int, tuple[int, float]] = {}
+    for j, lags in candidates.items():
+        best = (0, 0.0)
+        for signed in lags:
+            if value[(j, signed)] > best[1]:
+                best = (signed, value[(j, signed)])
+        out[j] = best
+    return out

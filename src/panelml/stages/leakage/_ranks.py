@@ -1,0 +1,291 @@
+"""Cross-sectional ranks of every feature, computed once per panel and reused by every IC.
+
+The screen needs the per-timestamp Spearman rank IC of every feature with many
+labels: each target, the windows just before and after it, and the target
+shifted by a few bars. The ranks of a feature within a timestamp do not depend
+on the label, so :class:`CrossSections` ranks every feature once and keeps its
+*centred* average ranks ``c = r - (n + 1) / 2`` laid out on a NaN-padded
+(timestamp, slot) grid. Then, for one label:
+
+* where the feature and the label are both finite on every row of a timestamp
+  (a *complete* cross-section, the usual case), the rank IC is
+  ``sum(cx * cy) / sqrt(sum(cx**2) * sum(cy**2))``: one batched matrix product
+  scores every feature at every such timestamp;
+* elsewhere the Spearman ranks must be taken over the rows where both sides are
+  finite, so those (feature, timestamp) pairs alone are ranked again, in one
+  vectorised pass over all of them.
+
+A timestamp has an IC when it has at least ``max(min_names, 2)`` such pairs and
+both sides vary (the rule of :func:`panelml.validation.ic_series`).
+
+**Exactness.** Average ranks are multiples of 1/2 and the mean of ``n`` of them
+is exactly ``(n + 1) / 2``, so every centred rank, product and sum above is a
+multiple of 1/4 far below 2**53 (for cross-sections of up to ~10^5 names) and
+is computed without rounding, in any order and by any kernel. The only rounded
+step, ``sxy / sqrt(sxx * syy)`` clipped to [-1, 1], is the one
+:func:`~panelml.validation.ic_series` takes, so the series are bitwise the ones
+of one ``ic_series(x, y, timestamps, method="rank")`` call per pair (a test
+checks it).
+
+**Layout.** Timestamps whose sizes differ a lot would pad a single grid to the
+largest cross-section; when padding would more than double the data, the
+timestamps are split into blocks of similar size (within a factor 2), each with
+its own grid. Memory: one float64 value per (row, feature) plus the padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.validation.metrics import ICSeries
+from panelml.validation.timestamps import timestamp_index
+
+__all__ = ["CrossSections", "average_ranks"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+CHUNK_VALUES = 1_000_000
+"""Most grid values ranked or gathered at once (bounds the temporaries to tens of MB)."""
+
+
+def average_ranks(a: F64) -> tuple[F64, I64]:
+    """Average ranks (1-based, ties share their mean) along the last axis of ``a``.
+
+    NaN marks a missing value: it gets no rank (NaN) and is not counted. Returns
+    ``(ranks, counts)`` with ``counts`` the finite values per row.
+    """
+    counts = (~np.isnan(a)).sum(axis=-1).astype(np.int64)
+    width = a.shape[-1]
+    idx = np.argsort(a, axis=-1)
+    srt = np.take_along_axis(a, idx, axis=-1)
+    col = np.arange(width)
+    tie = srt[..., 1:] == srt[..., :-1]
+    ranks_sorted: F64
+    if not tie.any():
+        ranks_sorted = np.broadcast_to(col + 1.0, a.shape).copy()
+    else:
+        new_run = np.ones(a.shape, dtype=bool)
+        np.logical_not(tie, out=new_run[..., 1:])
+        run_end = np.ones(a.shape, dtype=bool)
+        np.logical_not(tie, out=run_end[..., :-1])
+        first = np.maximum.accumulate(np.where(new_run, col, 0), axis=-1)
+        last = np.flip(
+            np.minimum.accumulate(np.flip(np.where(run_end, col, width), axis=-1), axis=-1),
+            axis=-1,
+        )
+        ranks_sorted = (first + last) / 2.0 + 1.0
+    ranks_sorted[col >= counts[..., None]] = np.nan
+    ranks = np.empty_like(ranks_sorted)
+    np.put_along_axis(ranks, idx, ranks_sorted, axis=-1)
+    return ranks, counts
+
+
+def _centred(ranks: F64, counts: I64) -> F64:
+    """``r - (n + 1) / 2`` (exact), 0 where there is no rank."""
+    mid = (counts[..., None] + 1) / 2.0
+    return np.where(np.isnan(ranks), 0.0, ranks - mid)
+
+
+def _on_grid(values: F64, pos: I64) -> F64:
+    """Per-row ``values`` on the grid ``pos``; NaN in padding and where not finite."""
+    out = values[np.maximum(pos, 0)]
+    pad = (pos < 0).reshape(pos.shape + (1,) * (out.ndim - pos.ndim))
+    out[pad | ~np.isfinite(out)] = np.nan
+    return out
+
+
+class _Block:
+    """Timestamps ``groups`` of similar size on one (timestamp, slot) grid of row indices."""
+
+    def __init__(self, X: npt.NDArray[Any], groups: I64, pos: I64) -> None:
+        self.groups = groups
+        self.pos = pos
+        self.sizes = (pos >= 0).sum(axis=1).astype(np.int64)
+        n_groups, width = pos.shape
+        n_features = X.shape[1]
+        self.centred = np.zeros((n_groups, n_features, width))
+        self.n_finite = np.zeros((n_groups, n_features), dtype=np.int64)
+        self.finite = np.zeros((n_groups, n_features, width), dtype=bool)
+        step = max(1, CHUNK_VALUES // max(n_groups * width, 1))
+        for lo in range(0, n_features, step):
+            hi = min(lo + step, n_features)
+            vals = np.asarray(X[:, lo:hi], dtype=np.float64)
+            grid = np.transpose(_on_grid(vals, pos), (0, 2, 1))  # (groups, features, slots)
+            ranks, counts = average_ranks(np.ascontiguousarray(grid))
+            self.centred[:, lo:hi] = _centred(ranks, counts)
+            self.n_finite[:, lo:hi] = counts
+            self.finite[:, lo:hi] = ~np.isnan(grid)
+        self.sxx = np.einsum("gfw,gfw->gf", self.centred, self.centred)
+        self.complete = self.n_finite == self.sizes[:, None]
+        self.percentiles: F64 | None = None
+
+
+class CrossSections:
+    """The rows ``take`` of a panel grouped by timestamp, every feature ranked once.
+
+    ``many(columns, y)`` gives the rank-IC series of those feature columns with
+    the full-length label ``y`` over the same rows, bitwise equal to one
+    :func:`~panelml.validation.ic_series` call per column (module docstring).
+    ``X`` is the panel's (rows x features) matrix, ``timestamps`` one per row.
+    :meth:`pooled_rank_corr` (the shifted-copy prefilter) zeroes the features
+    outside the rows ``pooled_keep`` (default: none zeroed).
+    """
+
+    def __init__(
+        self,
+        X: npt.NDArray[Any],
+        timestamps: npt.NDArray[Any],
+        min_names: int,
+        take: Any,
+        pooled_keep: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        self.X = X
+        self.pooled_keep = pooled_keep
+        self.min_count = max(int(min_names), 2)
+        rows = np.arange(X.shape[0], dtype=np.int64)[take]
+        codes, self.unique = timestamp_index(np.asarray(timestamps)[take])
+        order = np.argsort(codes, kind="stable")
+        rows, codes = rows[order], codes[order]
+        self.n_rows = int(X.shape[0])
+        self.rows = rows
+        n_groups = self.unique.size
+        sizes = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        slot = np.arange(rows.size, dtype=np.int64) - starts[codes]
+        width = int(sizes.max()) if n_groups else 0
+        if n_groups * width <= 2 * rows.size + 4096:
+            classes = np.zeros(n_groups, dtype=np.int64)
+        else:  # ragged: blocks of sizes within a factor 2, each padded to its largest
+            classes = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)
+        self.blocks: list[_Block] = []
+        for cls in np.unique(classes):
+            groups = np.flatnonzero(classes == cls).astype(np.int64)
+            local = np.full(n_groups, -1, dtype=np.int64)
+            local[groups] = np.arange(groups.size)
+            mine = local[codes] >= 0
+            pos = np.full((groups.size, int(sizes[groups].max())), -1, dtype=np.int64)
+            pos[local[codes[mine]], slot[mine]] = rows[mine]
+            self.blocks.append(_Block(X, groups, pos))
+
+    def many(self, columns: Sequence[int], y: F64) -> dict[int, ICSeries]:
+        """``{j: ic_series(X[take, j], y[take], timestamps[take], method="rank")}``."""
+        cols = np.asarray(list(columns), dtype=np.int64)
+        if cols.size == 0:
+            return {}
+        n_groups = self.unique.size
+        corr = np.zeros((n_groups, cols.size))
+        count = np.zeros((n_groups, cols.size), dtype=np.int64)
+        defined = np.zeros((n_groups, cols.size), dtype=bool)
+        y64 = np.asarray(y, dtype=np.float64)
+        for block in self.blocks:
+            c, n, ok = self._block_ic(block, cols, y64)
+            corr[block.groups], count[block.groups], defined[block.groups] = c, n, ok
+        out: dict[int, ICSeries] = {}
+        for k, j in enumerate(cols.tolist()):
+            at = np.flatnonzero(defined[:, k])
+            out[j] = ICSeries(
+                self.unique[at], corr[at, k], count[at, k], n_groups - at.size, "rank"
+            )
+        return out
+
+    def _block_ic(self, block: _Block, cols: I64, y: F64) -> tuple[F64, I64, npt.NDArray[np.bool_]]:
+        m = self.min_count
+        y_grid = _on_grid(y, block.pos)
+        y_ranks, n_y = average_ranks(y_grid)
+        cy = _centred(y_ranks, n_y)
+        syy = np.einsum("gw,gw->g", cy, cy)
+        whole = block.centred.shape[1] == cols.size and bool(np.all(cols == np.arange(cols.size)))
+        cx = block.centred if whole else block.centred[:, cols]
+        sxx = block.sxx[:, cols]
+        sxy = np.matmul(cx, cy[:, :, None])[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.clip(sxy / np.sqrt(sxx * syy[:, None]), -1.0, 1.0)
+        fast = block.complete[:, cols] & (n_y == block.sizes)[:, None]
+        defined = fast & (sxx > 0) & (syy > 0)[:, None] & (block.sizes >= m)[:, None]
+        count = np.broadcast_to(block.sizes[:, None], corr.shape).copy()
+        slow = ~fast & (block.n_finite[:, cols] >= m) & (n_y >= m)[:, None]
+        gi, ki = np.nonzero(slow)
+        step = max(1, CHUNK_VALUES // max(block.pos.shape[1], 1))
+        for lo in range(0, gi.size, step):
+            g, k = gi[lo : lo + step], ki[lo : lo + step]
+            c, n, ok = self._exact(block, g, cols[k], y_grid)
+            corr[g, k], count[g, k], defined[g, k] = c, n, ok
+        return corr, count, defined
+
+    def _exact(
+        self, block: _Block, g: I64, j: I64, y_grid: F64
+    ) -> tuple[F64, I64, npt.NDArray[np.bool_]]:
+        """Rank IC of the (timestamp ``g``, feature ``j``) pairs over their jointly finite rows."""
+        pos = block.pos[g]
+        xv = np.asarray(self.X[np.maximum(pos, 0), j[:, None]], dtype=np.float64)
+        yv = y_grid[g]
+        valid = (pos >= 0) & np.isfinite(xv) & np.isfinite(yv)
+        xv = np.where(valid, xv, np.nan)
+        yv = np.where(valid, yv, np.nan)
+        rx, n = average_ranks(xv)
+        ry, _ = average_ranks(yv)
+        cx, cy = _centred(rx, n), _centred(ry, n)
+        sxy = np.einsum("pw,pw->p", cx, cy)
+        sxx = np.einsum("pw,pw->p", cx, cx)
+        syy = np.einsum("pw,pw->p", cy, cy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+        return corr, n, (sxx > 0) & (syy > 0) & (n >= self.min_count)
+
+    def pooled_rank_corr(self, labels: Sequence[F64]) -> F64:
+        """(features x labels) pooled correlation of centred percentile ranks.
+
+        The fast estimate of the mean per-timestamp rank IC that the shifted-copy
+        prefilter uses: with ``p = (r - 0.5) / n - 0.5`` the cross-sectional
+        percentile rank centred (0 where missing; the feature's zeroed on rows
+        outside ``pooled_keep``), ``|sum px py| / sqrt(sum px^2 * sum py^2)``
+        where the first sums run over the rows where the label is finite and the
+        last over the rows where ``px != 0``. Three batched matrix products per
+        block; the features' ``px`` are computed on the first call and kept.
+        """
+        n_features = int(self.X.shape[1])
+        num = np.zeros((n_features, len(labels)))
+        den_x = np.zeros((n_features, len(labels)))
+        den_y = np.zeros((n_features, len(labels)))
+        for block in self.blocks:
+            y_grids = [_on_grid(np.asarray(v, dtype=np.float64), block.pos) for v in labels]
+            py = np.stack([_percentiles(*average_ranks(g)).reshape(-1) for g in y_grids], axis=1)
+            known = np.stack([np.isfinite(g).reshape(-1) for g in y_grids], axis=1)
+            known_f = known.astype(np.float64)
+            py2 = py * py
+            px_all = self._feature_percentiles(block)  # (features, groups * slots)
+            step = max(1, CHUNK_VALUES // max(px_all.shape[1], 1))
+            for lo in range(0, n_features, step):
+                px = px_all[lo : lo + step]
+                num[lo : lo + step] += px @ py
+                den_x[lo : lo + step] += (px * px) @ known_f
+                den_y[lo : lo + step] += (px != 0.0).astype(np.float64) @ py2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            approx: F64 = np.abs(num) / (np.sqrt(den_x) * np.sqrt(den_y))
+        return approx
+
+    def _feature_percentiles(self, block: _Block) -> F64:
+        """The features' ``px`` on ``block``, (features, groups * slots), cached."""
+        if block.percentiles is None:
+            c, n = block.centred, block.n_finite
+            ranks = np.where(block.finite, c + (n[..., None] + 1) / 2.0, np.nan)
+            px = _percentiles(ranks, n)
+            if self.pooled_keep is not None:
+                keep = self.pooled_keep[np.maximum(block.pos, 0)] & (block.pos >= 0)
+                px[~np.broadcast_to(keep[:, None, :], px.shape)] = 0.0
+            n_groups, n_features, width = px.shape
+            block.percentiles = np.ascontiguousarray(
+                np.transpose(px, (1, 0, 2)).reshape(n_features, n_groups * width)
+            )
+        return block.percentiles
+
+
+def _percentiles(ranks: F64, counts: I64) -> F64:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (ranks - 0.5) / counts[..., None] - 0.5
+    return np.where(np.isfinite(r), r, 0.0)
