@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
-from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.fitting import Fold, plan_folds, target_rows
 from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
     consensus,
@@ -25,6 +26,7 @@ from panelml.stages.selection._importance import (
     FamilyPlan,
     PanelRanks,
     PermutationSettings,
+    RankBlock,
     family_importances,
     panel_ranks,
     partial_rank_importance,
@@ -51,9 +53,37 @@ Flags = dict[str, list[str]]
 Selection = tuple[pl.DataFrame, dict[str, Any]]
 
 
-def _select_task(runner: SelectionRunner, work: tuple[str, Flags]) -> Selection:
-    """One target's selection, run by the executor (module level: picklable)."""
-    return runner.select(*work)
+@dataclass(frozen=True)
+class FoldImportances:
+    """What one (target, fold) task returns: each importance label's raw vector
+    over all columns in that fold, and the first family's predictions on the
+    fold's test rows (for the skill gate; ``None`` without one)."""
+
+    index: int
+    raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
+    oof: np.ndarray[Any, np.dtype[np.float64]] | None
+
+
+@dataclass(frozen=True)
+class _TargetWork:
+    target: str
+    allowed: tuple[str, ...]
+    X_aug: np.ndarray[Any, np.dtype[np.float32]]
+    rows: np.ndarray[Any, np.dtype[np.int64]]
+    plan_folds: list[list[Fold]]  # per family plan
+    folds: list[Fold]  # the univariate kinds' and the conditional step's
+
+
+def _fold_task(runner: SelectionRunner, work: tuple[str, Flags, int]) -> FoldImportances:
+    """One (target, fold)'s importances, run by the executor (module level: picklable)."""
+    return runner.fold_importances(*work)
+
+
+def _finish_task(
+    runner: SelectionRunner, work: tuple[str, Flags, list[FoldImportances]]
+) -> Selection:
+    """One target's table from its fold tasks, run by the executor."""
+    return runner.finish(*work)
 
 
 class SelectionRunner:
@@ -85,6 +115,7 @@ class SelectionRunner:
         self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
         self._ranks: PanelRanks | None = None
         self._prepared: dict[str, PreparedData] = {}
+        self._block_of: tuple[str, RankBlock] | None = None
         self.permutation = PermutationSettings(
             params.permutation_top_k,
             params.permutation_max_rows_per_timestamp,
@@ -101,7 +132,7 @@ class SelectionRunner:
             )
             self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
             del shadows
-            self._key, self._prepared, self._ranks = allowed, {}, None
+            self._key, self._prepared, self._ranks, self._block_of = allowed, {}, None, None
             if self._needs_ranks():
                 self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
@@ -113,17 +144,21 @@ class SelectionRunner:
         return bool(kinds - {"rank_ic"}) or self.params.conditional_fdr is not None
 
     def __getstate__(self) -> dict[str, Any]:
-        """What a worker gets: no run context, no prepared (binned) matrices."""
+        """What a worker gets: no run context, no prepared (binned) matrices, no block."""
         state = dict(self.__dict__)
-        state["ctx"], state["_prepared"] = None, {}
+        state["ctx"], state["_prepared"], state["_block_of"] = None, {}, None
         return state
 
     def select_all(self, work: Sequence[tuple[str, Flags]]) -> list[Selection]:
         """``[select(target, flags) for ...]`` through the run's executor, in input order.
 
-        Targets sharing an allowed feature set go in one map, so their augmented
-        matrix is built and shipped once; every result depends only on its
-        target's seeds, not on the grouping or the backend.
+        Two maps per allowed feature set: every (target, fold) is one task (its
+        family fits and block kinds), so two workers share five targets' work
+        evenly instead of three targets against two; then every target's
+        consensus, skill gate and conditional step is one task. Targets sharing
+        an allowed feature set go in the same maps, so their augmented matrix is
+        built and shipped once; every result depends only on its target's and
+        fold's seeds, not on the grouping or the backend.
         """
         if self.ctx is None:
             raise RuntimeError("select_all runs in the driver, with the run context")
@@ -134,10 +169,25 @@ class SelectionRunner:
         out: list[Selection | None] = [None] * len(work)
         for allowed, indices in groups.items():
             self._augmented(allowed)
+            targets = [work[i] for i in indices]
+            fold_work = [
+                (target, flags, k)
+                for target, flags in targets
+                for k in range(self.n_folds(target, flags))
+            ]
+            parts = self.ctx.executor.map(
+                _fold_task,
+                fold_work,
+                description=f"feature_selection: {len(fold_work)} folds of {len(targets)} targets",
+                shared=self,
+            )
+            by_target: dict[str, list[FoldImportances]] = {}
+            for (target, _, _), part in zip(fold_work, parts, strict=True):
+                by_target.setdefault(target, []).append(part)
             found = self.ctx.executor.map(
-                _select_task,
-                [work[i] for i in indices],
-                description=f"feature_selection: {len(indices)} targets",
+                _finish_task,
+                [(target, flags, by_target[target]) for target, flags in targets],
+                description=f"feature_selection: consensus of {len(targets)} targets",
                 shared=self,
             )
             for index, selection in zip(indices, found, strict=True):
@@ -161,74 +211,113 @@ class SelectionRunner:
             self._prepared[plan.name] = plan.family.prepare(X_aug, plan.params)
         return self._prepared[plan.name]
 
-    def select(
-        self, target: str, flags: dict[str, list[str]]
-    ) -> tuple[pl.DataFrame, dict[str, Any]]:
-        panel, params, ctx = self.panel, self.params, self.seeds
+    def _target(self, target: str, flags: Flags) -> _TargetWork:
+        """What both steps of one target need: its allowed columns, rows and folds."""
+        params = self.params
         allowed = self._allowed(target, flags)
-        X_aug = self._augmented(allowed)
-        y = panel.targets[target]
-        task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
         rows = target_rows(
-            panel,
+            self.panel,
             target,
             max_rows_per_timestamp=params.max_rows_per_timestamp,
             timestamp_stride=params.timestamp_stride,
-            seed=ctx.child_seed("feature_selection", target, "rows"),
+            seed=self.seeds.child_seed("feature_selection", target, "rows"),
         )
-        min_names = self.validation.min_names
+        plan_folds = [
+            self._folds(target, rows, plan.family.supports_early_stopping) for plan in self.plans
+        ]
+        # the univariate kinds use the last family's folds (the same test blocks)
+        folds = plan_folds[-1] if plan_folds else self._folds(target, rows, False)
+        if any(len(f) != len(folds) for f in plan_folds):
+            raise RuntimeError(f"feature_selection: families plan different folds for {target!r}")
+        return _TargetWork(target, allowed, self._augmented(allowed), rows, plan_folds, folds)
+
+    def n_folds(self, target: str, flags: Flags) -> int:
+        """How many folds (fold tasks) ``target`` has."""
+        return len(self._target(target, flags).folds)
+
+    def _block(self, work: _TargetWork) -> RankBlock:
+        """The target's rank block, kept for the next task of the same target."""
+        if self._block_of is None or self._block_of[0] != work.target:
+            y = self.panel.targets[work.target]
+            block = rank_block(
+                work.X_aug, y, self.panel.timestamps, work.rows, self.validation.min_names,
+                self._ranks,
+            )  # fmt: skip
+            self._block_of = (work.target, block)
+        return self._block_of[1]
+
+    def fold_importances(self, target: str, flags: Flags, index: int) -> FoldImportances:
+        """Every importance of one fold of ``target``: each family's fit and kinds,
+        and the block kinds (partial and pairwise rank IC). One executor task."""
+        panel, params = self.panel, self.params
+        work = self._target(target, flags)
+        y = panel.targets[target]
+        task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
+        raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+        skill_oof = None
+        for k, plan in enumerate(self.plans):
+            fold = work.plan_folds[k][index]
+            seed = self.seeds.child_seed("feature_selection", target, plan.name, "fit", fold.index)
+            # the first family's out-of-fold predictions decide the skill gate
+            oof = np.full(panel.n_rows, np.nan) if k == 0 and params.skill_alpha else None
+            found = family_importances(
+                plan, task, self._prepare(plan, work.X_aug), y, panel.timestamps, [fold],
+                len(work.allowed), self.permutation, [seed], self.validation.min_names, oof,
+            )  # fmt: skip
+            if oof is not None:
+                skill_oof = oof[fold.test]
+            for kind, values in found.items():
+                raw[f"{plan.name}_{kind}"] = values[0]
+        fold = work.folds[index]
+        for spec in self.univariate:
+            if spec.kind == "rank_ic":
+                continue  # all folds at once, in finish()
+            block = self._block(work)
+            if spec.kind == PAIRWISE_KIND:
+                raw[spec.label] = pairwise_rank_importance(
+                    block,
+                    fold.train,
+                    panel.timestamp_index[block.rows],
+                    len(work.allowed),
+                    panel.horizons[target],
+                    params.pairwise_max_partners,
+                    test=fold.test,
+                )
+            else:
+                raw[spec.label] = partial_rank_importance(block, fold.train)
+        return FoldImportances(index, raw, skill_oof)
+
+    def select(self, target: str, flags: Flags) -> Selection:
+        """One target's whole selection in this process (fold tasks, then finish)."""
+        n = self.n_folds(target, flags)
+        return self.finish(
+            target, flags, [self.fold_importances(target, flags, i) for i in range(n)]
+        )
+
+    def finish(self, target: str, flags: Flags, parts: Sequence[FoldImportances]) -> Selection:
+        """From the fold tasks' importances to ``target``'s table and stability
+        record: the univariate rank IC, the consensus, redundancy, the skill gate
+        and the conditional step. One executor task."""
+        panel, params = self.panel, self.params
+        work = self._target(target, flags)
+        allowed, X_aug = work.allowed, work.X_aug
+        parts = sorted(parts, key=lambda part: part.index)
         raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
         weights: dict[str, float] = {}
-        folds_any = None
-        skill_of: str | None = None
-        oof_all = oof = np.full(panel.n_rows, np.nan) if params.skill_alpha is not None else None
         for plan in self.plans:
-            folds = self._folds(target, rows, plan.family.supports_early_stopping)
-            folds_any = folds
-            seeds = [
-                ctx.child_seed("feature_selection", target, plan.name, "fit", f.index)
-                for f in folds
-            ]
-            found = family_importances(
-                plan, task, self._prepare(plan, X_aug), y, panel.timestamps, folds,
-                len(allowed), self.permutation, seeds, min_names, oof,
-            )  # fmt: skip
-            skill_of = plan.name if oof is not None and skill_of is None else skill_of
-            oof = None  # the first family's predictions decide the skill gate
-            for kind, values in found.items():
+            for kind in plan.kinds:
                 label = f"{plan.name}_{kind}"
-                raw[label] = values
+                raw[label] = np.stack([part.raw[label] for part in parts])
                 weights[label] = importance_weight(params, plan.name, kind)
-        block = None
-        if self._ranks is not None:
-            block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
+        block = self._block(work) if self._ranks is not None else None
         for spec in self.univariate:
-            folds = folds_any or self._folds(target, rows, False)
-            per_fold: list[np.ndarray[Any, np.dtype[np.float64]]]
             if spec.kind == "rank_ic":
                 raw[spec.label] = univariate_importance(
-                    X_aug, y, panel.timestamps, rows, folds, min_names, block
-                )
-                weights[spec.label] = spec.weight
-                continue
-            if block is None:
-                block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
-            if spec.kind == PAIRWISE_KIND:
-                per_fold = [
-                    pairwise_rank_importance(
-                        block,
-                        f.train,
-                        panel.timestamp_index[block.rows],
-                        len(allowed),
-                        panel.horizons[target],
-                        params.pairwise_max_partners,
-                        test=f.test,
-                    )
-                    for f in folds
-                ]
+                    X_aug, panel.targets[target], panel.timestamps, work.rows, work.folds,
+                    self.validation.min_names, block,
+                )  # fmt: skip
             else:
-                per_fold = [partial_rank_importance(block, f.train) for f in folds]
-            raw[spec.label] = np.stack(per_fold)
+                raw[spec.label] = np.stack([part.raw[spec.label] for part in parts])
             weights[spec.label] = spec.weight
         cons = consensus(
             raw, weights, len(allowed), params.shadow_quantile, params.vote_exclude,
@@ -236,18 +325,18 @@ class SelectionRunner:
         )  # fmt: skip
         corr = None
         if params.redundancy_threshold is not None:
-            corr = self._correlation(target, rows, X_aug[:, : len(allowed)])
+            corr = self._correlation(target, work.rows, X_aug[:, : len(allowed)])
         no_skill = None
-        if skill_of is not None and oof_all is not None:
-            no_skill = self._no_skill(target, rows, oof_all, skill_of)
+        if self.plans and params.skill_alpha is not None:
+            oof = np.full(panel.n_rows, np.nan)
+            for part in parts:
+                oof[work.plan_folds[0][part.index].test] = part.oof
+            no_skill = self._no_skill(target, work.rows, oof, self.plans[0].name)
         table, selections = selection_table(params, allowed, flags, cons, corr, no_skill)
         if params.conditional_fdr is not None and no_skill is None:
-            if block is None:
-                block = rank_block(X_aug, y, panel.timestamps, rows, min_names, self._ranks)
-            folds = folds_any or self._folds(target, rows, False)
-            table = self._add_conditional(target, table, allowed, block, folds, corr)
-        record = stability_record(selections, allowed)
-        return table, record
+            block = block if block is not None else self._block(work)
+            table = self._add_conditional(target, table, allowed, block, work.folds, corr)
+        return table, stability_record(selections, allowed)
 
     def _add_conditional(
         self,
