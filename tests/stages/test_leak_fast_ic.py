@@ -61,6 +61,9 @@ class ReferenceSections:
             for j in columns
         }
 
+    def percentile_ranks(self, j: int) -> F64:
+        return cross_sectional_ranks(np.asarray(self.X[:, j], dtype=np.float64), self.ts)
+
     def pooled_rank_corr(self, labels: Sequence[F64]) -> F64:
         """The prefilter as it was written row-wise, one label at a time."""
         if self._ranked is None:
@@ -147,6 +150,8 @@ def test_ragged_timestamps_use_blocks_and_stay_exact() -> None:
     y[rng.random(ts.size) < 0.03] = np.nan
     fast = CrossSections(X, ts, 3, slice(None))
     assert len(fast.blocks) > 1
+    for j in range(6):
+        np.testing.assert_array_equal(fast.percentile_ranks(j), cross_sectional_ranks(X[:, j], ts))
     ref = ReferenceSections(X, ts, 3, slice(None))
     got, want = fast.many(range(6), y), ref.many(range(6), y)
     for j in range(6):
@@ -165,6 +170,10 @@ def test_prefilter_matches_the_row_wise_formula(name: str, panel: Panel) -> None
     for pooled_keep in (None, keep):
         fast = CrossSections(panel.X, panel.timestamps, 5, slice(None), pooled_keep)
         ref = ReferenceSections(panel.X, panel.timestamps, 5, slice(None), pooled_keep)
+        for j in range(panel.n_features):
+            x = np.asarray(panel.X[:, j], dtype=np.float64)
+            want_ranks = cross_sectional_ranks(x, panel.timestamps)
+            np.testing.assert_array_equal(fast.percentile_ranks(j), want_ranks)
         for target in panel.target_names:
             y = np.asarray(panel.targets[target], dtype=np.float64)
             h = max(int(panel.horizons[target]), 3)

@@ -27,10 +27,17 @@ step, ``sxy / sqrt(sxx * syy)`` clipped to [-1, 1], is the one
 of one ``ic_series(x, y, timestamps, method="rank")`` call per pair (a test
 checks it).
 
+The shifted-copy prefilter (:meth:`CrossSections.pooled_rank_corr`) reuses
+the same ranks: its centred percentile ranks ``(r - 0.5) / n - 0.5`` follow from
+them without a second sort, and all features meet a batch of shifted labels in
+three matrix products.
+
 **Layout.** Timestamps whose sizes differ a lot would pad a single grid to the
 largest cross-section; when padding would more than double the data, the
 timestamps are split into blocks of similar size (within a factor 2), each with
-its own grid. Memory: one float64 value per (row, feature) plus the padding.
+its own grid. Memory: per (row, feature) one float64 centred rank and one byte
+(finite or not), plus one float64 percentile rank once the prefilter has run,
+plus the padding; temporaries are bounded by :data:`CHUNK_VALUES`.
 """
 
 from __future__ import annotations
@@ -151,8 +158,6 @@ class CrossSections:
         codes, self.unique = timestamp_index(np.asarray(timestamps)[take])
         order = np.argsort(codes, kind="stable")
         rows, codes = rows[order], codes[order]
-        self.n_rows = int(X.shape[0])
-        self.rows = rows
         n_groups = self.unique.size
         sizes = np.bincount(codes, minlength=n_groups).astype(np.int64)
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
@@ -237,6 +242,20 @@ class CrossSections:
             corr = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
         return corr, n, (sxx > 0) & (syy > 0) & (n >= self.min_count)
 
+    def percentile_ranks(self, j: int) -> F64:
+        """Per row, ``cross_sectional_ranks(X[:, j])`` over the rows ``take`` (NaN elsewhere).
+
+        ``(r - 0.5) / n`` from the stored ranks: the same arithmetic, so the same numbers.
+        """
+        out = np.full(int(self.X.shape[0]), np.nan)
+        for block in self.blocks:
+            present = block.pos >= 0
+            finite = block.finite[:, j][present]
+            n = np.broadcast_to(block.n_finite[:, j][:, None], present.shape)[present][finite]
+            r = block.centred[:, j][present][finite] + (n + 1) / 2.0
+            out[block.pos[present][finite]] = (r - 0.5) / n
+        return out
+
     def pooled_rank_corr(self, labels: Sequence[F64]) -> F64:
         """(features x labels) pooled correlation of centred percentile ranks.
 
@@ -272,16 +291,21 @@ class CrossSections:
     def _feature_percentiles(self, block: _Block) -> F64:
         """The features' ``px`` on ``block``, (features, groups * slots), cached."""
         if block.percentiles is None:
-            c, n = block.centred, block.n_finite
-            ranks = np.where(block.finite, c + (n[..., None] + 1) / 2.0, np.nan)
-            px = _percentiles(ranks, n)
+            n_groups, n_features, width = block.centred.shape
+            out = np.empty((n_features, n_groups, width))
+            keep = None
             if self.pooled_keep is not None:
                 keep = self.pooled_keep[np.maximum(block.pos, 0)] & (block.pos >= 0)
-                px[~np.broadcast_to(keep[:, None, :], px.shape)] = 0.0
-            n_groups, n_features, width = px.shape
-            block.percentiles = np.ascontiguousarray(
-                np.transpose(px, (1, 0, 2)).reshape(n_features, n_groups * width)
-            )
+            step = max(1, CHUNK_VALUES // max(n_groups * width, 1))
+            for lo in range(0, n_features, step):
+                part = slice(lo, lo + step)
+                c, n = block.centred[:, part], block.n_finite[:, part]
+                ranks = np.where(block.finite[:, part], c + (n[..., None] + 1) / 2.0, np.nan)
+                px = _percentiles(ranks, n)
+                if keep is not None:
+                    px[~np.broadcast_to(keep[:, None, :], px.shape)] = 0.0
+                out[lo : lo + step] = np.transpose(px, (1, 0, 2))
+            block.percentiles = out.reshape(n_features, n_groups * width)
         return block.percentiles
 
 

@@ -150,7 +150,10 @@ class _Screen:
         have = self._acf.get(j)
         if have is None or have.size <= max_lag:
             x = self.x(j)
-            self._acf[j] = autocorrelations(self.panel, x, max_lag, self.grid, self.min_names)
+            ranks = self.all_rows.percentile_ranks(j)
+            self._acf[j] = autocorrelations(
+                self.panel, x, max_lag, self.grid, self.min_names, ranks
+            )
         return self._acf[j][: max_lag + 1]
 
 

@@ -114,16 +114,23 @@ def _aligned(series: ICSeries, timestamps: npt.NDArray[Any]) -> F64:
 
 
 def autocorrelations(
-    panel: Panel, x: F64, max_lag: int, grid: npt.NDArray[np.int64], min_names: int
+    panel: Panel,
+    x: F64,
+    max_lag: int,
+    grid: npt.NDArray[np.int64],
+    min_names: int,
+    ranks: F64 | None = None,
 ) -> F64:
     """``c(0..max_lag)``: mean over t of the cross-sectional correlation of x[t] and x[t-k].
 
     Computed on the cross-sectional percentile ranks of x laid out on the dense
     (timestamp, symbol) grid: one vectorised Pearson per lag over the symbols
     present at both bars (ranks are not recomputed on that common set - a close
-    approximation of Spearman, and all the expectation needs).
+    approximation of Spearman, and all the expectation needs). ``ranks`` may pass
+    those percentile ranks (``cross_sectional_ranks(x)``) when already known.
     """
-    ranks = cross_sectional_ranks(np.asarray(x, dtype=np.float64), panel.timestamps)
+    if ranks is None:
+        ranks = cross_sectional_ranks(np.asarray(x, dtype=np.float64), panel.timestamps)
     dense = np.full(grid.shape, np.nan)
     present = grid >= 0
     dense[present] = ranks[grid[present]]
