@@ -10,7 +10,12 @@ import pytest
 from test_stage_feature_selection import _context
 
 from panelml.data.synthetic import make_panel
-from panelml.stages.selection import FeatureSelectionParams, FeatureSelectionStage, _interactions
+from panelml.stages.selection import (
+    FeatureSelectionParams,
+    FeatureSelectionStage,
+    _additive,
+    _interactions,
+)
 from panelml.stages.selection._consensus import consensus
 from panelml.stages.selection._importance import RankBlock
 from panelml.stages.selection._interactions import _pair_t, pairwise_rank_importance
@@ -248,6 +253,7 @@ def test_pair_t_matches_per_timestamp_reference(
     chunks, padded batches of ragged blocks, everything in one batch).
     Horizon 30 leaves 2 blocks: all zeros, as in the reference."""
     monkeypatch.setattr(_interactions, "_CHUNK_CELLS", cells)
+    monkeypatch.setattr(_additive, "CHUNK_CELLS", cells)
     block, ts = _ragged_block(0)
     z = block.Z[:, :10]
     rng = np.random.default_rng(1)
@@ -282,6 +288,7 @@ def test_pairwise_importance_matches_reference(
     the same (float32-rounded) values. Small chunks exercise the row-chunked
     reads."""
     monkeypatch.setattr(_interactions, "_CHUNK_CELLS", 2_000)
+    monkeypatch.setattr(_additive, "CHUNK_CELLS", 2_000)
     block, ts = _ragged_block(2, dtype)
     train = block.rows[ts < 45]
     test = block.rows[ts >= 45] if held_out else None

@@ -18,6 +18,11 @@ import pytest
 
 from panelml.data.synthetic import make_panel
 from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.selection._additive import (
+    additive_rank_fit,
+    partial_rank_importance,
+    whole_block,
+)
 from panelml.stages.selection._importance import (
     mean_rank_ic,
     panel_ranks,
@@ -54,3 +59,33 @@ def test_cached_blocks_and_block_ics_equal_the_fresh_exact_ones(hard: bool, seed
         from_block = univariate_importance(X_aug, y, panel.timestamps, rows, folds, 5, cached)
         np.testing.assert_allclose(batched, exact, rtol=0, atol=1e-12)
         np.testing.assert_allclose(from_block, exact, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> None:
+    """A fold's coefficients from the whole block's normal equations minus those
+    of the rows it leaves out equal the direct least squares on its rows (1e-9;
+    leaving out the wrong rows moves them by ~1e-2), in small row chunks."""
+    panel = make_panel(hard_cases=True, seed=seed, n_symbols=40, n_timestamps=150).to_panel()
+    rng = np.random.default_rng(seed)
+    columns = np.arange(panel.X.shape[1])
+    X_aug = np.ascontiguousarray(np.hstack([panel.X, shadow_matrix(panel, columns, rng)]))
+    target = next(iter(panel.targets))
+    y, rows = panel.targets[target], target_rows(panel, target)
+    block = rank_block(X_aug, y, panel.timestamps, rows, 5)
+    whole = whole_block(block)
+    for fold in plan_folds(panel, target, ValidationConfig(), rows):
+        inside = np.isin(block.rows, fold.train)
+        Z, t = block.Z[inside], block.target[inside]
+        gram = Z.T @ Z + 1e-3 * inside.sum() * np.eye(Z.shape[1])
+        direct = np.linalg.solve(gram, Z.T @ t)
+        fitted = additive_rank_fit(block, fold.train, whole=whole)
+        assert fitted is not None
+        np.testing.assert_allclose(fitted, direct, rtol=0, atol=1e-9)
+        n = X_aug.shape[1]
+        np.testing.assert_allclose(
+            partial_rank_importance(block, fold.train),
+            np.hypot(direct[:n], direct[n:]),
+            rtol=0,
+            atol=1e-9,
+        )

@@ -26,10 +26,11 @@ model-free ``univariate``/``rank_ic`` (|mean per-timestamp rank IC| on the
 fold's training rows) and ``univariate``/``partial_rank_ic`` (the pooled
 regression of the target's cross-sectional ranks on all columns' ranks and
 squared ranks on the fold's training rows: partial rank correlations, see
-:func:`partial_rank_importance`). Permutation is predict-bound (PERFORMANCE.md), so only
-the ``permutation_top_k`` real and the ``permutation_top_k`` shadow columns with
-the highest built-in importance of the same model are shuffled (others get 0),
-on at most ``permutation_max_rows_per_timestamp`` test rows per timestamp.
+:func:`~panelml.stages.selection._additive.partial_rank_importance`).
+Permutation is predict-bound (PERFORMANCE.md), so only the
+``permutation_top_k`` real and the ``permutation_top_k`` shadow columns with the
+highest built-in importance of the same model are shuffled (others get 0), on
+at most ``permutation_max_rows_per_timestamp`` test rows per timestamp.
 """
 
 from __future__ import annotations
@@ -209,32 +210,6 @@ def rank_block(
     z64 = z.astype(np.float64)
     target = standardised_ranks(y[keep], starts)[:, 0].astype(np.float64)
     return RankBlock(rows=keep.astype(np.int64), Z=np.hstack([z64, z64 * z64 - 1.0]), target=target)
-
-
-def partial_rank_importance(block: RankBlock, rows: IntArray, ridge: float = 1e-3) -> FloatArray:
-    """Partial rank importance of every column for the target on ``rows``.
-
-    The block's standardised target ranks are regressed on all columns' ranks z
-    *and* their U-shaped transforms z**2 - 1 at once (pooled least squares over
-    the rows of ``rows``, a tiny ridge ``ridge * n`` for stability); a column's
-    importance is ``hypot(b_z, b_z2)``. The coefficients are rank correlations
-    with the target *given the other columns*: a noise feature that only
-    borrows a signal feature's marginal IC through a shared factor gets about 0,
-    unlike :func:`univariate_importance`; ranks make it robust to the heavy
-    tails of square and product terms that upset a raw ridge, and the z**2 term
-    sees a symmetric (square) effect that has no linear rank IC. Shadows get
-    the same treatment, so the null is unchanged.
-    """
-    n_cols = block.Z.shape[1] // 2
-    mask = np.isin(block.rows, rows, assume_unique=True)
-    if not mask.any() or n_cols == 0:
-        return np.zeros(n_cols)
-    Z, target = block.Z[mask], block.target[mask]
-    gram = Z.T @ Z
-    gram[np.diag_indices_from(gram)] += ridge * Z.shape[0]
-    coef = np.linalg.solve(gram, Z.T @ target)
-    out: FloatArray = np.hypot(coef[:n_cols], coef[n_cols:])
-    return out
 
 
 @dataclass(frozen=True)

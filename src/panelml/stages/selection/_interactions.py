@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from panelml.stages.selection._additive import additive_rank_fit, row_chunks
 from panelml.stages.selection._importance import RankBlock
 
 FloatArray = npt.NDArray[np.float64]
@@ -88,6 +89,7 @@ def pairwise_rank_importance(
     max_partners: int = DEFAULT_MAX_PARTNERS,
     ridge: float = 1e-3,
     test: IntArray | None = None,
+    coef: FloatArray | None = None,
 ) -> FloatArray:
     """Pairwise interaction score of every column c of ``block`` (real first, then
     shadows); ``timestamps`` are the timestamp codes of ``block.rows``.
@@ -99,6 +101,9 @@ def pairwise_rank_importance(
     additive model still fitted on ``rows``), signed so that a reversal scores
     below 0 (clipped to 0 by the consensus).
 
+    ``coef``: the additive model's coefficients on ``rows``
+    (:func:`~panelml.stages.selection._additive.additive_rank_fit`) when the
+    caller already solved it (the partial rank IC uses the same fit).
     ``block.Z`` may be float32 or float64; every sum is formed in float64, and
     the block is read in row chunks (never copied whole).
     """
@@ -106,16 +111,13 @@ def pairwise_rank_importance(
     train = np.flatnonzero(np.isin(block.rows, rows, assume_unique=True))
     if train.size == 0 or n_cols == 0 or n_real < 2:
         return np.zeros(n_cols)
-    gram = np.zeros((2 * n_cols, 2 * n_cols))
-    moment = np.zeros(2 * n_cols)
-    for lo, hi, part in _row_chunks(block.Z, train):
-        gram += part.T @ part
-        moment += part.T @ block.target[train[lo:hi]]
-    gram[np.diag_indices_from(gram)] += ridge * train.size
-    coef = np.linalg.solve(gram, moment)
+    if coef is None:
+        coef = additive_rank_fit(block, rows, ridge)
+    if coef is None:
+        return np.zeros(n_cols)
     # the additive model's residual on every row of the block (train and test)
     resid = np.array(block.target, dtype=np.float64)
-    for lo, hi, part in _row_chunks(block.Z, np.arange(block.rows.size)):
+    for lo, hi, part in row_chunks(block.Z, np.arange(block.rows.size)):
         resid[lo:hi] -= part @ coef
     partners = np.arange(n_real)
     if n_real > max_partners:
@@ -143,7 +145,7 @@ def _pair_corr(
     with ``rows``)."""
     num = np.zeros(z.shape[1])
     square = np.zeros(z.shape[1])
-    for lo, hi, part in _row_chunks(z, rows):
+    for lo, hi, part in row_chunks(z, rows):
         product = part * part[:, pair]
         num += resid[lo:hi] @ product
         square += np.einsum("ij,ij->j", product, product)
@@ -244,7 +246,7 @@ def _block_means(
     lo, hi = bounds[:-1], bounds[1:]
     if lo.size == 1:  # one block, possibly too large to gather whole: row chunks
         out = np.zeros((1, z.shape[1], partners.size))
-        for a, b, part in _row_chunks(z, take[lo[0] : hi[0]]):
+        for a, b, part in row_chunks(z, take[lo[0] : hi[0]]):
             out[0] += part.T @ (weight[lo[0] + a : lo[0] + b, None] * part[:, partners])
         return out
     m = hi - lo
@@ -258,21 +260,6 @@ def _block_means(
     weighted = w[:, :, None] * part[:, :, partners]
     means: FloatArray = np.matmul(part.transpose(0, 2, 1), weighted)
     return means
-
-
-def _row_chunks(
-    a: npt.NDArray[np.floating[Any]], rows: IntArray
-) -> Iterator[tuple[int, int, FloatArray]]:
-    """(lo, hi, a[rows[lo:hi]] as float64) in chunks of about _CHUNK_CELLS cells,
-    so no more than one chunk of ``a`` is ever copied (or cast) at once. When
-    ``rows`` is one ascending run of consecutive rows, chunks are slices."""
-    step = max(1, _CHUNK_CELLS // max(1, a.shape[1]))
-    run = rows.size > 0 and int(rows[-1]) - int(rows[0]) + 1 == rows.size
-    run = run and bool(np.all(np.diff(rows) == 1))
-    for lo in range(0, rows.size, step):
-        hi = min(rows.size, lo + step)
-        part = a[rows[0] + lo : rows[0] + hi] if run else a[rows[lo:hi]]
-        yield lo, hi, np.asarray(part, dtype=np.float64)
 
 
 _CHUNK_CELLS = 2_000_000

@@ -16,6 +16,12 @@ from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
 from panelml.stages.fitting import Fold, plan_folds, target_rows
+from panelml.stages.selection._additive import (
+    NormalEquations,
+    additive_rank_fit,
+    partial_rank_importance,
+    whole_block,
+)
 from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
     consensus,
@@ -29,7 +35,6 @@ from panelml.stages.selection._importance import (
     RankBlock,
     family_importances,
     panel_ranks,
-    partial_rank_importance,
     rank_block,
     shadow_matrix,
     univariate_importance,
@@ -116,6 +121,7 @@ class SelectionRunner:
         self._ranks: PanelRanks | None = None
         self._prepared: dict[str, PreparedData] = {}
         self._block_of: tuple[str, RankBlock] | None = None
+        self._whole_of: tuple[str, NormalEquations] | None = None
         self.permutation = PermutationSettings(
             params.permutation_top_k,
             params.permutation_max_rows_per_timestamp,
@@ -132,7 +138,8 @@ class SelectionRunner:
             )
             self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
             del shadows
-            self._key, self._prepared, self._ranks, self._block_of = allowed, {}, None, None
+            self._key, self._prepared, self._ranks = allowed, {}, None
+            self._block_of = self._whole_of = None
             if self._needs_ranks():
                 self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
@@ -146,7 +153,8 @@ class SelectionRunner:
     def __getstate__(self) -> dict[str, Any]:
         """What a worker gets: no run context, no prepared (binned) matrices, no block."""
         state = dict(self.__dict__)
-        state["ctx"], state["_prepared"], state["_block_of"] = None, {}, None
+        state["ctx"], state["_prepared"] = None, {}
+        state["_block_of"] = state["_whole_of"] = None
         return state
 
     def select_all(self, work: Sequence[tuple[str, Flags]]) -> list[Selection]:
@@ -246,6 +254,13 @@ class SelectionRunner:
             self._block_of = (work.target, block)
         return self._block_of[1]
 
+    def _whole(self, work: _TargetWork) -> NormalEquations:
+        """The normal equations of the target's whole block, kept with the block."""
+        block = self._block(work)
+        if self._whole_of is None or self._whole_of[0] != work.target:
+            self._whole_of = (work.target, whole_block(block))
+        return self._whole_of[1]
+
     def fold_importances(self, target: str, flags: Flags, index: int) -> FoldImportances:
         """Every importance of one fold of ``target``: each family's fit and kinds,
         and the block kinds (partial and pairwise rank IC). One executor task."""
@@ -269,10 +284,13 @@ class SelectionRunner:
             for kind, values in found.items():
                 raw[f"{plan.name}_{kind}"] = values[0]
         fold = work.folds[index]
+        coef = None
         for spec in self.univariate:
             if spec.kind == "rank_ic":
                 continue  # all folds at once, in finish()
             block = self._block(work)
+            if coef is None:  # one additive rank fit serves both block kinds
+                coef = additive_rank_fit(block, fold.train, whole=self._whole(work))
             if spec.kind == PAIRWISE_KIND:
                 raw[spec.label] = pairwise_rank_importance(
                     block,
@@ -282,9 +300,10 @@ class SelectionRunner:
                     panel.horizons[target],
                     params.pairwise_max_partners,
                     test=fold.test,
+                    coef=coef,
                 )
             else:
-                raw[spec.label] = partial_rank_importance(block, fold.train)
+                raw[spec.label] = partial_rank_importance(block, fold.train, coef)
         return FoldImportances(index, raw, skill_oof)
 
     def select(self, target: str, flags: Flags) -> Selection:
