@@ -1,7 +1,8 @@
 """The ``leakage_screen`` stage: which features must a model never see for a target?
 
 ``stage`` holds the stage, its params and its result; the private modules hold
-the checks (``_screen``, ``_timing``), the evidence grades and the policy
+the checks (``_screen``, ``_timing``), the rank-once IC engine they share
+(``_ranks``), the evidence grades and the policy
 (``_evidence``), the per-check settings (``_params``) and the run summary
 (``_summary``). Other modules import the public names from this package.
 """

@@ -103,9 +103,10 @@ class _Screen:
     """Per-panel caches of the IC checks: every feature ranked once, autocorrelations.
 
     ``sections`` ranks the screened rows (``take``) for the exact ICs;
-    ``all_rows`` ranks every row for the shifted-copy prefilter (the same
-    object when every row is screened). Built lazily, so that an executor
-    worker builds its own instead of receiving them.
+    ``all_rows`` ranks every row for the shifted-copy prefilter and the
+    features' autocorrelations (the same object when every row is screened).
+    Both rank each feature once for all targets. Built lazily, so that an
+    executor worker builds its own instead of receiving them.
     """
 
     def __init__(self, panel: Panel, take: Any, min_names: int) -> None:
