@@ -43,10 +43,12 @@ plus the padding; temporaries are bounded by :data:`CHUNK_VALUES`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from panelml.validation.metrics import ICSeries
 from panelml.validation.timestamps import timestamp_index
@@ -106,6 +108,14 @@ def _on_grid(values: F64, pos: I64) -> F64:
     return out
 
 
+@dataclass(frozen=True)
+class _Norms:
+    """A block's per-feature ``sum px^2`` and its zero ranks (``None``: too many)."""
+
+    sum_sq: F64
+    zeros: Any
+
+
 class _Block:
     """Timestamps ``groups`` of similar size on one (timestamp, slot) grid of row indices."""
 
@@ -130,6 +140,7 @@ class _Block:
         self.sxx = np.einsum("gfw,gfw->gf", self.centred, self.centred)
         self.complete = self.n_finite == self.sizes[:, None]
         self.percentiles: F64 | None = None
+        self.norms: _Norms | None = None
 
 
 class CrossSections:
@@ -264,8 +275,13 @@ class CrossSections:
         percentile rank centred (0 where missing; the feature's zeroed on rows
         outside ``pooled_keep``), ``|sum px py| / sqrt(sum px^2 * sum py^2)``
         where the first sums run over the rows where the label is finite and the
-        last over the rows where ``px != 0``. Three batched matrix products per
-        block; the features' ``px`` are computed on the first call and kept.
+        last over the rows where ``px != 0``.
+
+        Per block, one matrix product gives every ``sum px py``; the two norms
+        are the full sums (kept with the features' ``px``, computed on the first
+        call) minus the few rows left out: the label's missing rows, and the
+        features' zero ranks as a sparse matrix (a dense product when they are
+        many, as when ``pooled_keep`` drops most rows).
         """
         n_features = int(self.X.shape[1])
         num = np.zeros((n_features, len(labels)))
@@ -275,18 +291,42 @@ class CrossSections:
             y_grids = [_on_grid(np.asarray(v, dtype=np.float64), block.pos) for v in labels]
             py = np.stack([_percentiles(*average_ranks(g)).reshape(-1) for g in y_grids], axis=1)
             known = np.stack([np.isfinite(g).reshape(-1) for g in y_grids], axis=1)
-            known_f = known.astype(np.float64)
             py2 = py * py
-            px_all = self._feature_percentiles(block)  # (features, groups * slots)
-            step = max(1, CHUNK_VALUES // max(px_all.shape[1], 1))
-            for lo in range(0, n_features, step):
-                px = px_all[lo : lo + step]
-                num[lo : lo + step] += px @ py
-                den_x[lo : lo + step] += (px * px) @ known_f
-                den_y[lo : lo + step] += (px != 0.0).astype(np.float64) @ py2
+            px = self._feature_percentiles(block)  # (features, groups * slots)
+            pooled = self._pooled_norms(block)
+            num += px @ py
+            slots = block.pos.reshape(-1) >= 0
+            half = int(slots.sum()) // 2
+            for k in range(len(labels)):
+                miss = np.flatnonzero(slots & ~known[:, k])
+                if miss.size <= half:
+                    left_out = px[:, miss]
+                    den_x[:, k] += pooled.sum_sq - np.einsum("fi,fi->f", left_out, left_out)
+                else:
+                    kept = px[:, np.flatnonzero(known[:, k])]
+                    den_x[:, k] += np.einsum("fi,fi->f", kept, kept)
+            if pooled.zeros is not None:
+                den_y += py2.sum(axis=0)[None, :] - np.asarray(pooled.zeros @ py2)
+            else:
+                step = max(1, CHUNK_VALUES // max(px.shape[1], 1))
+                for lo in range(0, n_features, step):
+                    present = (px[lo : lo + step] != 0.0).astype(np.float64)
+                    den_y[lo : lo + step] += present @ py2
         with np.errstate(invalid="ignore", divide="ignore"):
             approx: F64 = np.abs(num) / (np.sqrt(den_x) * np.sqrt(den_y))
         return approx
+
+    def _pooled_norms(self, block: _Block) -> _Norms:
+        """Per feature ``sum px^2`` over ``block`` and its zero ranks (sparse), cached."""
+        if block.norms is None:
+            px = self._feature_percentiles(block)
+            slots = block.pos.reshape(-1) >= 0
+            sum_sq = np.einsum("fi,fi->f", px, px)
+            zero = (px == 0.0) & slots[None, :]
+            n_zero = int(zero.sum())
+            zeros = sparse.csr_matrix(zero, dtype=np.float64) if 8 * n_zero <= zero.size else None
+            block.norms = _Norms(sum_sq, zeros)
+        return block.norms
 
     def _feature_percentiles(self, block: _Block) -> F64:
         """The features' ``px`` on ``block``, (features, groups * slots), cached."""
