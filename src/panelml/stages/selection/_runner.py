@@ -4,7 +4,6 @@ consensus, the skill gate and the per-target table."""
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,12 @@ from panelml.stages.selection._additive import (
     partial_rank_importance,
     whole_block,
 )
-from panelml.stages.selection._conditional import Addition, conditional_additions
 from panelml.stages.selection._consensus import (
     consensus,
     rank_correlation,
     stability_record,
 )
+from panelml.stages.selection._gates import add_conditional, no_skill_reason
 from panelml.stages.selection._importance import (
     FamilyPlan,
     PanelRanks,
@@ -47,8 +46,6 @@ from panelml.stages.selection._params import (
     importance_weight,
 )
 from panelml.stages.selection._table import selection_table
-from panelml.validation.metrics import ic_series
-from panelml.validation.significance import ic_significance
 from panelml.validation.spec import ValidationConfig
 
 __all__ = ["SelectionRunner"]
@@ -122,6 +119,7 @@ class SelectionRunner:
         self._prepared: dict[str, PreparedData] = {}
         self._block_of: tuple[str, RankBlock] | None = None
         self._whole_of: tuple[str, NormalEquations] | None = None
+        self._target_of: _TargetWork | None = None
         self.permutation = PermutationSettings(
             params.permutation_top_k,
             params.permutation_max_rows_per_timestamp,
@@ -139,7 +137,7 @@ class SelectionRunner:
             self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
             del shadows
             self._key, self._prepared, self._ranks = allowed, {}, None
-            self._block_of = self._whole_of = None
+            self._block_of = self._whole_of = self._target_of = None
             if self._needs_ranks():
                 self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
@@ -154,7 +152,7 @@ class SelectionRunner:
         """What a worker gets: no run context, no prepared (binned) matrices, no block."""
         state = dict(self.__dict__)
         state["ctx"], state["_prepared"] = None, {}
-        state["_block_of"] = state["_whole_of"] = None
+        state["_block_of"] = state["_whole_of"] = state["_target_of"] = None
         return state
 
     def select_all(self, work: Sequence[tuple[str, Flags]]) -> list[Selection]:
@@ -220,9 +218,12 @@ class SelectionRunner:
         return self._prepared[plan.name]
 
     def _target(self, target: str, flags: Flags) -> _TargetWork:
-        """What both steps of one target need: its allowed columns, rows and folds."""
+        """What both steps of one target need: its allowed columns, rows and folds
+        (kept for the next task of the same target)."""
+        allowed, kept = self._allowed(target, flags), self._target_of
+        if kept is not None and kept.target == target and kept.allowed == allowed:
+            return kept
         params = self.params
-        allowed = self._allowed(target, flags)
         rows = target_rows(
             self.panel,
             target,
@@ -237,7 +238,10 @@ class SelectionRunner:
         folds = plan_folds[-1] if plan_folds else self._folds(target, rows, False)
         if any(len(f) != len(folds) for f in plan_folds):
             raise RuntimeError(f"feature_selection: families plan different folds for {target!r}")
-        return _TargetWork(target, allowed, self._augmented(allowed), rows, plan_folds, folds)
+        self._target_of = _TargetWork(
+            target, allowed, self._augmented(allowed), rows, plan_folds, folds
+        )
+        return self._target_of
 
     def n_folds(self, target: str, flags: Flags) -> int:
         """How many folds (fold tasks) ``target`` has."""
@@ -350,89 +354,16 @@ class SelectionRunner:
             oof = np.full(panel.n_rows, np.nan)
             for part in parts:
                 oof[work.plan_folds[0][part.index].test] = part.oof
-            no_skill = self._no_skill(target, work.rows, oof, self.plans[0].name)
+            no_skill = no_skill_reason(
+                panel, target, work.rows, oof, self.plans[0].name, params, self.validation
+            )
         table, selections = selection_table(params, allowed, flags, cons, corr, no_skill)
         if params.conditional_fdr is not None and no_skill is None:
             block = block if block is not None else self._block(work)
-            table = self._add_conditional(target, table, allowed, block, work.folds, corr)
-        return table, stability_record(selections, allowed)
-
-    def _add_conditional(
-        self,
-        target: str,
-        table: pl.DataFrame,
-        allowed: tuple[str, ...],
-        block: Any,
-        folds: list[Any],
-        corr: Any,
-    ) -> pl.DataFrame:
-        """The conditional-relevance step (:mod:`panelml.stages.selection._conditional`):
-        features it adds get ``selected`` true and their evidence in ``reason``."""
-        params, panel = self.params, self.panel
-        position = {name: i for i, name in enumerate(allowed)}
-        picked = dict(zip(table["feature"].to_list(), table["selected"].to_list(), strict=True))
-        chosen = [position[f] for f in table["feature"].to_list() if picked[f] and f in position]
-        eligible = set(table.filter(pl.col("eligible"))["feature"].to_list())
-        candidates = np.array([f not in eligible for f in allowed])
-        threshold = params.redundancy_threshold
-        if corr is not None and threshold is not None and chosen:
-            candidates &= np.abs(corr[:, chosen]).max(axis=1) <= threshold
-        assert params.conditional_fdr is not None
-        added: list[Addition] = conditional_additions(
-            block,
-            panel.timestamp_index[block.rows],
-            folds,
-            len(allowed),
-            chosen,
-            candidates,
-            horizon=panel.horizons[target],
-            scheme=self.validation.scheme,
-            fdr=params.conditional_fdr,
-            min_hit_rate=params.conditional_min_hit_rate,
-            min_names=self.validation.min_names,
-            max_additions=params.top_n - len(chosen),
-        )
-        if not added:
-            return table
-        evidence = {
-            allowed[a.column]: (
-                f"conditional: marginal p={a.marginal_p:.2g}; out-of-fold partial IC "
-                f"{a.partial_ic:.3f} given the features chosen before it (p={a.partial_p:.2g}), "
-                f"above every shadow in {a.hits}/{a.n_folds} folds"
+            table = add_conditional(
+                panel, target, table, allowed, block, work.folds, corr, params, self.validation
             )
-            for a in added
-        }
-        names = list(evidence)
-        added_here = pl.col("feature").is_in(names)
-        return table.with_columns(
-            selected=pl.col("selected") | added_here,
-            reason=pl.when(added_here)
-            .then(pl.col("feature").replace_strict(evidence, default=None))
-            .otherwise(pl.col("reason")),
-        )
-
-    def _no_skill(
-        self, target: str, rows: Any, oof: np.ndarray[Any, np.dtype[np.float64]], family: str
-    ) -> str | None:
-        """Why nothing may be selected (no out-of-fold skill), or ``None``."""
-        panel, alpha = self.panel, self.params.skill_alpha
-        known = rows[np.isfinite(oof[rows]) & np.isfinite(panel.targets[target][rows])]
-        series = ic_series(
-            oof[known],
-            panel.targets[target][known],
-            panel.timestamps[known],
-            min_names=self.validation.min_names,
-        )
-        horizon = math.ceil(panel.horizons[target] / self.params.timestamp_stride)
-        test = ic_significance(
-            series.values, horizon, scheme=self.validation.scheme, families=[family]
-        )
-        if alpha is None or (math.isfinite(test.p_value) and test.p_value <= alpha):
-            return None
-        return (
-            f"no_skill: the {family} models show no out-of-fold skill for this target "
-            f"(rank IC {test.mean:.3f}, p={test.p_value:.3g} > skill_alpha={alpha:g})"
-        )
+        return table, stability_record(selections, allowed)
 
     def _folds(self, target: str, rows: Any, early_stopping: bool) -> list[Any]:
         try:
