@@ -38,6 +38,12 @@ timestamps are split into blocks of similar size (within a factor 2), each with
 its own grid. Memory: per (row, feature) one float64 centred rank and one byte
 (finite or not), plus one float64 percentile rank once the prefilter has run,
 plus the padding; temporaries are bounded by :data:`CHUNK_VALUES`.
+
+Measured once (1 thread, busy 2-core machine, default params, the 12 targets of
+``bench/pipeline.py``, 100 features, identical reports): the whole screen took
+2.1 s instead of 33.7 s with one batched ``ic_series`` call per label and a
+row-wise prefilter at 200 symbols x 400 timestamps (medians of 3), and 4.7 s
+instead of 61.9 s at 200 x 1,000.
 """
 
 from __future__ import annotations
