@@ -76,7 +76,7 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
     whole = whole_block(block)
     for fold in plan_folds(panel, target, ValidationConfig(), rows):
         inside = np.isin(block.rows, fold.train)
-        Z, t = block.Z[inside], block.target[inside]
+        Z, t = block.Z[inside].astype(np.float64), block.target[inside]
         gram = Z.T @ Z + 1e-3 * inside.sum() * np.eye(Z.shape[1])
         direct = np.linalg.solve(gram, Z.T @ t)
         fitted = additive_rank_fit(block, fold.train, whole=whole)
