@@ -15,7 +15,6 @@ from panelml.data.synthetic import make_panel
 from panelml.stages.fitting import Fold, plan_folds
 from panelml.stages.selection._conditional import (
     PartialFit,
-    _ic_tests,
     conditional_additions,
     marginal_p,
     partial_oof,
@@ -429,36 +428,6 @@ def test_fast_step_matches_the_reference_on_ragged_panels(
     for a, e in zip(found, expected, strict=True):
         assert a.hits == e[4] and a.n_folds == len(folds)
         _close(np.array([a.marginal_p, a.partial_ic, a.partial_p]), np.array(e[1:4]))
-
-
-def test_vectorised_ic_tests_match_ic_significance() -> None:
-    """``_ic_tests`` gives ``ic_significance``'s mean, t and p and
-    ``long_run_variance`` for every column: series with different missing
-    timestamps, a constant one, one and two values, and strongly mean-reverting
-    ones (where the truncated kernel's variance turns negative and the test
-    falls back to Bartlett weights)."""
-    rng = np.random.default_rng(3)
-    T = 60
-    values = rng.standard_normal((T, 12)) * 0.1 + 0.02
-    values[rng.random((T, 12)) < 0.1] = np.nan
-    values[:, 3] = 0.5  # constant
-    values[:, 4] = np.nan
-    values[7, 4] = 0.1  # one value
-    values[:, 5] = np.nan
-    values[[2, 9], 5] = [0.1, 0.3]  # two values
-    alternating = np.where(np.arange(T) % 2 == 0, 1.0, -1.0)
-    values[:, 6] = alternating + 0.01 * rng.standard_normal(T)
-    values[:, 7] = alternating * 0.2 + 0.05 + 0.001 * rng.standard_normal(T)
-    for horizon in (1, 2, 5):
-        for scheme in ("purged_kfold", "walk_forward", "single_split"):
-            mean, t, p, spread = _ic_tests(values, horizon, scheme)  # type: ignore[arg-type]
-            for j in range(values.shape[1]):
-                sig = ic_significance(values[:, j], horizon, scheme=scheme)  # type: ignore[arg-type]
-                _close(np.array([mean[j], t[j], p[j], spread[j]]),
-                       np.array([sig.mean, sig.t_stat, sig.p_value,
-                                 long_run_variance(values[:, j], horizon)]))  # fmt: skip
-    methods = {ic_significance(values[:, j], 2).method.split()[0] for j in (6, 7)}
-    assert "bartlett" in methods, methods
 
 
 def test_a_column_constant_in_a_timestamp_gives_no_correlation_there() -> None:

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 from scipy import stats
 
-from panelml.validation import ic_significance, long_run_variance
+from panelml.validation import ic_significance, ic_significance_many, long_run_variance
 from panelml.validation.significance import (
     FOLD_VARIANCE_FACTOR,
     KFOLD_MEASURED_FACTOR,
@@ -124,3 +124,60 @@ def test_fold_factor_by_scheme_and_family_set() -> None:
     ridge = ic_significance(x, 1, families=["ridge"])
     lgb = ic_significance(x, 1, families=["lightgbm"])
     assert lgb.se == pytest.approx(ridge.se * math.sqrt(lgb_factor / 2.0))
+
+
+def _reference_many(values: F64, horizon: int, scheme: str, families: list[str]) -> F64:
+    """Column by column with the single-series functions: mean, se, t, p, df, n, T * V."""
+    rows = []
+    for j in range(values.shape[1]):
+        sig = ic_significance(values[:, j], horizon, scheme=scheme, families=families)  # type: ignore[arg-type]
+        rows.append([sig.mean, sig.se, sig.t_stat, sig.p_value, sig.df, sig.n_periods,
+                     long_run_variance(values[:, j], horizon)])  # fmt: skip
+    return np.array(rows, dtype=np.float64).T
+
+
+def test_many_series_at_once_match_one_at_a_time() -> None:
+    """``ic_significance_many`` gives every column what ``ic_significance`` and
+    ``long_run_variance`` give it alone (to 1e-12): series with different missing
+    periods, a constant one, none, one and two values, and strongly mean-reverting
+    ones (where the truncated kernel's variance turns negative and Bartlett weights
+    take over), under every scheme, with and without a measured family factor."""
+    rng = np.random.default_rng(3)
+    T = 60
+    values = rng.standard_normal((T, 14)) * 0.1 + 0.02
+    values[rng.random((T, 14)) < 0.1] = np.nan
+    values[:, 3] = 0.5  # constant
+    values[:, 4] = np.nan
+    values[7, 4] = 0.1  # one value
+    values[:, 5] = np.nan
+    values[[2, 9], 5] = [0.1, 0.3]  # two values
+    alternating = np.where(np.arange(T) % 2 == 0, 1.0, -1.0)
+    values[:, 6] = alternating + 0.01 * rng.standard_normal(T)
+    values[:, 7] = alternating * 0.2 + 0.05 + 0.001 * rng.standard_normal(T)
+    values[:, 8] = np.nan  # no values
+    values[:, 9] = np.where(np.isnan(values[:, 0]), np.nan, values[:, 9])  # shares 0's gaps
+    values[[0, 5, 11], 10] = np.nan
+    values[:, 11] = values[:, 3]
+    values[[4, 30], 11] = [0.5, np.nan]  # constant with a gap
+    values[:, 12] = overlapping(rng, T, 5) * 0.05
+    for horizon in (1, 2, 5):
+        for scheme in sorted(FOLD_VARIANCE_FACTOR):
+            for families in ([], ["lightgbm"]):
+                got = ic_significance_many(values, horizon, scheme=scheme, families=families)  # type: ignore[arg-type]
+                found = np.array([got.mean, got.se, got.t_stat, got.p_value, got.df,
+                                  got.n_periods, got.long_run_variance])  # fmt: skip
+                expected = _reference_many(values, horizon, scheme, families)
+                np.testing.assert_array_equal(np.isnan(found), np.isnan(expected))
+                np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-300)
+                for j in range(values.shape[1]):
+                    method = ic_significance(values[:, j], horizon, scheme=scheme).method  # type: ignore[arg-type]
+                    assert got.bartlett[j] == method.startswith("bartlett"), (j, method)
+    methods = {ic_significance(values[:, j], 2).method.split()[0] for j in (6, 7)}
+    assert "bartlett" in methods, methods
+    assert np.isnan(ic_significance_many(values, 2).t_stat[[3, 4, 8, 11]]).all()
+    empty = ic_significance_many(np.zeros((0, 3)), 2)
+    assert np.isnan(empty.mean).all() and (empty.n_periods == 0).all()
+    with pytest.raises(ValueError, match="2-D"):
+        ic_significance_many(values[:, 0], 2)
+    with pytest.raises(ValueError, match="horizon"):
+        ic_significance_many(values, 0)

@@ -21,7 +21,13 @@ from panelml.validation.metrics import (
 from panelml.validation.multiple_testing import adjust_pvalues, bh_adjust, by_adjust, reject
 from panelml.validation.permutation import permute_within_timestamps
 from panelml.validation.pooled import accuracy, auc, hit_rate, log_loss, mse, r2
-from panelml.validation.significance import ICSignificance, ic_significance, long_run_variance
+from panelml.validation.significance import (
+    ICSignificance,
+    ICSignificanceMany,
+    ic_significance,
+    ic_significance_many,
+    long_run_variance,
+)
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import (
     CombinatorialPurgedCV,
@@ -38,6 +44,7 @@ __all__ = [
     "CombinatorialPurgedCV",
     "ICSeries",
     "ICSignificance",
+    "ICSignificanceMany",
     "ICSummary",
     "PurgedKFold",
     "Splitter",
@@ -51,6 +58,7 @@ __all__ = [
     "hit_rate",
     "ic_series",
     "ic_significance",
+    "ic_significance_many",
     "ic_summary",
     "inner_validation_split",
     "log_loss",

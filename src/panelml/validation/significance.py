@@ -3,7 +3,10 @@
 :func:`ic_significance` answers "is the mean per-timestamp IC of out-of-fold
 (OOF) predictions above zero by more than chance?" with a one-sided p-value.
 Target ranking (each family and the consensus) and training's summary row call
-it, so the same IC series gets the same t and p everywhere.
+it, so the same IC series gets the same t and p everywhere;
+:func:`ic_significance_many` is the same test for many series at once (feature
+selection's conditional step tests hundreds), and :func:`long_run_variance` its
+variance estimate alone: all three run one implementation.
 
 Two things make the plain t test wrong for OOF ICs, and the test corrects both.
 
@@ -77,7 +80,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Literal
 
@@ -90,13 +93,17 @@ __all__ = [
     "FOLD_VARIANCE_FACTOR",
     "KFOLD_MEASURED_FACTOR",
     "ICSignificance",
+    "ICSignificanceMany",
     "Scheme",
     "fold_variance_factor",
     "ic_significance",
+    "ic_significance_many",
     "long_run_variance",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 Scheme = Literal["purged_kfold", "walk_forward", "cpcv", "single_split"]
 
 FOLD_VARIANCE_FACTOR: dict[str, float] = {
@@ -160,6 +167,28 @@ class ICSignificance:
     method: str
 
 
+@dataclass(frozen=True)
+class ICSignificanceMany:
+    """:class:`ICSignificance` of many series at once, one entry per series.
+
+    ``long_run_variance`` is T * V (:func:`long_run_variance`: no fold factor);
+    ``bartlett`` marks the tested series whose truncated-kernel variance was
+    not positive, so Bartlett weights were used (module docstring; ``method``
+    of :class:`ICSignificance`). Undefined entries are NaN as in
+    :class:`ICSignificance`: a series without values has no mean, one value
+    gives its mean only, a constant series has no se, t, p or df.
+    """
+
+    mean: FloatArray
+    se: FloatArray
+    t_stat: FloatArray
+    p_value: FloatArray
+    df: FloatArray
+    n_periods: IntArray
+    long_run_variance: FloatArray
+    bartlett: BoolArray
+
+
 def ic_significance(
     values: npt.ArrayLike,
     horizon: int = 1,
@@ -184,17 +213,57 @@ def ic_significance(
     x = x[np.isfinite(x)]
     n = int(x.size)
     nan = math.nan
-    mean = float(x.mean()) if n else nan
     if n < 2 or float(np.ptp(x)) == 0.0:
+        mean = float(x.mean()) if n else nan
         return ICSignificance(mean, nan, nan, nan, nan, n, nan, "undefined")
-    std = float(x.std(ddof=1))
-    lag = min(horizon, n) - 1
-    variance, df, kernel = _mean_variance(x, lag)
-    se = math.sqrt(factor * variance) if variance > 0.0 else nan
-    t = mean / se if math.isfinite(se) else nan
-    p = float(stats.t.sf(t, df=df)) if math.isfinite(t) else nan
-    method = f"{kernel} lag {lag}, fold factor {factor:g} ({scheme}), t df {df:.1f}"
-    return ICSignificance(mean, se, t, p, df, n, mean / std, method)
+    test = _test_columns(x[:, None], horizon, factor)
+    mean, df = float(test.mean[0]), float(test.df[0])
+    kernel = "bartlett" if test.bartlett[0] else "uniform"
+    method = f"{kernel} lag {min(horizon, n) - 1}, fold factor {factor:g} ({scheme}), t df {df:.1f}"
+    icir = mean / float(x.std(ddof=1))
+    return ICSignificance(
+        mean, float(test.se[0]), float(test.t_stat[0]), float(test.p_value[0]), df, n, icir, method
+    )
+
+
+def ic_significance_many(
+    values: npt.ArrayLike,
+    horizon: int = 1,
+    *,
+    scheme: Scheme = "purged_kfold",
+    families: Sequence[str] = (),
+) -> ICSignificanceMany:
+    """:func:`ic_significance` of every column of ``values`` (periods x series).
+
+    Each column is one IC series in time order and drops its own NaN, so the
+    columns may miss different periods; the arguments are those of
+    :func:`ic_significance`, whose numbers every column gets (the same code:
+    :func:`ic_significance` is this test on one column). Why: a stage that tests
+    hundreds of series (feature selection's conditional step) takes them in one
+    vectorised pass per pattern of missing periods instead of one call each.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    factor = fold_variance_factor(scheme, families)
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"values must be periods x series (2-D), got shape {x.shape}")
+    m = x.shape[1]
+    mean, se, t, p, df, spread = (np.full(m, np.nan) for _ in range(6))
+    out = ICSignificanceMany(
+        mean, se, t, p, df, np.zeros(m, dtype=np.int64), spread, np.zeros(m, dtype=np.bool_)
+    )
+    if m == 0 or x.shape[0] == 0:
+        return out
+    finite = np.isfinite(x)
+    patterns, inverse = np.unique(finite.T, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for g, pattern in enumerate(patterns):
+        members = np.flatnonzero(inverse == g)
+        part = _test_columns(x[np.ix_(np.flatnonzero(pattern), members)], horizon, factor)
+        for field in fields(ICSignificanceMany):
+            getattr(out, field.name)[members] = getattr(part, field.name)
+    return out
 
 
 def long_run_variance(values: npt.ArrayLike, horizon: int = 1) -> float:
@@ -205,24 +274,59 @@ def long_run_variance(values: npt.ArrayLike, horizon: int = 1) -> float:
     """
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     x = x[np.isfinite(x)]
-    if x.size < 2:
-        return math.nan
-    variance, _, _ = _mean_variance(x, min(horizon, x.size) - 1)
-    return variance * x.size
+    return float(_test_columns(x[:, None], horizon, 1.0).long_run_variance[0])
 
 
-def _mean_variance(x: FloatArray, lag: int) -> tuple[float, float, str]:
-    """(variance of the mean, df, kernel name): truncated kernel, else Bartlett."""
-    n = x.size
-    d = x - x.mean()
-    gammas = np.array([float(d[k:] @ d[: n - k]) for k in range(lag + 1)])
+def _test_columns(x: FloatArray, horizon: int, factor: float) -> ICSignificanceMany:
+    """The test of every column of ``x`` (periods x series, all finite): the one
+    implementation behind :func:`ic_significance`, :func:`ic_significance_many`
+    and :func:`long_run_variance`. Each series is summed on its own, in one
+    order, so its numbers do not depend on the other columns of the call."""
+    n, m = x.shape
+    counts = np.full(m, n, dtype=np.int64)
+    rows = np.ascontiguousarray(x.T)  # one series per row
+    mean = rows.mean(axis=1) if n else np.full(m, np.nan)
+    if n < 2:
+        nan = np.full(m, np.nan)
+        return ICSignificanceMany(
+            mean, nan, nan, nan, nan, counts, nan.copy(), np.zeros(m, dtype=np.bool_)
+        )
+    varying = np.ptp(rows, axis=1) != 0.0
+    variance, df, bartlett = _mean_variance(rows - mean[:, None], min(horizon, n) - 1)
+    defined = varying & (variance > 0.0)
+    se = np.where(defined, np.sqrt(factor * np.where(defined, variance, 1.0)), np.nan)
+    t = np.where(defined, mean / np.where(defined, se, 1.0), np.nan)
+    with np.errstate(invalid="ignore"):
+        sf = stats.t.sf(np.where(defined, t, 0.0), np.where(defined, df, 1.0))
+    p = np.where(defined, sf, np.nan)
+    return ICSignificanceMany(
+        mean, se, t, p, np.where(varying, df, np.nan), counts, variance * n, bartlett & varying
+    )
+
+
+def _mean_variance(d: FloatArray, lag: int) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """(variance of the mean, df, Bartlett weights used) of every row of the
+    demeaned series ``d`` (series x periods): the truncated kernel, else Bartlett
+    weights; variance 0 and df NaN where neither is positive. The autocovariance
+    sums are one dot product per series and lag: where the horizon reaches the
+    series' length the truncated kernel's sum is (sum d)^2, zero up to rounding,
+    and its sign (which kernel is used) must come out the same in every call."""
+    m, n = d.shape
+    gammas = np.array([[float(r[k:] @ r[: n - k]) for k in range(lag + 1)] for r in d])
+    variance, df = np.zeros(m), np.full(m, np.nan)
+    uniform, done = np.zeros(m, dtype=np.bool_), np.zeros(m, dtype=np.bool_)
     for kernel in ("uniform", "bartlett"):
-        weights = _weights(kernel, lag)
-        quad = float(gammas[0] + 2.0 * (weights[1:] @ gammas[1:]))
-        scale, df = _reference_moments(n, lag, kernel)
-        if quad > 0.0:
-            return quad * scale, df, kernel
-    return 0.0, math.nan, "bartlett"
+        weights = _weights(kernel, lag)[1:]
+        quad = np.array([float(g[0] + 2.0 * (weights @ g[1:])) for g in gammas])
+        scale, dof = _reference_moments(n, lag, kernel)
+        use = ~done & (quad > 0.0)
+        variance[use], df[use] = quad[use] * scale, dof
+        if kernel == "uniform":
+            uniform = use
+        done |= use
+        if done.all():
+            break
+    return variance, df, ~uniform
 
 
 def _weights(kernel: str, lag: int) -> FloatArray:

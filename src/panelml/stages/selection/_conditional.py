@@ -71,27 +71,14 @@ not the vote's 3. Measured false-addition rates on null features, over
 seeds and two generator designs, are in ``bench/README.md``
 (``bench/conditional_null.py``, ``bench/selection_recall.py``).
 
-Computation. Every quantity above is a sum over rows of one timestamp, and folds
-split whole timestamps, so the block is cut into segments - runs of one
-timestamp and one membership in every fold (one segment per timestamp for every
-splitter here; finer when a fold splits a timestamp, which stays exact, only
-slower) - and read in place, neither sorted nor copied (``Z`` may be float32;
-every product is taken in float64). One pass per target sums what does not
-depend on ``S``: each column's squares, z * (z**2 - 1) and products with the
-target (the marginal ICs are these last sums over each timestamp's count).
-Each forward step then makes two passes over the segments. The first adds up
-the conditioning design's cross products with itself, the target and the
-scored columns on each fold's training rows; the residualised (Frisch-Waugh)
-cross products of every column, and so its 2 x 2 fit, follow from these
-without forming a residual (the ridge keeps those fits well conditioned). The
-second forms each test segment's fitted contribution and residual target and
-adds up the sums of their per-timestamp Pearson correlation. Where a column
-and every chosen feature are each one value in a whole timestamp (all missing
-there), its contribution is constant and the timestamp has no correlation:
-NaN, rather than whatever rounding left of 0 / 0. The significance tests run
-vectorised over the columns with ``ic_significance``'s formulas and reference
-moments. Per step: about rows x (design width) x 3 x (scored columns)
-multiply-adds, memory O(folds x timestamps x scored columns).
+Computation. The sums behind steps 1 and 2 - every one a sum over the rows of
+one timestamp, read in place segment by segment - are
+:mod:`panelml.stages.selection._conditional_sums`: one pass per target for
+what does not depend on ``S`` (the marginal ICs among it), two per forward step
+for the out-of-fold partial IC series, about rows x (design width) x 3 x
+(scored columns) multiply-adds. This module tests those series and decides:
+every column's tests run in one vectorised
+:func:`~panelml.validation.significance.ic_significance_many` call.
 """
 
 from __future__ import annotations
@@ -102,23 +89,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from panelml.stages.fitting import Fold
+from panelml.stages.selection._conditional_sums import Segments, partial_series, segments
 from panelml.stages.selection._importance import RankBlock
 from panelml.validation.multiple_testing import reject
-from panelml.validation.significance import (
-    Scheme,
-    _reference_moments,
-    _weights,
-    fold_variance_factor,
-)
+from panelml.validation.significance import Scheme, ic_significance_many
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 RankArray = npt.NDArray[np.floating[Any]]  # the block's Z: float64 or float32
-Rows = slice | IntArray
 
 
 @dataclass(frozen=True)
@@ -165,7 +146,7 @@ def conditional_additions(
          np.isin(block.rows, f.test, assume_unique=True))
         for f in folds
     ]  # fmt: skip
-    seg = _segments(block.Z, block.target, timestamps, fold_masks)
+    seg = segments(block.Z, block.target, timestamps, fold_masks)
     per_t_sums = np.add.reduceat(seg.sum_dy, seg.ts_first, axis=0)
     marginal, marginal_t = _marginal(per_t_sums, seg.ts_count, n_cols, horizon, min_names)
     idx = np.flatnonzero(candidates[:n_real])
@@ -220,10 +201,11 @@ def _marginal(
     sums: FloatArray, counts: IntArray | FloatArray, n_cols: int, horizon: int, min_names: int
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`marginal_p` from the per-timestamp sums of z * z_y (timestamps x 2 n_cols):
-    every column's two tests in one vectorised :func:`_ic_tests` call."""
+    every column's two tests in one vectorised ``ic_significance_many`` call."""
     keep = np.asarray(counts) >= min_names
     per_t = sums[keep] / np.asarray(counts, dtype=np.float64)[keep, None]
-    _, t, p, _ = _ic_tests(per_t, horizon, "single_split")
+    tests = ic_significance_many(per_t, horizon, scheme="single_split")
+    t, p = tests.t_stat, tests.p_value
     finite = np.isfinite(t)
     t_abs = np.where(finite, np.abs(np.where(finite, t, 0.0)), 0.0)
     p_ok = np.isfinite(p)
@@ -271,103 +253,12 @@ def partial_oof(
     :func:`conditional_additions` builds the segment sums once and reuses them
     for every forward step; this entry point builds them for one call."""
     timestamps = np.repeat(np.arange(starts.size, dtype=np.int64), counts)
-    seg = _segments(Z, y, timestamps, fold_masks)
+    seg = segments(Z, y, timestamps, fold_masks)
     return _partial(seg, selected, scored, horizon, scheme, min_names, ridge)
 
 
-@dataclass(frozen=True)
-class _Segments:
-    """The block's rows in timestamp order, cut into segments: maximal runs of
-    one timestamp and one membership in every fold's training and test rows
-    (one segment per timestamp when folds split whole timestamps, as every
-    splitter does), with the sums that do not depend on the chosen features."""
-
-    Z: RankArray  # the block's columns (z, then z**2 - 1), in the block's row order
-    y: FloatArray  # the target's ranks, same order
-    n_cols: int
-    rows: list[Rows]  # rows of Z of each segment
-    seg_ts: IntArray  # timestamp position (0 .. n_ts - 1) of each segment
-    ts_first: IntArray  # first segment of each timestamp
-    ts_count: FloatArray  # rows of each timestamp
-    count: FloatArray  # rows of each segment
-    train: BoolArray  # (folds, segments): the segment is in the fold's training rows
-    test: BoolArray  # (folds, segments): ... in its test rows
-    sum_dy: FloatArray  # (segments, 2 n_cols): sums of column * target
-    sum_d2: FloatArray  # (segments, 2 n_cols): sums of squares
-    sum_ab: FloatArray  # (segments, n_cols): sums of z * (z**2 - 1)
-    z_const: BoolArray  # (timestamps, n_cols): z is one value in the whole timestamp
-    y_const: BoolArray  # (timestamps,): so is the target
-
-
-def _take(Z: RankArray, rows: Rows, cols: IntArray) -> FloatArray:
-    """``Z[rows][:, cols]`` in float64, with one gather."""
-    part = Z[rows][:, cols] if isinstance(rows, slice) else Z[np.ix_(rows, cols)]
-    return np.asarray(part, dtype=np.float64)
-
-
-def _segments(
-    Z: RankArray,
-    y: FloatArray,
-    timestamps: IntArray,
-    fold_masks: Sequence[tuple[BoolArray, BoolArray]],
-) -> _Segments:
-    """Segments of the block (:class:`_Segments`): one stable sort of the
-    timestamps (no copy of ``Z``: segments index it) and one pass over the rows."""
-    n, n_cols = y.size, Z.shape[1] // 2
-    order = np.argsort(timestamps, kind="stable")
-    ts = np.asarray(timestamps)[order]
-    new_ts = np.r_[True, ts[1:] != ts[:-1]]
-    change = new_ts.copy()
-    masks = [(np.asarray(tr)[order], np.asarray(te)[order]) for tr, te in fold_masks]
-    for tr, te in masks:
-        change[1:] |= (tr[1:] != tr[:-1]) | (te[1:] != te[:-1])
-    starts = np.flatnonzero(change)
-    ends = np.r_[starts[1:], n]
-    identity = bool(np.array_equal(order, np.arange(n)))
-    rows: list[Rows] = [
-        slice(int(a), int(b)) if identity else order[a:b] for a, b in zip(starts, ends, strict=True)
-    ]
-    first = new_ts[starts]
-    seg_ts = (np.cumsum(first) - 1).astype(np.int64)
-    ts_first = np.flatnonzero(first).astype(np.int64)
-    count = (ends - starts).astype(np.float64)
-    n_seg = starts.size
-    sum_dy, sum_d2 = np.empty((n_seg, 2 * n_cols)), np.empty((n_seg, 2 * n_cols))
-    sum_ab = np.empty((n_seg, n_cols))
-    z_hi, z_lo = np.empty((n_seg, n_cols)), np.empty((n_seg, n_cols))
-    y_hi, y_lo = np.empty(n_seg), np.empty(n_seg)
-    for s, sel in enumerate(rows):
-        D = np.asarray(Z[sel], dtype=np.float64)
-        ys = y[sel]
-        sum_dy[s] = ys @ D
-        sum_d2[s] = np.einsum("ij,ij->j", D, D)
-        sum_ab[s] = np.einsum("ij,ij->j", D[:, :n_cols], D[:, n_cols:])
-        z_hi[s], z_lo[s] = D[:, :n_cols].max(axis=0), D[:, :n_cols].min(axis=0)
-        y_hi[s], y_lo[s] = ys.max(), ys.min()
-    z_const = np.maximum.reduceat(z_hi, ts_first) == np.minimum.reduceat(z_lo, ts_first)
-    y_const = np.maximum.reduceat(y_hi, ts_first) == np.minimum.reduceat(y_lo, ts_first)
-    empty = np.zeros((0, n_seg), dtype=bool)
-    return _Segments(
-        Z=Z,
-        y=np.asarray(y, dtype=np.float64),
-        n_cols=n_cols,
-        rows=rows,
-        seg_ts=seg_ts,
-        ts_first=ts_first,
-        ts_count=np.add.reduceat(count, ts_first),
-        count=count,
-        train=np.array([tr[starts] for tr, _ in masks]).reshape(-1, n_seg) if masks else empty,
-        test=np.array([te[starts] for _, te in masks]).reshape(-1, n_seg) if masks else empty,
-        sum_dy=sum_dy,
-        sum_d2=sum_d2,
-        sum_ab=sum_ab,
-        z_const=z_const,
-        y_const=y_const,
-    )
-
-
 def _partial(
-    seg: _Segments,
+    seg: Segments,
     selected: Sequence[int],
     scored: IntArray,
     horizon: int,
@@ -375,112 +266,18 @@ def _partial(
     min_names: int,
     ridge: float = 1e-3,
 ) -> PartialFit:
-    """:func:`partial_oof` on prepared segments (module docstring, "Computation")."""
-    n_cols, k = seg.n_cols, scored.size
-    n_folds, n_ts = seg.train.shape[0], seg.ts_first.size
-    cols = np.concatenate([scored, n_cols + scored])
-    chosen = np.asarray(selected, dtype=np.int64)
-    chosen_cols = np.concatenate([chosen, n_cols + chosen])
-    width = _design_width(chosen.size)
-    train_w, test_w = seg.train.astype(np.float64), seg.test.astype(np.float64)
-    n_tr, n_te = train_w @ seg.count, test_w @ seg.count
-    active = (n_tr > 0) & (n_te > 0)
-
-    head = min(chosen.size, MAX_PRODUCT_FEATURES)
-    pair_i, pair_j = np.triu_indices(head, k=1)
-
-    def design(rows: Rows) -> FloatArray:
-        """:func:`_given` of the segment's rows, written into one array."""
-        zz = _take(seg.Z, rows, chosen_cols)
-        c = chosen.size
-        z = zz[:, :c]
-        S = np.empty((zz.shape[0], width))
-        S[:, : 2 * c] = zz
-        S[:, 2 * c : 3 * c] = z**3 - 3.0 * z
-        np.multiply(z[:, pair_i], z[:, pair_j], out=S[:, 3 * c :])
-        return S
-
-    # pass 1: the conditioning design's cross products on every fold's training rows
-    gram = np.zeros((n_folds, width, width))
-    s_y = np.zeros((n_folds, width))
-    s_d = np.zeros((n_folds, width, 2 * k))
-    if width:
-        for s, rows in enumerate(seg.rows):
-            member = seg.train[:, s] & active
-            if not member.any():
-                continue
-            S = design(rows)
-            gram[member] += S.T @ S
-            s_y[member] += S.T @ seg.y[rows]
-            s_d[member] += S.T @ _take(seg.Z, rows, cols)
-    d2 = train_w @ seg.sum_d2[:, cols]
-    ab = train_w @ seg.sum_ab[:, scored]
-    dy = train_w @ seg.sum_dy[:, cols]
-
-    # per fold: residualise on the design (Frisch-Waugh), then the 2 x 2 fits
-    wa, wb = np.zeros((n_folds, k)), np.zeros((n_folds, k))
-    c_y, U = np.zeros((n_folds, width)), np.zeros((n_folds, width, k))
-    for f in np.flatnonzero(active):
-        rr, r_ab, r_y = d2[f].copy(), ab[f].copy(), dy[f].copy()
-        if width:
-            regularised = gram[f] + ridge * n_tr[f] * np.eye(width)
-            coef = np.linalg.solve(regularised, np.column_stack([s_y[f], s_d[f]]))
-            cy, C = coef[:, 0], coef[:, 1:]
-            GC = gram[f] @ C
-            P = s_d[f]
-            rr += (C * (GC - 2.0 * P)).sum(axis=0)
-            r_ab += (C[:, :k] * (GC[:, k:] - P[:, k:]) - C[:, k:] * P[:, :k]).sum(axis=0)
-            r_y += cy @ (GC - P) - s_y[f] @ C
-            c_y[f] = cy
-        aa, bb = rr[:k] + ridge * n_tr[f], rr[k:] + ridge * n_tr[f]
-        ay, by = r_y[:k], r_y[k:]
-        det = aa * bb - r_ab * r_ab
-        det = np.where(det > 0, det, np.inf)
-        wa[f], wb[f] = (bb * ay - r_ab * by) / det, (aa * by - r_ab * ay) / det
-        if width:
-            U[f] = -(C[:, :k] * wa[f] + C[:, k:] * wb[f])
-
-    # pass 2: per-timestamp sums of the test rows' fitted contribution and residual target
-    sx, sxx, sxr = (np.zeros((n_folds, n_ts, k)) for _ in range(3))
-    sr, srr, cnt = (np.zeros((n_folds, n_ts)) for _ in range(3))
-    for s, rows in enumerate(seg.rows):
-        testing = np.flatnonzero(seg.test[:, s] & active)
-        if not testing.size:
-            continue
-        D = _take(seg.Z, rows, cols)
-        ys = seg.y[rows]
-        S_te = design(rows) if width else None
-        t = seg.seg_ts[s]
-        for f in testing:
-            x = D[:, :k] * wa[f] + D[:, k:] * wb[f]
-            r = ys
-            if S_te is not None:
-                x += S_te @ U[f]
-                r = ys - S_te @ c_y[f]
-            sx[f, t] += x.sum(axis=0)
-            sxx[f, t] += np.einsum("ij,ij->j", x, x)
-            sxr[f, t] += r @ x
-            sr[f, t] += r.sum()
-            srr[f, t] += r @ r
-            cnt[f, t] += r.size
-    safe = np.where(cnt > 0, cnt, 1.0)
-    mx, mr = sx / safe[..., None], sr / safe
-    vxx = sxx / safe[..., None] - mx * mx
-    vrr = srr / safe - mr * mr
-    vxr = sxr / safe[..., None] - mx * mr[..., None]
-    den = np.sqrt(np.clip(vxx, 0.0, None) * np.clip(vrr, 0.0, None)[..., None])
-    # a side that is one value in the whole timestamp (its feature and every chosen one
-    # missing there) has no correlation; rounding must not make one up
-    design_const = np.asarray(seg.z_const[:, chosen].all(axis=1), dtype=np.bool_)
-    flat = (seg.z_const[:, scored] | seg.y_const[:, None]) & design_const[:, None]
-    ok = (cnt >= min_names)[..., None] & (den > 1e-12) & ~flat[None]
-    series = np.where(ok, vxr / np.where(ok, den, 1.0), np.nan)
-
+    """:func:`partial_oof` on prepared segments: each column's out-of-fold
+    series (:func:`~panelml.stages.selection._conditional_sums.partial_series`)
+    pooled over the folds and tested under ``scheme``, and each fold's mean
+    standardised by the column's long-run spread (module docstring, step 2)."""
+    series, active = partial_series(seg, selected, scored, min_names, ridge)
+    n_folds, n_ts, k = series.shape
     pooled = np.full((n_ts, k), np.nan)
     for f in np.flatnonzero(active):
         # a timestamp tested by several folds (cpcv) enters the pooled series once
         pooled = np.where(np.isnan(pooled), series[f], pooled)
-    mean, t_stat, p, spread = _ic_tests(pooled, horizon, scheme)
+    tests = ic_significance_many(pooled, horizon, scheme=scheme)
+    mean, t_stat, p, spread = tests.mean, tests.t_stat, tests.p_value, tests.long_run_variance
     defined = np.isfinite(t_stat)
     fold_z = np.full((n_folds, k), np.nan)
     usable = defined & (spread > 0)
@@ -497,83 +294,3 @@ def _partial(
         np.where(defined, p, 1.0),
         fold_z,
     )
-
-
-def _ic_tests(
-    values: FloatArray, horizon: int, scheme: Scheme
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(mean, t, p, T * V) of every column of ``values`` (timestamps x series, NaN
-    dropped per series): :func:`~panelml.validation.significance.ic_significance`
-    and :func:`~panelml.validation.significance.long_run_variance` for many series
-    at once, with the same formulas and reference moments (series with the same
-    missing timestamps share one vectorised pass). t and p are NaN where the test
-    is undefined (fewer than two values, a constant series)."""
-    m = values.shape[1]
-    mean, t_stat = np.full(m, np.nan), np.full(m, np.nan)
-    p, spread = np.full(m, np.nan), np.full(m, np.nan)
-    if m == 0 or values.shape[0] == 0:
-        return mean, t_stat, p, spread
-    factor = fold_variance_factor(scheme)
-    finite = np.isfinite(values)
-    patterns, inverse = np.unique(finite.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for g, pattern in enumerate(patterns):
-        members = np.flatnonzero(inverse == g)
-        x = values[np.ix_(np.flatnonzero(pattern), members)]
-        n = x.shape[0]
-        if n == 0:
-            continue
-        mu = x.mean(axis=0)
-        mean[members] = mu
-        if n < 2:
-            continue
-        lag = min(horizon, n) - 1
-        d = x - mu
-        gammas = np.array([np.einsum("ij,ij->j", d[j:], d[: n - j]) for j in range(lag + 1)])
-        variance, df = np.zeros(members.size), np.full(members.size, np.nan)
-        done = np.zeros(members.size, dtype=bool)
-        for kernel in ("uniform", "bartlett"):
-            weights = _weights(kernel, lag)
-            quad = gammas[0] + 2.0 * (weights[1:] @ gammas[1:])
-            scale, dof = _reference_moments(n, lag, kernel)
-            use = ~done & (quad > 0.0)
-            variance[use], df[use] = quad[use] * scale, dof
-            done |= use
-        spread[members] = variance * n
-        positive = variance > 0.0
-        se = np.sqrt(factor * np.where(positive, variance, 1.0))
-        t = np.where(positive & (np.ptp(x, axis=0) != 0.0), mu / se, np.nan)
-        defined = np.isfinite(t)
-        with np.errstate(invalid="ignore"):
-            sf = stats.t.sf(np.where(defined, t, 0.0), np.where(defined, df, 1.0))
-        t_stat[members] = t
-        p[members] = np.where(defined, sf, np.nan)
-    return mean, t_stat, p, spread
-
-
-MAX_PRODUCT_FEATURES = 10
-"""Pairwise products of at most this many chosen features enter the conditioning."""
-
-
-def _design_width(n_chosen: int) -> int:
-    """Columns of :func:`_given` for ``n_chosen`` features."""
-    head = min(n_chosen, MAX_PRODUCT_FEATURES)
-    return 3 * n_chosen + head * (head - 1) // 2
-
-
-def _given(Z: FloatArray, selected: Sequence[int], n_cols: int) -> FloatArray:
-    """The conditioning design of the chosen features: for each, its ranks z,
-    z**2 - 1 and the third Hermite polynomial z**3 - 3z (so a smooth nonlinear
-    effect of a chosen feature is not left to its correlated neighbours), and the
-    pairwise products z_i * z_j of the first :data:`MAX_PRODUCT_FEATURES` (so a
-    chosen product is not either)."""
-    if not selected:
-        return np.zeros((Z.shape[0], 0))
-    cols = np.asarray(selected, dtype=np.int64)
-    z = Z[:, cols]
-    parts = [z, Z[:, n_cols + cols], z**3 - 3.0 * z]
-    head = z[:, :MAX_PRODUCT_FEATURES]
-    i, j = np.triu_indices(head.shape[1], k=1)
-    if i.size:
-        parts.append(head[:, i] * head[:, j])
-    return np.hstack(parts)
