@@ -29,7 +29,16 @@ def permute_within_timestamps(
     codes, unique = timestamp_index(timestamps)
     if vals.shape[0] != codes.size:
         raise ValueError(f"values has {vals.shape[0]} rows but timestamps has {codes.size}")
-    shuffled_order = np.lexsort((rng.random(codes.size), codes))
+    keys = rng.random(codes.size)
+    sizes = np.bincount(codes, minlength=unique.size)
+    if codes.size and bool(np.all(codes[1:] >= codes[:-1])) and bool(np.all(sizes == sizes[0])):
+        # rows already grouped, equal group sizes (a complete panel): the same
+        # order as the sort below, from one small sort per timestamp
+        n = int(sizes[0])
+        within = np.argsort(keys.reshape(unique.size, n), axis=1, kind="stable")
+        out: npt.NDArray[Any] = vals[(within + np.arange(0, codes.size, n)[:, None]).ravel()]
+        return out
+    shuffled_order = np.lexsort((keys, codes))
     grouped_order = stable_group_order(codes, unique.size)
     out = np.empty_like(vals)
     out[grouped_order] = vals[shuffled_order]
