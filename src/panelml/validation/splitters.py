@@ -214,10 +214,15 @@ def inner_validation_split(
     check_int("embargo", embargo, 0)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    rows = np.unique(np.asarray(train_rows, dtype=np.int64))
+    rows = np.asarray(train_rows, dtype=np.int64)
+    if not bool(np.all(rows[1:] > rows[:-1])):  # the stages pass sorted unique rows
+        rows = np.unique(rows)
     codes, _ = timestamp_index(timestamps)
     train_codes = codes[rows]
-    unique_train = np.unique(train_codes)
+    if bool(np.all(train_codes[1:] >= train_codes[:-1])):  # panel rows: sorted by time
+        unique_train = train_codes[np.r_[True, train_codes[1:] != train_codes[:-1]]]
+    else:
+        unique_train = np.unique(train_codes)
     if unique_train.size < 2:
         raise ValueError("inner_validation_split needs training rows on at least 2 timestamps")
     n_val = max(1, math.ceil(fraction * unique_train.size))
