@@ -238,8 +238,8 @@ class PermutationSettings:
     repeats: int = 1
 
 
-_PERMUTATION_BATCH_CELLS = 20_000_000
-"""Cells of the stacked matrix predicted at once (80 MB of float32)."""
+_PERMUTATION_BATCH_CELLS = 4_000_000
+"""Predictions scored in one grouped IC call (32 MB of float64)."""
 
 
 def permutation_importance(
@@ -269,25 +269,29 @@ def permutation_importance(
     ts, yt = timestamps[rows], y[rows]
     base = mean_rank_ic(model.predict(X_test), yt, ts, min_names)
     # Every (column, repeat) copy is shuffled in the same order as one-at-a-time
-    # scoring would, then copies are predicted and scored in stacked batches:
-    # one predict and one grouped IC per batch instead of one per copy.
+    # scoring would. Each copy is predicted with its column swapped into the
+    # test matrix in place (then restored), so no stacked copy of the matrix is
+    # made; the predictions are scored in one grouped IC call per batch.
     jobs = [
         (col, permute_within_timestamps(X_test[:, col], ts, rng))
         for col in _candidates(model, n_real, n_cols, settings.top_k)
         for _ in range(settings.repeats)
     ]
     codes, unique = timestamp_index(ts)
-    per_batch = max(1, _PERMUTATION_BATCH_CELLS // max(1, X_test.size))
+    n = X_test.shape[0]
+    per_batch = max(1, _PERMUTATION_BATCH_CELLS // max(1, n))
     drops: dict[int, list[float]] = {}
     for start in range(0, len(jobs), per_batch):
         batch = jobs[start : start + per_batch]
-        stacked = np.tile(X_test, (len(batch), 1))
-        n = X_test.shape[0]
+        predictions = np.empty((len(batch), n))
         for i, (col, shuffled) in enumerate(batch):
-            stacked[i * n : (i + 1) * n, col] = shuffled
+            original = X_test[:, col].copy()
+            X_test[:, col] = shuffled
+            predictions[i] = model.predict(X_test)
+            X_test[:, col] = original
         groups = (np.arange(len(batch))[:, None] * unique.size + codes[None, :]).ravel()
         series = ic_series(
-            model.predict(stacked), np.tile(yt, len(batch)), groups, min_names=min_names
+            predictions.ravel(), np.tile(yt, len(batch)), groups, min_names=min_names
         )
         copy_of = series.timestamps // unique.size
         for i, (col, _) in enumerate(batch):
