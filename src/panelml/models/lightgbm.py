@@ -52,6 +52,7 @@ from panelml.models.base import (
     thread_count,
 )
 from panelml.models.registry import register_model
+from panelml.pipeline.memory import release_free_memory
 
 MODEL_FILE = "model.txt"
 
@@ -125,6 +126,7 @@ class LightGBMPrepared(PreparedData):
         self.dataset_params = dataset_params
         self.base = _lgb().Dataset(X, params=dict(dataset_params), free_raw_data=True)
         self.base.construct()
+        release_free_memory()  # binning's freed samples: several times the bins' size
 
     def subset(self, rows: npt.NDArray[np.intp], y: FloatArray, weight: FloatArray | None) -> Any:
         """A constructed Dataset of ``rows`` (sharing the base bins) labelled ``y[rows]``."""

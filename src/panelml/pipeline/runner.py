@@ -63,6 +63,7 @@ from panelml.pipeline.manifest import (
 )
 from panelml.pipeline.manifest import new_run_id as new_run_id
 from panelml.pipeline.manifest import panelml_version as panelml_version
+from panelml.pipeline.memory import release_free_memory
 from panelml.pipeline.plan import PlannedStage, check_order
 from panelml.pipeline.run_folder import CONFIG_FILE, EVENTS_FILE, MANIFEST, write_text_atomic
 from panelml.pipeline.run_record import RunResult, StageRecord, finish_run, start_manifest
@@ -238,6 +239,7 @@ class Pipeline:
                     outcome = self._compute(ctx, stage, record.cache_key, document, prefix)
                 self._publish(ctx, stage, outcome, record, fingerprints)
             self._record(ctx, outcome, record, time.perf_counter() - t0, prefix)
+            release_free_memory()  # what the stage freed, before the next one peaks
         except BaseException as exc:
             self._fail(ctx, exc, record, time.perf_counter() - t0)
             raise
