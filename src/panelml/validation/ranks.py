@@ -70,8 +70,9 @@ def rank_average(
     return out
 
 
-_RANK_CHUNK_CELLS = 4_000_000
-"""Padded (group x name) cells of the columns ranked at once (32 MB of float64)."""
+_RANK_CHUNK_CELLS = 1_000_000
+"""Padded (group x name) cells of the columns ranked at once (8 MB of float64; the
+sort keeps several arrays of this size alive)."""
 
 
 def standardised_ranks(values: npt.ArrayLike, starts: npt.ArrayLike) -> npt.NDArray[np.float32]:

@@ -63,9 +63,12 @@ def shadow_matrix(
     columns: IntArray,
     rng: np.random.Generator,
     shuffle: Literal["symbol", "row"] = "symbol",
+    out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Shadow copies of panel columns ``columns`` (rows x len(columns), float32)."""
-    out = np.empty((panel.n_rows, columns.size), dtype=np.float32)
+    """Shadow copies of panel columns ``columns`` (rows x len(columns), float32),
+    written into ``out`` when given (a column block of a larger matrix)."""
+    if out is None:
+        out = np.empty((panel.n_rows, columns.size), dtype=np.float32)
     if shuffle == "row":
         for j, col in enumerate(columns):
             out[:, j] = permute_within_timestamps(panel.X[:, col], panel.timestamps, rng)
@@ -76,9 +79,8 @@ def shadow_matrix(
     for j, col in enumerate(columns):
         perm = rng.permutation(panel.n_symbols)
         source = grid[t, perm[s]]
-        values = np.full(panel.n_rows, np.nan, dtype=np.float32)
         found = source >= 0
-        values[found] = panel.X[source[found], col]
+        values = np.where(found, panel.X[np.where(found, source, 0), col], np.float32(np.nan))
         out[:, j] = values
     return out
 
@@ -208,21 +210,22 @@ def rank_block(
     keep = keep[enough[codes]]
     codes, _ = timestamp_index(np.asarray(timestamps)[keep])
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if keep.size else codes
-    z = np.empty((keep.size, X_aug.shape[1]), dtype=np.float32)
+    n_cols = X_aug.shape[1]
+    Z = np.empty((keep.size, 2 * n_cols), dtype=np.float32)  # z, then z**2 - 1
     fresh = np.ones(keep.size, dtype=bool)
     if ranks is not None and keep.size:
         panel_codes = ranks.codes[keep]
         full = np.bincount(panel_codes, minlength=ranks.counts.size) == ranks.counts
         fresh = ~full[panel_codes]
-        z[~fresh] = ranks.z[keep[~fresh]]
+        cached = np.flatnonzero(~fresh)
+        step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, n_cols))
+        for lo in range(0, cached.size, step):  # in chunks: no full-size temporary
+            part = cached[lo : lo + step]
+            Z[part, :n_cols] = ranks.z[keep[part]]
     if fresh.any():
         sub = codes[fresh]
         sub_starts = np.flatnonzero(np.r_[True, sub[1:] != sub[:-1]])
-        z[fresh] = standardised_ranks(X_aug[keep[fresh]], sub_starts)
-    n_cols = X_aug.shape[1]
-    Z = np.empty((keep.size, 2 * n_cols), dtype=np.float32)
-    Z[:, :n_cols] = z
-    del z
+        Z[fresh, :n_cols] = standardised_ranks(X_aug[keep[fresh]], sub_starts)
     np.multiply(Z[:, :n_cols], Z[:, :n_cols], out=Z[:, n_cols:])
     Z[:, n_cols:] -= 1.0
     target = standardised_ranks(y[keep], starts)[:, 0].astype(np.float64)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -131,13 +131,17 @@ class SelectionRunner:
             digest = hashlib.sha256("\x00".join(allowed).encode()).hexdigest()[:16]
             rng = self.seeds.rng("feature_selection", "shadows", digest)
             columns = self.panel.feature_indices(allowed)
-            shadows = shadow_matrix(
-                self.panel, columns, rng, "row" if self.params.shadow_shuffle == "row" else "symbol"
+            # the previous feature set's matrices go first
+            self._X_aug = self._ranks = self._block_of = self._whole_of = None
+            self._target_of, self._prepared = None, {}
+            X_aug = np.empty((self.panel.n_rows, 2 * columns.size), dtype=np.float32)
+            for j, column in enumerate(columns):
+                X_aug[:, j] = self.panel.X[:, column]
+            shuffle: Literal["symbol", "row"] = (
+                "row" if self.params.shadow_shuffle == "row" else "symbol"
             )
-            self._X_aug = np.ascontiguousarray(np.hstack([self.panel.X[:, columns], shadows]))
-            del shadows
-            self._key, self._prepared, self._ranks = allowed, {}, None
-            self._block_of = self._whole_of = self._target_of = None
+            shadow_matrix(self.panel, columns, rng, shuffle, out=X_aug[:, columns.size :])
+            self._X_aug, self._key = X_aug, allowed
             if self._needs_ranks():
                 self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
@@ -250,6 +254,7 @@ class SelectionRunner:
     def _block(self, work: _TargetWork) -> RankBlock:
         """The target's rank block, kept for the next task of the same target."""
         if self._block_of is None or self._block_of[0] != work.target:
+            self._block_of = self._whole_of = None  # never two targets' blocks at once
             y = self.panel.targets[work.target]
             block = rank_block(
                 work.X_aug, y, self.panel.timestamps, work.rows, self.validation.min_names,
