@@ -13,17 +13,19 @@ performance notes ask for:
   fold subsets with label swaps (:func:`~panelml.stages.fitting.fit_folds`),
   stopping early on an inner purged validation block when it can.
 
-Each fit set (one target, or one group for ``fit_many`` families) is a task of
-the run's executor; the panel, labels and settings are its shared payload
+Each (target, fold) of a family fitted one target at a time, and each group of
+a ``fit_many`` family, is a task of the run's executor (per fold, so two
+workers share a dozen targets evenly although early stopping makes their fits
+differ in length); the panel, labels and settings are its shared payload
 (:class:`FamilyWork`), shipped once per family. A worker bins a feature set
-once and keeps it for its other tasks.
+and plans a target's folds once and keeps them for its other tasks.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -186,10 +188,20 @@ class FamilyWork:
     labels: dict[str, FloatArray]
     cache: PreparedCache | None = None
 
+    folds_of: dict[str, list[Fold]] = field(default_factory=dict)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["cache"] = None
+        state["cache"], state["folds_of"] = None, {}
         return state
+
+    def folds(self, plan: TargetPlan) -> list[Fold]:
+        """The plan's folds (planned once per process)."""
+        if plan.name not in self.folds_of:
+            self.folds_of[plan.name] = _folds(
+                self.panel, plan, self.validation, self.stop, self.settings
+            )
+        return self.folds_of[plan.name]
 
     def prepared(self, features: Sequence[str]) -> Any:
         if self.cache is None:
@@ -201,35 +213,36 @@ class FamilyWork:
 
 
 FitSet = tuple[list[TargetPlan], list[int]]
-"""One task: the plans fitted together (one, or a ``fit_many`` group) and their seeds."""
+"""One task: the plans fitted together (a ``fit_many`` group) and their seeds."""
+FoldTask = tuple[TargetPlan, int, int]
+"""One task: a plan, its seed and one of its folds (families fitted one by one)."""
+
+
+def fit_one_fold(work: FamilyWork, item: FoldTask) -> FoldFit:
+    """One target's model on one fold and its test-row predictions (an executor
+    task: per fold, so two workers share a dozen targets' fits evenly even when
+    early stopping makes targets' fits differ in length)."""
+    plan, seed, index = item
+    fold = work.folds(plan)[index]
+    (fit,) = fit_folds(
+        work.family, plan.kind, work.params, work.prepared(plan.features),
+        work.label(plan.name), [fold], seed=seed,
+    )  # fmt: skip
+    return fit
 
 
 def fit_set(work: FamilyWork, item: FitSet) -> dict[str, tuple[FloatArray, FloatArray | None]]:
-    """OOF predictions and gain shares of one fit set (an executor task)."""
+    """OOF predictions and gain shares of one ``fit_many`` group (an executor task)."""
     members, seeds = item
-    lead, panel = members[0], work.panel
-    folds = _folds(panel, lead, work.validation, work.stop, work.settings)
-    prepared = work.prepared(lead.features)
-    fits_by_name: dict[str, list[FoldFit]]
-    if work.grouped:
-        Y = np.column_stack([work.label(p.name) for p in members])
-        per_target = fit_folds_many(
-            work.family, lead.kind, work.params, prepared.X, Y, folds, seed=seeds[0]
-        )
-        fits_by_name = {p.name: f for p, f in zip(members, per_target, strict=True)}
-    else:
-        fits_by_name = {
-            p.name: fit_folds(
-                work.family, p.kind, work.params, prepared, work.label(p.name), folds, seed=seed
-            )
-            for p, seed in zip(members, seeds, strict=True)
-        }
+    lead = members[0]
+    Y = np.column_stack([work.label(p.name) for p in members])
+    per_target = fit_folds_many(
+        work.family, lead.kind, work.params, work.prepared(lead.features).X, Y,
+        work.folds(lead), seed=seeds[0],
+    )  # fmt: skip
     return {
-        p.name: (
-            oof_vector(panel.n_rows, fits_by_name[p.name]),
-            gain_shares(fits_by_name[p.name], len(p.features)),
-        )
-        for p in members
+        p.name: (oof_vector(work.panel.n_rows, fits), gain_shares(fits, len(p.features)))
+        for p, fits in zip(members, per_target, strict=True)
     }
 
 
@@ -272,20 +285,33 @@ def fit_family(
     for plan in plans:
         if plan.scorable:
             groups.setdefault(plan.group_key(), []).append(plan)
-    items: list[FitSet] = []
-    for members in groups.values():
-        members = sorted(members, key=lambda p: p.name)
-        if grouped:
-            items.append((members, [seed_for(members[0].name)]))
-        else:
-            items.extend(([p], [seed_for(p.name)]) for p in members)
     runner = executor or SerialExecutor()
-    done = runner.map(
-        fit_set, items, description=f"target_ranking: {family.name} fit sets", shared=work
+    ordered = [sorted(members, key=lambda p: p.name) for members in groups.values()]
+    if grouped:
+        items: list[FitSet] = [(members, [seed_for(members[0].name)]) for members in ordered]
+        done = runner.map(
+            fit_set, items, description=f"target_ranking: {family.name} fit sets", shared=work
+        )
+        for item, found in zip(items, done, strict=True):
+            for plan in item[0]:
+                output.oof[plan.name], output.gain_share[plan.name] = found[plan.name]
+        return output
+    one_by_one = [plan for members in ordered for plan in members]
+    n_folds = [len(work.folds(plan)) for plan in one_by_one]
+    tasks: list[FoldTask] = [
+        (plan, seed_for(plan.name), index)
+        for plan, n in zip(one_by_one, n_folds, strict=True)
+        for index in range(n)
+    ]
+    fits = runner.map(
+        fit_one_fold, tasks, description=f"target_ranking: {family.name} folds", shared=work
     )
-    for item, found in zip(items, done, strict=True):
-        for plan in item[0]:
-            output.oof[plan.name], output.gain_share[plan.name] = found[plan.name]
+    start = 0
+    for plan, n in zip(one_by_one, n_folds, strict=True):
+        own = fits[start : start + n]
+        start += n
+        output.oof[plan.name] = oof_vector(panel.n_rows, own)
+        output.gain_share[plan.name] = gain_shares(own, len(plan.features))
     return output
 
 
