@@ -172,7 +172,9 @@ class ProcessExecutor(Executor):
                 dump(shared, path)
             workers = min(self.n_workers, len(todo))
             with parallel_config(backend="loky", inner_max_num_threads=self.threads_per_worker):
-                parallel = Parallel(n_jobs=workers, return_as="generator")
+                # one task per dispatch: tasks are coarse (fits), and batching them
+                # leaves one worker idle behind the other's last batch
+                parallel = Parallel(n_jobs=workers, return_as="generator", batch_size=1)
                 results = parallel(delayed(_process_task)(fn, path, item) for item in todo)
                 return list(self.reporter.progress(results, description, total=len(todo)))
         finally:
