@@ -73,6 +73,7 @@ from panelml import contracts
 from panelml.data.panel import Panel
 from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import UserError
+from panelml.pipeline.executor import SerialExecutor
 from panelml.pipeline.registry import register_stage
 from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Stage, StageParams
@@ -177,7 +178,11 @@ class LeakageScreenStage(Stage[LeakageScreenParams]):
             target_patterns=patterns,
             min_names=min_names,
             seed=ctx.child_seed(self.name, "rows"),
-            executor=ctx.executor,
+            # In this process whatever the run's executor (with its progress
+            # reporter): the work is ranking every feature once (each worker
+            # would redo it), then a few matrix products per target; at 200k
+            # rows x 100 features it took 4.7 s here, 7.4 s through two workers.
+            executor=SerialExecutor(reporter=ctx.executor.reporter),
         )
         result = LeakageScreenResult({"report": report}, screen_meta(report, panel, self.params))
         print_summary(ctx, result)
