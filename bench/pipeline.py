@@ -29,10 +29,11 @@ Reported: wall per stage; the *fit floor* (seconds inside LightGBM binning,
 ``lightgbm.train``, ``Booster.predict``, sklearn linear ``fit``/``predict``,
 and the fit/predict calls of panelml's own linear families, which fit the same
 models in numpy); the overhead ratio = pipeline wall / its fit floor (goal <=
-1.10; also given without predict, and over the library calls alone); the speed-up over the loop (goal >= 1.5x) with the per-target
-mean OOF rank IC of the loop's LightGBM against the ranking's ``lightgbm_ic``
-column (max |diff|, Spearman of the target order); peak RSS against the
-float32 size of X (goal <= 2x). Results: ``bench/results/pipeline_<scale>.json``.
+1.10; also given without predict, and over the library calls alone); the
+speed-up over the loop (goal >= 1.5x) with the per-target mean OOF rank IC
+of the loop's LightGBM against the ranking's ``lightgbm_ic`` column (max
+|diff|, Spearman of the target order); peak RSS against the float32 size of X
+(goal <= 2x). Results: ``bench/results/pipeline_<scale>.json``.
 """
 
 from __future__ import annotations
