@@ -160,7 +160,7 @@ class SelectionRunner:
         return state
 
     def select_all(self, work: Sequence[tuple[str, Flags]]) -> list[Selection]:
-        """``[select(target, flags) for ...]`` through the run's executor, in input order.
+        """Every target's (table, stability record) through the run's executor, in input order.
 
         Two maps per allowed feature set: every (target, fold) is one task (its
         family fits and block kinds), so two workers share five targets' work
@@ -283,7 +283,8 @@ class SelectionRunner:
             fold = work.plan_folds[k][index]
             seed = self.seeds.child_seed("feature_selection", target, plan.name, "fit", fold.index)
             # the first family's out-of-fold predictions decide the skill gate
-            oof = np.full(panel.n_rows, np.nan) if k == 0 and params.skill_alpha else None
+            gate = k == 0 and params.skill_alpha is not None
+            oof = np.full(panel.n_rows, np.nan) if gate else None
             found = family_importances(
                 plan, task, self._prepare(plan, work.X_aug), y, panel.timestamps, [fold],
                 len(work.allowed), self.permutation, [seed], self.validation.min_names, oof,
@@ -314,13 +315,6 @@ class SelectionRunner:
             else:
                 raw[spec.label] = partial_rank_importance(block, fold.train, coef)
         return FoldImportances(index, raw, skill_oof)
-
-    def select(self, target: str, flags: Flags) -> Selection:
-        """One target's whole selection in this process (fold tasks, then finish)."""
-        n = self.n_folds(target, flags)
-        return self.finish(
-            target, flags, [self.fold_importances(target, flags, i) for i in range(n)]
-        )
 
     def finish(self, target: str, flags: Flags, parts: Sequence[FoldImportances]) -> Selection:
         """From the fold tasks' importances to ``target``'s table and stability
