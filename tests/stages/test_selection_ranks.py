@@ -64,8 +64,11 @@ def test_cached_blocks_and_block_ics_equal_the_fresh_exact_ones(hard: bool, seed
 @pytest.mark.parametrize("seed", [0, 1])
 def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> None:
     """A fold's coefficients from the whole block's normal equations minus those
-    of the rows it leaves out equal the direct least squares on its rows (1e-9;
-    leaving out the wrong rows moves them by ~1e-2), in small row chunks."""
+    of the rows it leaves out equal the direct float64 least squares on its
+    rows to 1e-5 (the stage's float32 block is multiplied in float32 and summed
+    in float64: measured 6e-7 on these collinear hard-case features), in small
+    row chunks; leaving out the wrong rows moves them by ~1e-2, 1,000 times the
+    tolerance."""
     panel = make_panel(hard_cases=True, seed=seed, n_symbols=40, n_timestamps=150).to_panel()
     rng = np.random.default_rng(seed)
     columns = np.arange(panel.X.shape[1])
@@ -81,11 +84,11 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
         direct = np.linalg.solve(gram, Z.T @ t)
         fitted = additive_rank_fit(block, fold.train, whole=whole)
         assert fitted is not None
-        np.testing.assert_allclose(fitted, direct, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fitted, direct, rtol=0, atol=1e-5)
         n = X_aug.shape[1]
         np.testing.assert_allclose(
             partial_rank_importance(block, fold.train),
             np.hypot(direct[:n], direct[n:]),
             rtol=0,
-            atol=1e-9,
+            atol=1e-5,
         )

@@ -14,8 +14,15 @@ are most of the block, so :class:`NormalEquations` of the whole block are
 formed once per target and each fold subtracts those of the rows it leaves
 out (its test block, purge and embargo: about a quarter of the rows with five
 folds), which does a quarter of the work per fold. Rows are read in chunks
-(:func:`row_chunks`) and every sum is formed in float64 whatever the block's
-dtype, so no copy of the whole block is ever made.
+(:func:`row_chunks`), so no copy of the whole block is ever made.
+
+Precision: a float32 block (the stage's) is multiplied in float32, chunk by
+chunk, and the chunks' products are summed in float64; a float64 block is
+multiplied in float64. A chunk's float32 product carries a relative rounding
+error of about 1e-7 (measured against float64 at 160k x 400: 6e-8 of the
+largest entry), far below the ranks' own float32 rounding, and the float32
+products run 2.5-3x faster than casting each chunk to float64 (0.22 s against
+0.54-0.67 s for a 160k x 400 ``Z^T Z``, 1 thread), with no cast copy.
 """
 
 from __future__ import annotations
@@ -33,22 +40,33 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 CHUNK_CELLS = 2_000_000
-"""Cells of a row chunk read (and cast to float64) at once (16 MB)."""
+"""Cells of a row chunk read (and cast, for a block that is neither float32 nor
+float64) at once (16 MB in float64)."""
+
+ComputeArray = npt.NDArray[np.floating[Any]]  # float32 or float64
+
+
+def compute_dtype(a: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
+    """The dtype products of ``a`` are taken in: float32 for a float32 array (its
+    values are float32 already), float64 for anything else."""
+    return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
 
 
 def row_chunks(
     a: npt.NDArray[np.floating[Any]], rows: IntArray
-) -> Iterator[tuple[int, int, FloatArray]]:
-    """(lo, hi, a[rows[lo:hi]] as float64) in chunks of about :data:`CHUNK_CELLS`
-    cells, so no more than one chunk of ``a`` is ever copied (or cast) at once.
-    When ``rows`` is one ascending run of consecutive rows, chunks are slices."""
+) -> Iterator[tuple[int, int, ComputeArray]]:
+    """(lo, hi, a[rows[lo:hi]] in :func:`compute_dtype`) in chunks of about
+    :data:`CHUNK_CELLS` cells, so no more than one chunk of ``a`` is ever copied
+    at once. When ``rows`` is one ascending run of consecutive rows, chunks are
+    slices (views, no copy)."""
     step = max(1, CHUNK_CELLS // max(1, a.shape[1]))
+    dtype = compute_dtype(a)
     run = rows.size > 0 and int(rows[-1]) - int(rows[0]) + 1 == rows.size
     run = run and bool(np.all(np.diff(rows) == 1))
     for lo in range(0, rows.size, step):
         hi = min(rows.size, lo + step)
         part = a[rows[0] + lo : rows[0] + hi] if run else a[rows[lo:hi]]
-        yield lo, hi, np.asarray(part, dtype=np.float64)
+        yield lo, hi, np.asarray(part, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -65,8 +83,8 @@ def normal_equations(block: RankBlock, rows: IntArray) -> NormalEquations:
     width = block.Z.shape[1]
     gram, moment = np.zeros((width, width)), np.zeros(width)
     for lo, hi, part in row_chunks(block.Z, rows):
-        gram += part.T @ part
-        moment += part.T @ np.asarray(block.target[rows[lo:hi]], dtype=np.float64)
+        gram += part.T @ part  # one chunk's product in its dtype, summed in float64
+        moment += part.T @ np.asarray(block.target[rows[lo:hi]], dtype=part.dtype)
     return NormalEquations(gram, moment, int(rows.size))
 
 

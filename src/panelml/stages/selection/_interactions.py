@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._additive import additive_rank_fit, row_chunks
+from panelml.stages.selection._additive import additive_rank_fit, compute_dtype, row_chunks
 from panelml.stages.selection._importance import RankBlock
 
 FloatArray = npt.NDArray[np.float64]
@@ -104,8 +104,9 @@ def pairwise_rank_importance(
     ``coef``: the additive model's coefficients on ``rows``
     (:func:`~panelml.stages.selection._additive.additive_rank_fit`) when the
     caller already solved it (the partial rank IC uses the same fit).
-    ``block.Z`` may be float32 or float64; every sum is formed in float64, and
-    the block is read in row chunks (never copied whole).
+    ``block.Z`` may be float32 or float64 (products in its dtype, chunk sums in
+    float64: :mod:`~panelml.stages.selection._additive`), and the block is read
+    in row chunks (never copied whole).
     """
     n_cols = block.Z.shape[1] // 2
     train = np.flatnonzero(np.isin(block.rows, rows, assume_unique=True))
@@ -118,7 +119,7 @@ def pairwise_rank_importance(
     # the additive model's residual on every row of the block (train and test)
     resid = np.array(block.target, dtype=np.float64)
     for lo, hi, part in row_chunks(block.Z, np.arange(block.rows.size)):
-        resid[lo:hi] -= part @ coef
+        resid[lo:hi] -= part @ coef.astype(part.dtype)
     partners = np.arange(n_real)
     if n_real > max_partners:
         additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
@@ -147,7 +148,7 @@ def _pair_corr(
     square = np.zeros(z.shape[1])
     for lo, hi, part in row_chunks(z, rows):
         product = part * part[:, pair]
-        num += resid[lo:hi] @ product
+        num += resid[lo:hi].astype(part.dtype) @ product
         square += np.einsum("ij,ij->j", product, product)
     n = rows.size
     den = np.sqrt(square / n) * np.sqrt(float(resid @ resid) / n)
@@ -247,7 +248,8 @@ def _block_means(
     if lo.size == 1:  # one block, possibly too large to gather whole: row chunks
         out = np.zeros((1, z.shape[1], partners.size))
         for a, b, part in row_chunks(z, take[lo[0] : hi[0]]):
-            out[0] += part.T @ (weight[lo[0] + a : lo[0] + b, None] * part[:, partners])
+            w_part = weight[lo[0] + a : lo[0] + b, None].astype(part.dtype)
+            out[0] += part.T @ (w_part * part[:, partners])
         return out
     m = hi - lo
     pos = lo[:, None] + np.arange(m.max())
@@ -256,9 +258,9 @@ def _block_means(
         valid = pos < hi[:, None]
         pos = np.where(valid, pos, lo[:, None])
         w = np.where(valid, w, 0.0)
-    part = np.asarray(z[take[pos]], dtype=np.float64)  # (blocks, rows, columns)
-    weighted = w[:, :, None] * part[:, :, partners]
-    means: FloatArray = np.matmul(part.transpose(0, 2, 1), weighted)
+    part = np.asarray(z[take[pos]], dtype=compute_dtype(z))  # (blocks, rows, columns)
+    weighted = w.astype(part.dtype)[:, :, None] * part[:, :, partners]
+    means: FloatArray = np.matmul(part.transpose(0, 2, 1), weighted).astype(np.float64)
     return means
 
 
