@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.data.panel import Panel
-from panelml.models.base import ModelFamily, Task
+from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.pipeline.errors import UserError
 from panelml.stages.fitting import FamilySpec, Fold, PreparedCache, fit_folds, plan_folds
 from panelml.stages.training._folds import record_folds, record_prediction
@@ -40,7 +40,7 @@ from panelml.stages.training._metrics import median_iteration
 from panelml.validation.spec import ValidationConfig
 
 if TYPE_CHECKING:
-    from panelml.stages.training._tuner import StageTuner
+    from panelml.stages.training._tuner import StageTuner, TunedUnit
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -136,6 +136,98 @@ def plan_unit(
         ) from None
 
 
+def begin_unit(
+    panel: Panel, rows: IntArray, folds: Sequence[Fold], result: TargetFit, *, unit: str
+) -> None:
+    """Record one unit's folds and trained rows into ``result`` (before its predictions)."""
+    result.folds[unit] = [fold_record(panel, f) for f in folds]
+    result.trained_rows.append(rows)
+    record_folds(result, folds)
+
+
+@dataclass
+class FoldOutcome:
+    """One fold model's test predictions and best iteration (None: no early stopping)."""
+
+    predictions: FloatArray
+    best_iteration: int | None
+
+
+def fit_fold(
+    spec: FamilySpec,
+    task: Task,
+    prepared: PreparedData,
+    y: FloatArray,
+    fold: Fold,
+    *,
+    seed: int,
+    params: dict[str, Any] | None = None,
+) -> FoldOutcome:
+    """Fit one fold's model (``params``: the family's unless given) and predict its
+    test rows; families that do not stop early fit every training row of the fold."""
+    used = fold if spec.early_stopping else dataclasses.replace(fold, fit=fold.train, val=None)
+    fold_params = spec.params if params is None else params
+    (fitted,) = fit_folds(spec.cls, task, fold_params, prepared, y, [used], seed=seed)
+    return FoldOutcome(fitted.predictions, fitted.model.best_iteration)
+
+
+def final_params(
+    spec: FamilySpec, best: Sequence[int | None], tuned: TunedUnit | None = None
+) -> tuple[dict[str, Any], int | None]:
+    """The final model's (params, rounds): rounds are the median of the folds' best
+    iterations for families that stop early (a tuned family's come from its own
+    study on all rows when it has them), else None and the configured count."""
+    rounds = median_iteration(best) if spec.early_stopping else None
+    params = dict(spec.params)
+    if tuned is not None:
+        # the final model's params and rounds come from its own study on all rows
+        params.update(tuned.final_params)
+        if spec.early_stopping and median_iteration(tuned.final_iterations) is not None:
+            rounds = median_iteration(tuned.final_iterations)
+    if rounds is not None:
+        params[spec.rounds_key] = rounds
+    return params, rounds
+
+
+def fit_final(
+    spec: FamilySpec,
+    task: Task,
+    prepared: PreparedData,
+    rows: IntArray,
+    y: FloatArray,
+    params: dict[str, Any],
+    *,
+    seed: int,
+) -> ModelFamily:
+    """The final model of one unit: fitted on all its ``rows`` with ``params``."""
+    final = spec.cls(task, params)
+    final.fit_prepared(prepared, rows, y, seed=seed)
+    return final
+
+
+def record_final(
+    result: TargetFit,
+    spec: FamilySpec,
+    final: ModelFamily,
+    params: dict[str, Any],
+    rounds: int | None,
+    n_rows: int,
+    *,
+    unit: str,
+    tuning: dict[str, Any] | None = None,
+) -> None:
+    """Record one unit's final model of ``spec`` (its rounds, rows and tuning record)."""
+    entry = result.finals.setdefault(spec.name, FinalFit(params=dict(spec.params)))
+    entry.rounds[unit] = rounds
+    entry.n_train += int(n_rows)
+    if tuning is not None:
+        entry.tuning[unit] = tuning
+    if unit:
+        entry.by_symbol[unit] = final
+    else:
+        entry.model, entry.params = final, params
+
+
 def fit_unit(
     panel: Panel,
     target: str,
@@ -153,12 +245,12 @@ def fit_unit(
     """Fit every family on every fold of one unit, then its final model; record into
     ``result`` (``unit`` is ``""`` for the pooled model, else the symbol). Families
     that ``tuner`` tunes fit each outer fold with the params chosen on that fold's
-    training rows, and the final model with those chosen on all rows."""
+    training rows, and the final model with those chosen on all rows. (The pooled
+    untuned case also runs as separate fold and final tasks, see ``_tasks``; both
+    use the steps below, so they give the same models.)"""
     task: Task = panel.target_kinds[target]
     y = result.label
-    result.folds[unit] = [fold_record(panel, f) for f in folds]
-    result.trained_rows.append(rows)
-    record_folds(result, folds)
+    begin_unit(panel, rows, folds, result, unit=unit)
     for spec in families:
         prepared = cache.get(spec.cls, features, spec.params)
         tuned = None
@@ -177,37 +269,18 @@ def fit_unit(
             )
         best: list[int | None] = []
         for fold in folds:
-            used = (
-                fold if spec.early_stopping else dataclasses.replace(fold, fit=fold.train, val=None)
-            )
             fold_params = spec.params
             if tuned is not None:
                 fold_params = {**spec.params, **tuned.fold_params.get(fold.index, {})}
-            (fitted,) = fit_folds(
-                spec.cls, task, fold_params, prepared, y, [used], seed=seed(spec.name, fold.index)
+            outcome = fit_fold(
+                spec, task, prepared, y, fold, params=fold_params, seed=seed(spec.name, fold.index)
             )
-            best.append(fitted.model.best_iteration)
-            record_prediction(result, spec.name, fold, fitted.predictions, best[-1])
-        rounds = median_iteration(best) if spec.early_stopping else None
-        params = dict(spec.params)
-        if tuned is not None:
-            # the final model's params and rounds come from its own study on all rows
-            params.update(tuned.final_params)
-            if spec.early_stopping and median_iteration(tuned.final_iterations) is not None:
-                rounds = median_iteration(tuned.final_iterations)
-        if rounds is not None:
-            params[spec.rounds_key] = rounds
-        final = spec.cls(task, params)
-        final.fit_prepared(prepared, rows, y, seed=seed(spec.name, "final"))
-        entry = result.finals.setdefault(spec.name, FinalFit(params=dict(spec.params)))
-        entry.rounds[unit] = rounds
-        entry.n_train += int(rows.size)
-        if tuned is not None:
-            entry.tuning[unit] = tuned.record
-        if unit:
-            entry.by_symbol[unit] = final
-        else:
-            entry.model, entry.params = final, params
+            best.append(outcome.best_iteration)
+            record_prediction(result, spec.name, fold, outcome.predictions, best[-1])
+        params, rounds = final_params(spec, best, tuned)
+        final = fit_final(spec, task, prepared, rows, y, params, seed=seed(spec.name, "final"))
+        record = tuned.record if tuned is not None else None
+        record_final(result, spec, final, params, rounds, rows.size, unit=unit, tuning=record)
 
 
 def new_target_fit(panel: Panel, families: Sequence[FamilySpec], label: FloatArray) -> TargetFit:

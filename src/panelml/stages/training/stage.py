@@ -83,7 +83,7 @@ from panelml.stages.training._result import (
     oof_table,
 )
 from panelml.stages.training._scoring import metric_rows
-from panelml.stages.training._tasks import TrainingWork, fit_pair, merge_families
+from panelml.stages.training._tasks import TrainingWork, fit_folds_then_finals, fit_pairs
 from panelml.stages.training._tuner import StageTuner, stage_tuner, tuning_frame
 from panelml.validation.spec import ValidationConfig
 from panelml.validation.splitters import resolve_embargo
@@ -345,20 +345,16 @@ class TrainingStage(PanelStage[TrainingParams]):
         cache: PreparedCache,
         validation: ValidationConfig,
     ) -> dict[str, TargetFit]:
-        """Every (target, family) fit through ``ctx.executor`` (see ``_tasks``)."""
-        shared = TrainingWork(self._fit_target, panel, families, validation, ctx.seeds(), cache)
-        pairs = [(t, tuple(f), spec.name) for t, f in work for spec in families]
-        done = ctx.executor.map(
-            fit_pair,
-            pairs,
-            description=f"training: {len(pairs)} (target, family) fits",
-            shared=shared,
+        """Every target's untuned fits through ``ctx.executor`` (task layout: ``_tasks``):
+        a task per fold, then per final model, under ``scope: pooled``; a task per
+        (target, family) under ``per_symbol``. Tuned runs fit in :meth:`run` instead."""
+        fraction = self.params.early_stopping_fraction
+        shared = TrainingWork(
+            self._fit_target, panel, families, validation, ctx.seeds(), self.demean, fraction, cache
         )
-        n = len(families)
-        return {
-            target: merge_families(done[i * n : (i + 1) * n], families)
-            for i, (target, _) in enumerate(work)
-        }
+        if self.params.scope == "pooled":
+            return fit_folds_then_finals(ctx.executor, shared, work)
+        return fit_pairs(ctx.executor, shared, work)
 
     def _report(self, ctx: RunContext, result: TrainingResult) -> None:
         summary = result.summary()
