@@ -34,6 +34,7 @@ __all__ = [
     "ICSeries",
     "ICSummary",
     "ic_series",
+    "ic_series_many",
     "ic_summary",
     "per_symbol_ic",
     "positive_share",
@@ -110,6 +111,30 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
     return ranks, spread
 
 
+def _dense_side(
+    X: FloatArray, valid: npt.NDArray[np.bool_], counts: Int64Array, method: ICMethod
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """One side of :func:`_dense_corr`: the values it correlates (average ranks for
+    ``'rank'``, the raw values for ``'pearson'``) and whether each row has spread."""
+    if method == "rank":
+        return _dense_ranks(X, counts)
+    spread = np.where(valid, X, -np.inf).max(axis=1) > np.where(valid, X, np.inf).min(axis=1)
+    return X, spread
+
+
+def _row_corr(X: FloatArray, Y: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
+    """Row-wise Pearson correlation of the ``valid`` cells of two same-shape matrices."""
+    n = np.maximum(valid.sum(axis=1), 1)
+    Xc = np.where(valid, X - (np.where(valid, X, 0.0).sum(axis=1) / n)[:, None], 0.0)
+    Yc = np.where(valid, Y - (np.where(valid, Y, 0.0).sum(axis=1) / n)[:, None], 0.0)
+    sxy = np.einsum("ij,ij->i", Xc, Yc)
+    sxx = np.einsum("ij,ij->i", Xc, Xc)
+    syy = np.einsum("ij,ij->i", Yc, Yc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr: FloatArray = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+    return corr
+
+
 def _dense_corr(
     X: FloatArray, Y: FloatArray, method: ICMethod
 ) -> tuple[FloatArray, Int64Array, npt.NDArray[np.bool_]]:
@@ -119,22 +144,9 @@ def _dense_corr(
     """
     valid = ~np.isnan(X)
     counts = valid.sum(axis=1).astype(np.int64)
-    if method == "rank":
-        X, spread_x = _dense_ranks(X, counts)
-        Y, spread_y = _dense_ranks(Y, counts)
-    else:
-        spread_x = np.where(valid, X, -np.inf).max(axis=1) > np.where(valid, X, np.inf).min(axis=1)
-        spread_y = np.where(valid, Y, -np.inf).max(axis=1) > np.where(valid, Y, np.inf).min(axis=1)
-    n = np.maximum(counts, 1)
-    Xc = np.where(valid, X - (np.where(valid, X, 0.0).sum(axis=1) / n)[:, None], 0.0)
-    Yc = np.where(valid, Y - (np.where(valid, Y, 0.0).sum(axis=1) / n)[:, None], 0.0)
-    sxy = np.einsum("ij,ij->i", Xc, Yc)
-    sxx = np.einsum("ij,ij->i", Xc, Xc)
-    syy = np.einsum("ij,ij->i", Yc, Yc)
-    spread = spread_x & spread_y
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
-    return corr, counts, spread
+    X, spread_x = _dense_side(X, valid, counts, method)
+    Y, spread_y = _dense_side(Y, valid, counts, method)
+    return _row_corr(X, Y, valid), counts, spread_x & spread_y
 
 
 def _average_ranks_sparse(x: FloatArray, codes: Int64Array, starts: Int64Array) -> FloatArray:
@@ -179,6 +191,37 @@ def _sparse_corr(
     return corr, counts, spread
 
 
+class _DenseLayout:
+    """Rows sorted by group code laid out as the rows of a NaN-padded
+    (groups x widest group) matrix: a free reshape for a rectangular panel."""
+
+    def __init__(self, codes: Int64Array, n_groups: int, width: int) -> None:
+        self.shape = (n_groups, width)
+        self.flat: Int64Array | None = None
+        if codes.size != n_groups * width:
+            sizes = np.bincount(codes, minlength=n_groups)
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            self.flat = codes * width + (np.arange(codes.size) - starts[codes])
+
+    def __call__(self, values: FloatArray) -> FloatArray:
+        """``values`` (rows, or copies x rows) in the padded layout (one more axis)."""
+        lead = values.shape[:-1]
+        if self.flat is None:
+            return values.reshape(*lead, *self.shape)
+        out = np.full((*lead, self.shape[0] * self.shape[1]), np.nan)
+        out[..., self.flat] = values
+        return out.reshape(*lead, *self.shape)
+
+
+def _dense_layout(codes: Int64Array, n_groups: int) -> _DenseLayout | None:
+    """The padded layout of sorted ``codes``, or None when the groups are so ragged
+    that padding would be far larger than the data (then one global sort is used)."""
+    width = int(np.bincount(codes, minlength=n_groups).max())
+    if n_groups * width > 4 * codes.size + 4096:
+        return None
+    return _DenseLayout(codes, n_groups, width)
+
+
 def _grouped_corr(
     x_in: npt.ArrayLike,
     y_in: npt.ArrayLike,
@@ -208,19 +251,10 @@ def _grouped_corr(
         order = stable_group_order(codes, n_groups)
         x, y, codes = x[order], y[order], codes[order]
     valid = np.isfinite(x) & np.isfinite(y)
-    sizes = np.bincount(codes, minlength=n_groups)
-    width = int(sizes.max())
-    if n_groups * width <= 4 * codes.size + 4096:
+    layout = _dense_layout(codes, n_groups)
+    if layout is not None:
         xv, yv = np.where(valid, x, np.nan), np.where(valid, y, np.nan)
-        if codes.size == n_groups * width:
-            X, Y = xv.reshape(n_groups, width), yv.reshape(n_groups, width)
-        else:
-            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-            flat = codes * width + (np.arange(codes.size) - starts[codes])
-            X = np.full((n_groups, width), np.nan)
-            Y = np.full((n_groups, width), np.nan)
-            X.reshape(-1)[flat], Y.reshape(-1)[flat] = xv, yv
-        corr, counts, spread = _dense_corr(X, Y, method)
+        corr, counts, spread = _dense_corr(layout(xv), layout(yv), method)
     else:
         corr, counts, spread = _sparse_corr(x[valid], y[valid], codes[valid], n_groups, method)
     defined = spread & (counts >= max(min_count, 2))
@@ -244,6 +278,56 @@ def ic_series(
     """
     ts, values, n_names, n_skipped = _grouped_corr(pred, target, timestamps, method, min_names)
     return ICSeries(ts, values, n_names, n_skipped, method)
+
+
+def ic_series_many(
+    preds: npt.ArrayLike,
+    target: npt.ArrayLike,
+    timestamps: npt.ArrayLike,
+    *,
+    method: ICMethod = "rank",
+    min_names: int = 5,
+) -> list[ICSeries]:
+    """``[ic_series(p, target, timestamps) for p in preds]`` for a (copies x rows)
+    matrix of predictions, with the target's side (its layout and ranks) formed
+    once instead of once per copy; values identical to one call per copy.
+
+    Permutation importance scores dozens of predictions of the same rows this
+    way. Copies with a missing or infinite prediction, and very ragged groups,
+    go through :func:`ic_series` one copy at a time.
+    """
+    P = np.asarray(preds, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64).reshape(-1)
+    ts = np.asarray(timestamps).reshape(-1)
+    if P.ndim != 2 or not P.shape[1] == y.size == ts.size:
+        raise ValueError(
+            f"preds {P.shape} must be (copies, rows) with rows = targets ({y.size}) = "
+            f"timestamps ({ts.size})"
+        )
+    if method not in ("rank", "pearson"):
+        raise ValueError(f"method must be 'rank' or 'pearson', got {method!r}")
+    codes, unique = timestamp_index(ts)
+    n_groups = unique.size
+    layout = _dense_layout(codes, n_groups) if n_groups and P.size else None
+    if layout is None or not bool(np.isfinite(P).all()):
+        return [ic_series(p, y, ts, method=method, min_names=min_names) for p in P]
+    if not bool(np.all(codes[1:] >= codes[:-1])):
+        order = stable_group_order(codes, n_groups)
+        P, y, codes = P[:, order], y[order], codes[order]
+        layout = _DenseLayout(codes, n_groups, layout.shape[1])
+    k = P.shape[0]
+    Y = layout(np.where(np.isfinite(y), y, np.nan))
+    valid = ~np.isnan(Y)
+    counts = valid.sum(axis=1).astype(np.int64)
+    y_side, spread_y = _dense_side(Y, valid, counts, method)
+    X = layout(np.where(np.isfinite(y), P, np.nan)).reshape(k * n_groups, -1)
+    x_side, spread_x = _dense_side(X, np.tile(valid, (k, 1)), np.tile(counts, k), method)
+    corr = _row_corr(x_side, np.tile(y_side, (k, 1)), np.tile(valid, (k, 1))).reshape(k, -1)
+    defined = (spread_x.reshape(k, -1) & spread_y) & (counts >= max(min_names, 2))
+    return [
+        ICSeries(unique[d], c[d], counts[d], int(n_groups - d.sum()), method)
+        for c, d in zip(corr, defined, strict=True)
+    ]
 
 
 def per_symbol_ic(

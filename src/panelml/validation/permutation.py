@@ -33,9 +33,11 @@ def permute_within_timestamps(
     sizes = np.bincount(codes, minlength=unique.size)
     if codes.size and bool(np.all(codes[1:] >= codes[:-1])) and bool(np.all(sizes == sizes[0])):
         # rows already grouped, equal group sizes (a complete panel): the same
-        # order as the sort below, from one small sort per timestamp
+        # order as the sort below, from one small sort per timestamp. The keys
+        # are distinct uniform doubles (a tie has probability ~n**2 / 2**53), so
+        # the default sort gives the stable sort's order, 4x faster.
         n = int(sizes[0])
-        within = np.argsort(keys.reshape(unique.size, n), axis=1, kind="stable")
+        within = np.argsort(keys.reshape(unique.size, n), axis=1)
         out: npt.NDArray[Any] = vals[(within + np.arange(0, codes.size, n)[:, None]).ravel()]
         return out
     shuffled_order = np.lexsort((keys, codes))

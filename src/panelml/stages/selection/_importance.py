@@ -47,7 +47,7 @@ from panelml.data.shift import row_grid
 from panelml.models.base import ModelFamily, PreparedData, Task
 from panelml.stages.fitting import Fold
 from panelml.validation.batch_ic import RankIC
-from panelml.validation.metrics import ic_series
+from panelml.validation.metrics import ic_series, ic_series_many
 from panelml.validation.permutation import permute_within_timestamps
 from panelml.validation.ranks import standardised_ranks
 from panelml.validation.timestamps import subsample_rows, timestamp_index
@@ -274,13 +274,12 @@ def permutation_importance(
     # Every (column, repeat) copy is shuffled in the same order as one-at-a-time
     # scoring would. Each copy is predicted with its column swapped into the
     # test matrix in place (then restored), so no stacked copy of the matrix is
-    # made; the predictions are scored in one grouped IC call per batch.
+    # made; a batch of predictions is scored in one call that ranks the labels once.
     jobs = [
         (col, permute_within_timestamps(X_test[:, col], ts, rng))
         for col in _candidates(model, n_real, n_cols, settings.top_k)
         for _ in range(settings.repeats)
     ]
-    codes, unique = timestamp_index(ts)
     n = X_test.shape[0]
     per_batch = max(1, _PERMUTATION_BATCH_CELLS // max(1, n))
     drops: dict[int, list[float]] = {}
@@ -292,14 +291,10 @@ def permutation_importance(
             X_test[:, col] = shuffled
             predictions[i] = model.predict(X_test)
             X_test[:, col] = original
-        groups = (np.arange(len(batch))[:, None] * unique.size + codes[None, :]).ravel()
-        series = ic_series(
-            predictions.ravel(), np.tile(yt, len(batch)), groups, min_names=min_names
-        )
-        copy_of = series.timestamps // unique.size
-        for i, (col, _) in enumerate(batch):
-            values = series.values[copy_of == i]
-            drops.setdefault(col, []).append(base - (float(values.mean()) if values.size else 0.0))
+        scored = ic_series_many(predictions, yt, ts, min_names=min_names)
+        for (col, _), series in zip(batch, scored, strict=True):
+            ics = series.values
+            drops.setdefault(col, []).append(base - (float(ics.mean()) if ics.size else 0.0))
     for col, values in drops.items():
         out[col] = float(np.mean(values))
     return out
