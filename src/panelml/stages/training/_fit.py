@@ -12,6 +12,12 @@ per_symbol``). For every unit and model family this module
    fold's test rows, giving out-of-fold predictions;
 3. fits the final model on every known row of the unit.
 
+:func:`fit_unit` runs the three steps for one unit; each step is also a function
+of its own (:func:`begin_unit`, :func:`fit_fold`, :func:`final_params` with
+:func:`fit_final`, :func:`record_final`), so the stage can run a pooled unit's
+folds and final model as separate executor tasks (``_tasks``) with the same
+results.
+
 Number of boosting rounds of the final model: the median of the folds' best
 iterations (early-stopping families), not scaled for the larger training set.
 The median is robust to one fold that stopped very early or ran to the cap;
