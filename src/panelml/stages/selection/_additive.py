@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._importance import RankBlock
+from panelml.stages.selection._importance import RankBlock, compute_dtype
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -44,12 +44,6 @@ CHUNK_CELLS = 2_000_000
 float64) at once (16 MB in float64)."""
 
 ComputeArray = npt.NDArray[np.floating[Any]]  # float32 or float64
-
-
-def compute_dtype(a: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
-    """The dtype products of ``a`` are taken in: float32 for a float32 array (its
-    values are float32 already), float64 for anything else."""
-    return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
 
 
 def row_chunks(

@@ -133,12 +133,12 @@ def univariate_importance(
         at = np.searchsorted(unique, present)
         # products and per-timestamp sums in the block's dtype (float32 in the
         # stage: a few hundred terms per sum, error ~1e-7), no float64 copy
-        dtype = block.Z.dtype if block.Z.dtype == np.float32 else np.dtype(np.float64)
-        target = block.target.astype(dtype)[:, None]
+        dtype = compute_dtype(block.Z)
+        target: npt.NDArray[np.floating[Any]] = block.target.astype(dtype)[:, None]
         step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, codes.size))
         for lo in range(0, fast.size, step):
             cols = fast[lo : lo + step]
-            z = np.asarray(block.Z[:, cols], dtype=dtype)
+            z: npt.NDArray[np.floating[Any]] = np.asarray(block.Z[:, cols], dtype=dtype)
             ic = np.add.reduceat(z * target, starts, axis=0) / counts
             # a column constant in a timestamp has every z = 0 there
             spread = np.logical_or.reduceat(z != 0, starts, axis=0) & target_spread[:, None]
@@ -157,6 +157,12 @@ def univariate_importance(
 
 _UNIVARIATE_CHUNK_CELLS = 4_000_000
 """Block cells read at once by the univariate rank IC (16 MB in float32)."""
+
+
+def compute_dtype(a: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
+    """The dtype products of ``a`` are taken in: float32 for a float32 array (its
+    values are float32 already), float64 for anything else."""
+    return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
 
 
 @dataclass(frozen=True)

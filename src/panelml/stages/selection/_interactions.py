@@ -70,8 +70,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._additive import additive_rank_fit, compute_dtype, row_chunks
-from panelml.stages.selection._importance import RankBlock
+from panelml.stages.selection._additive import additive_rank_fit, row_chunks
+from panelml.stages.selection._importance import RankBlock, compute_dtype
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
