@@ -14,6 +14,7 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
+from panelml.pipeline.executor import SerialExecutor
 from panelml.stages.fitting import Fold, plan_folds, target_rows
 from panelml.stages.selection._additive import (
     NormalEquations,
@@ -142,9 +143,17 @@ class SelectionRunner:
             )
             shadow_matrix(self.panel, columns, rng, shuffle, out=X_aug[:, columns.size :])
             self._X_aug, self._key = X_aug, allowed
-            if self._needs_ranks():
-                self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
         return self._X_aug
+
+    def _panel_ranks(self) -> PanelRanks | None:
+        """The augmented matrix's ranks (``None`` when no step reads rank blocks),
+        computed when first needed: in a serial run that is after the first
+        family has binned the matrix, so LightGBM's transient binning buffers
+        and the ranks are never held at once (a lower peak); before a parallel
+        map the driver computes them, so the workers share one copy."""
+        if self._ranks is None and self._X_aug is not None and self._needs_ranks():
+            self._ranks = panel_ranks(self._X_aug, self.panel.timestamp_index)
+        return self._ranks
 
     def _needs_ranks(self) -> bool:
         """Whether any step reads the targets' rank blocks (partial or pairwise rank
@@ -179,6 +188,8 @@ class SelectionRunner:
         out: list[Selection | None] = [None] * len(work)
         for allowed, indices in groups.items():
             self._augmented(allowed)
+            if not isinstance(self.ctx.executor, SerialExecutor):
+                self._panel_ranks()  # once here, shipped with the runner
             targets = [work[i] for i in indices]
             fold_work = [
                 (target, flags, k)
@@ -258,7 +269,7 @@ class SelectionRunner:
             y = self.panel.targets[work.target]
             block = rank_block(
                 work.X_aug, y, self.panel.timestamps, work.rows, self.validation.min_names,
-                self._ranks,
+                self._panel_ranks(),
             )  # fmt: skip
             self._block_of = (work.target, block)
         return self._block_of[1]
@@ -331,7 +342,7 @@ class SelectionRunner:
                 label = f"{plan.name}_{kind}"
                 raw[label] = np.stack([part.raw[label] for part in parts])
                 weights[label] = importance_weight(params, plan.name, kind)
-        block = self._block(work) if self._ranks is not None else None
+        block = self._block(work) if self._needs_ranks() else None
         for spec in self.univariate:
             if spec.kind == "rank_ic":
                 raw[spec.label] = univariate_importance(
