@@ -92,17 +92,17 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
     srt = np.take_along_axis(X, idx, axis=1)
     col = np.arange(width)
     tie = srt[:, 1:] == srt[:, :-1]
-    ranks_sorted: FloatArray
-    if not tie.any():
-        ranks_sorted = np.broadcast_to(col + 1.0, (n_rows, width)).copy()
-    else:
-        new_run = np.ones((n_rows, width), dtype=bool)
-        np.logical_not(tie, out=new_run[:, 1:])
-        run_end = np.ones((n_rows, width), dtype=bool)
-        np.logical_not(tie, out=run_end[:, :-1])
+    ranks_sorted: FloatArray = np.broadcast_to(col + 1.0, (n_rows, width)).copy()
+    tied = np.flatnonzero(tie.any(axis=1))
+    if tied.size:  # ties averaged only in the rows that have any
+        t = tie[tied]
+        new_run = np.ones((tied.size, width), dtype=bool)
+        np.logical_not(t, out=new_run[:, 1:])
+        run_end = np.ones((tied.size, width), dtype=bool)
+        np.logical_not(t, out=run_end[:, :-1])
         first = np.maximum.accumulate(np.where(new_run, col, 0), axis=1)
         last = np.minimum.accumulate(np.where(run_end, col, width)[:, ::-1], axis=1)[:, ::-1]
-        ranks_sorted = (first + last) / 2.0 + 1.0
+        ranks_sorted[tied] = (first + last) / 2.0 + 1.0
     ranks_sorted[col >= counts[:, None]] = np.nan
     ranks = np.empty_like(ranks_sorted)
     np.put_along_axis(ranks, idx, ranks_sorted, axis=1)

@@ -102,16 +102,24 @@ def standardised_ranks(values: npt.ArrayLike, starts: npt.ArrayLike) -> npt.NDAr
         return out
     sizes = np.diff(np.r_[first, n])
     width = int(sizes.max())
-    group = np.repeat(np.arange(first.size), sizes)
-    slot = group * width + (np.arange(n) - first[group])
     cells = first.size * width
+    # a complete panel (equal groups) is its own padded layout: no scatter
+    slot = None
+    if cells != n:
+        group = np.repeat(np.arange(first.size), sizes)
+        slot = group * width + (np.arange(n) - first[group])
     chunk = max(1, _RANK_CHUNK_CELLS // max(1, cells))
     for lo in range(0, n_cols, chunk):
         cols = slice(lo, min(n_cols, lo + chunk))
         block = np.asarray(X[:, cols], dtype=np.float64)
         k = block.shape[1]
-        padded = np.full((k, cells), np.nan)
-        padded[:, slot] = np.where(np.isfinite(block), block, np.nan).T
+        if not bool(np.isfinite(block).all()):
+            block = np.where(np.isfinite(block), block, np.nan)  # inf counts as missing
+        if slot is None:
+            padded = np.ascontiguousarray(block.T)
+        else:
+            padded = np.full((k, cells), np.nan)
+            padded[:, slot] = block.T
         padded = padded.reshape(k * first.size, width)
         counts = np.isfinite(padded).sum(axis=1).astype(np.int64)
         ranks, _ = _dense_ranks(padded, counts)
@@ -120,5 +128,6 @@ def standardised_ranks(values: npt.ArrayLike, starts: npt.ArrayLike) -> npt.NDAr
         centred = np.where(finite, ranks - (counts[:, None] + 1.0) / 2.0, 0.0)
         sd = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / safe)
         z = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
-        out[:, cols] = z.reshape(k, cells)[:, slot].T
+        z = z.reshape(k, cells)
+        out[:, cols] = (z if slot is None else z[:, slot]).T
     return out
