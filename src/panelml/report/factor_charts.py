@@ -23,7 +23,6 @@ from panelml.report.svg import LineSeries, Marker, line_chart
 from panelml.report.svg_columns import column_chart, histogram_chart
 from panelml.report.svg_grid import heatmap
 from panelml.validation.metrics import ICSeries, ic_series, per_symbol_ic, positive_share
-from panelml.validation.timestamps import timestamp_index
 
 WIDTH = 520
 MAX_BARS = 200
@@ -177,7 +176,7 @@ def ic_heatmap(data: TargetOOF, ic: ICSeries) -> Markup:
 def turnover(data: TargetOOF, facts: Facts) -> tuple[Markup, float]:
     """Rank autocorrelation of the predictions over time; returns (figure, its mean)."""
     result = dg.rank_autocorrelation(
-        data.pred, data.symbols, data.timestamps, min_names=facts.min_names
+        data.pred, data.symbol_codes, data.timestamps, min_names=facts.min_names
     )
     if not result.values.size:
         return note("No two consecutive timestamps share enough names for a turnover."), nan
@@ -208,7 +207,7 @@ def turnover(data: TargetOOF, facts: Facts) -> tuple[Markup, float]:
 
 def per_symbol(data: TargetOOF, facts: Facts) -> tuple[Markup, float]:
     """Each symbol's time-series rank IC, sorted; returns (figure, share positive)."""
-    codes, names = timestamp_index(data.symbols)
+    codes, names = data.symbol_codes, data.symbol_names
     min_obs = max(10, 2 * facts.horizon)
     kept, values = per_symbol_ic(data.pred, data.y, codes, method="rank", min_obs=min_obs)
     if not values.size:
