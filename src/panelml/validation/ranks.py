@@ -17,7 +17,23 @@ from panelml.validation.timestamps import timestamp_index
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["cross_sectional_ranks", "rank_average", "standardised_ranks"]
+__all__ = ["average_ranks", "cross_sectional_ranks", "rank_average", "standardised_ranks"]
+
+
+def average_ranks(a: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Average ranks (1-based, ties share their mean) along the last axis of ``a``.
+
+    NaN marks a missing value: it gets no rank (NaN) and is not counted. Returns
+    ``(ranks, counts)`` with ``counts`` the finite values per row (the leading
+    axes' shape). The same ranks every rank IC here uses.
+    """
+    X = np.asarray(a, dtype=np.float64)
+    counts = (~np.isnan(X)).sum(axis=-1).astype(np.int64)
+    if X.size == 0:
+        return np.full(X.shape, np.nan), counts
+    flat = X.reshape(counts.size, X.shape[-1])
+    ranks, _ = _dense_ranks(flat, counts.reshape(-1))
+    return ranks.reshape(X.shape), counts
 
 
 def cross_sectional_ranks(values: FloatArray, groups: npt.ArrayLike) -> FloatArray:

@@ -57,47 +57,16 @@ import numpy.typing as npt
 from scipy import sparse
 
 from panelml.validation.metrics import ICSeries
+from panelml.validation.ranks import average_ranks
 from panelml.validation.timestamps import timestamp_index
 
-__all__ = ["CrossSections", "average_ranks"]
+__all__ = ["CrossSections"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 CHUNK_VALUES = 1_000_000
 """Most grid values ranked or gathered at once (bounds the temporaries to tens of MB)."""
-
-
-def average_ranks(a: F64) -> tuple[F64, I64]:
-    """Average ranks (1-based, ties share their mean) along the last axis of ``a``.
-
-    NaN marks a missing value: it gets no rank (NaN) and is not counted. Returns
-    ``(ranks, counts)`` with ``counts`` the finite values per row.
-    """
-    counts = (~np.isnan(a)).sum(axis=-1).astype(np.int64)
-    width = a.shape[-1]
-    idx = np.argsort(a, axis=-1)
-    srt = np.take_along_axis(a, idx, axis=-1)
-    col = np.arange(width)
-    tie = srt[..., 1:] == srt[..., :-1]
-    ranks_sorted: F64
-    if not tie.any():
-        ranks_sorted = np.broadcast_to(col + 1.0, a.shape).copy()
-    else:
-        new_run = np.ones(a.shape, dtype=bool)
-        np.logical_not(tie, out=new_run[..., 1:])
-        run_end = np.ones(a.shape, dtype=bool)
-        np.logical_not(tie, out=run_end[..., :-1])
-        first = np.maximum.accumulate(np.where(new_run, col, 0), axis=-1)
-        last = np.flip(
-            np.minimum.accumulate(np.flip(np.where(run_end, col, width), axis=-1), axis=-1),
-            axis=-1,
-        )
-        ranks_sorted = (first + last) / 2.0 + 1.0
-    ranks_sorted[col >= counts[..., None]] = np.nan
-    ranks = np.empty_like(ranks_sorted)
-    np.put_along_axis(ranks, idx, ranks_sorted, axis=-1)
-    return ranks, counts
 
 
 def _centred(ranks: F64, counts: I64) -> F64:
