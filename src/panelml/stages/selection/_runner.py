@@ -27,6 +27,7 @@ from panelml.stages.selection._consensus import (
     rank_correlation,
     stability_record,
 )
+from panelml.stages.selection._fold_parts import FoldImportances, FoldPart, by_target_and_fold
 from panelml.stages.selection._gates import add_conditional, no_skill_reason
 from panelml.stages.selection._importance import (
     FamilyPlan,
@@ -57,17 +58,6 @@ Selection = tuple[pl.DataFrame, dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class FoldImportances:
-    """What one (target, fold) task returns: each importance label's raw vector
-    over all columns in that fold, and the first family's predictions on the
-    fold's test rows (for the skill gate; ``None`` without one)."""
-
-    index: int
-    raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
-    oof: np.ndarray[Any, np.dtype[np.float64]] | None
-
-
-@dataclass(frozen=True)
 class _TargetWork:
     target: str
     allowed: tuple[str, ...]
@@ -77,9 +67,11 @@ class _TargetWork:
     folds: list[Fold]  # the univariate kinds' and the conditional step's
 
 
-def _fold_task(runner: SelectionRunner, work: tuple[str, Flags, int]) -> FoldImportances:
-    """One (target, fold)'s importances, run by the executor (module level: picklable)."""
-    return runner.fold_importances(*work)
+def _fold_task(runner: SelectionRunner, work: tuple[str, Flags, int, FoldPart]) -> FoldImportances:
+    """One (target, fold)'s importances of one part, run by the executor (module
+    level: picklable)."""
+    target, flags, index, part = work
+    return runner.fold_importances(target, flags, index, parts=(part,))
 
 
 def _finish_task(
@@ -191,20 +183,27 @@ class SelectionRunner:
             if not isinstance(self.ctx.executor, SerialExecutor):
                 self._panel_ranks()  # once here, shipped with the runner
             targets = [work[i] for i in indices]
-            fold_work = [
+            folds = [
                 (target, flags, k)
                 for target, flags in targets
                 for k in range(self.n_folds(target, flags))
             ]
-            parts = self.ctx.executor.map(
+            # every fold's model fits first, then its block kinds: the short
+            # block tasks fill the gap a worker leaves when it finishes its last
+            # fit before the other does
+            parts: list[FoldPart] = ["models"]
+            if any(spec.kind != "rank_ic" for spec in self.univariate):
+                parts.append("block")
+            fold_work = [(t, f, k, part) for part in parts for t, f, k in folds]
+            found_parts = self.ctx.executor.map(
                 _fold_task,
                 fold_work,
-                description=f"feature_selection: {len(fold_work)} folds of {len(targets)} targets",
+                description=f"feature_selection: {len(folds)} folds of {len(targets)} targets",
                 shared=self,
             )
-            by_target: dict[str, list[FoldImportances]] = {}
-            for (target, _, _), part in zip(fold_work, parts, strict=True):
-                by_target.setdefault(target, []).append(part)
+            by_target = by_target_and_fold(
+                [(t, k) for t, _, k, _ in fold_work], found_parts, [(t, k) for t, _, k in folds]
+            )
             found = self.ctx.executor.map(
                 _finish_task,
                 [(target, flags, by_target[target]) for target, flags in targets],
@@ -281,16 +280,23 @@ class SelectionRunner:
             self._whole_of = (work.target, whole_block(block))
         return self._whole_of[1]
 
-    def fold_importances(self, target: str, flags: Flags, index: int) -> FoldImportances:
-        """Every importance of one fold of ``target``: each family's fit and kinds,
-        and the block kinds (partial and pairwise rank IC). One executor task."""
+    def fold_importances(
+        self,
+        target: str,
+        flags: Flags,
+        index: int,
+        parts: Sequence[FoldPart] = ("models", "block"),
+    ) -> FoldImportances:
+        """The importances of one fold of ``target``: each family's fit and kinds
+        (``"models"``), and the block kinds, partial and pairwise rank IC
+        (``"block"``). The executor runs each part as its own task."""
         panel, params = self.panel, self.params
         work = self._target(target, flags)
         y = panel.targets[target]
         task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
         raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
         skill_oof = None
-        for k, plan in enumerate(self.plans):
+        for k, plan in enumerate(self.plans if "models" in parts else []):
             fold = work.plan_folds[k][index]
             seed = self.seeds.child_seed("feature_selection", target, plan.name, "fit", fold.index)
             # the first family's out-of-fold predictions decide the skill gate
@@ -306,7 +312,7 @@ class SelectionRunner:
                 raw[f"{plan.name}_{kind}"] = values[0]
         fold = work.folds[index]
         coef = None
-        for spec in self.univariate:
+        for spec in self.univariate if "block" in parts else []:
             if spec.kind == "rank_ic":
                 continue  # all folds at once, in finish()
             block = self._block(work)
