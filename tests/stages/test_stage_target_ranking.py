@@ -514,7 +514,8 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
     synthetic = make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=2)
     panel = to_panel(synthetic)
     from panelml.stages.fitting import PreparedCache
-    from panelml.stages.ranking._fit import PlanSettings, fit_family, plan_targets
+    from panelml.stages.ranking._families import fit_family
+    from panelml.stages.ranking._fit import PlanSettings, plan_targets
 
     settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
     validation = ValidationConfig()

@@ -2,9 +2,10 @@
 
 :func:`plan_targets` decides, for every candidate target, the features it may
 use (the leakage screen's exclusions removed), the rows it is fitted and scored
-on, and whether it is degenerate (and why). :func:`fit_family` produces one
+on, and whether it is degenerate (and why). The fit tasks here produce a
 family's out-of-fold predictions for every scorable target with the reuse the
-performance notes ask for:
+performance notes ask for (:mod:`~panelml.stages.ranking._families` sends every
+family's tasks through one executor map):
 
 - families that override ``fit_many`` (the linear ones) fit every target of a
   group in one solve per fold (:func:`~panelml.stages.fitting.fit_folds_many`),
@@ -17,7 +18,7 @@ Each (target, fold) of a family fitted one target at a time, and each group of
 a ``fit_many`` family, is a task of the run's executor (per fold, so two
 workers share a dozen targets evenly although early stopping makes their fits
 differ in length); the panel, labels and settings are its shared payload
-(:class:`FamilyWork`), shipped once per family. A worker bins a feature set
+(:class:`FamilyWork`), shipped once per map. A worker bins a feature set
 and plans a target's folds once and keeps them for its other tasks.
 """
 
@@ -33,7 +34,6 @@ import numpy.typing as npt
 
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily, Task
-from panelml.pipeline.executor import Executor, SerialExecutor
 from panelml.stages.fitting import (
     Fold,
     FoldFit,
@@ -244,75 +244,6 @@ def fit_set(work: FamilyWork, item: FitSet) -> dict[str, tuple[FloatArray, Float
         p.name: (oof_vector(work.panel.n_rows, fits), gain_shares(fits, len(p.features)))
         for p, fits in zip(members, per_target, strict=True)
     }
-
-
-def fit_family(
-    panel: Panel,
-    family: type[ModelFamily],
-    params: Mapping[str, Any],
-    plans: Sequence[TargetPlan],
-    validation: ValidationConfig,
-    cache: PreparedCache,
-    *,
-    early_stopping: bool,
-    settings: PlanSettings,
-    seed_for: Any,
-    labels: Mapping[str, FloatArray] | None = None,
-    executor: Executor | None = None,
-) -> FamilyOutput:
-    """Out-of-fold predictions of ``family`` for every scorable plan.
-
-    ``seed_for(target)`` gives the fit seed of a target (a group of linear
-    targets uses the seed of its first member, in name order). ``labels`` maps a
-    target to the label the models learn (default: the raw target; see
-    ``fitting.model_label``). ``executor`` runs the fit sets (default: one after
-    another here); results do not depend on it.
-    """
-    output = FamilyOutput({}, {})
-    grouped = uses_fit_many(family)
-    work = FamilyWork(
-        panel,
-        family,
-        params,
-        validation,
-        settings,
-        stop=early_stopping and family.supports_early_stopping and not grouped,
-        grouped=grouped,
-        labels=dict(labels) if labels is not None else {},
-        cache=cache,
-    )
-    groups: dict[tuple[Any, ...], list[TargetPlan]] = {}
-    for plan in plans:
-        if plan.scorable:
-            groups.setdefault(plan.group_key(), []).append(plan)
-    runner = executor or SerialExecutor()
-    ordered = [sorted(members, key=lambda p: p.name) for members in groups.values()]
-    if grouped:
-        items: list[FitSet] = [(members, [seed_for(members[0].name)]) for members in ordered]
-        done = runner.map(
-            fit_set, items, description=f"target_ranking: {family.name} fit sets", shared=work
-        )
-        for item, found in zip(items, done, strict=True):
-            for plan in item[0]:
-                output.oof[plan.name], output.gain_share[plan.name] = found[plan.name]
-        return output
-    one_by_one = [plan for members in ordered for plan in members]
-    n_folds = [len(work.folds(plan)) for plan in one_by_one]
-    tasks: list[FoldTask] = [
-        (plan, seed_for(plan.name), index)
-        for plan, n in zip(one_by_one, n_folds, strict=True)
-        for index in range(n)
-    ]
-    fits = runner.map(
-        fit_one_fold, tasks, description=f"target_ranking: {family.name} folds", shared=work
-    )
-    start = 0
-    for plan, n in zip(one_by_one, n_folds, strict=True):
-        own = fits[start : start + n]
-        start += n
-        output.oof[plan.name] = oof_vector(panel.n_rows, own)
-        output.gain_share[plan.name] = gain_shares(own, len(plan.features))
-    return output
 
 
 def _folds(

@@ -90,7 +90,7 @@ Tables: ``ranking`` (one row per target, by rank then name), ``per_symbol``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -104,11 +104,11 @@ from panelml.pipeline.results import TableResult
 from panelml.pipeline.stage import Input
 from panelml.stages.fitting import FamilySpec, PreparedCache, model_label
 from panelml.stages.panel_stage import PanelStage
+from panelml.stages.ranking._families import FamilyJob, family_job, fit_families
 from panelml.stages.ranking._fit import (
     FamilyOutput,
     PlanSettings,
     TargetPlan,
-    fit_family,
     plan_targets,
 )
 from panelml.stages.ranking._scores import TargetScore, score_target
@@ -221,27 +221,33 @@ class TargetRankingStage(PanelStage[TargetRankingParams]):
         )
         plans = plan_targets(panel, targets, excluded, validation, settings)
         scorable = [plan for plan in plans if plan.scorable]
-        outputs: dict[str, FamilyOutput] = {}
         cache = PreparedCache(panel)
         labels = {
             plan.name: model_label(panel, plan.name, p.demean and plan.kind == "regression")
             for plan in scorable
         }
-        for fam_name, spec in families.items():
-            ctx.reporter.info(f"target_ranking: {fam_name} on {len(scorable)} targets")
-            outputs[fam_name] = fit_family(
-                panel,
-                spec.cls,
-                spec.params,
-                scorable,
-                validation,
-                cache,
-                early_stopping=p.early_stopping,
-                settings=settings,
-                labels=labels,
-                seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
-                executor=ctx.executor,
-            )
+
+        def jobs(plans: Sequence[TargetPlan]) -> list[FamilyJob]:
+            return [
+                family_job(
+                    panel,
+                    spec.cls,
+                    spec.params,
+                    plans,
+                    validation,
+                    cache,
+                    early_stopping=p.early_stopping,
+                    settings=settings,
+                    labels=labels,
+                    seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
+                )
+                for fam_name, spec in families.items()
+            ]
+
+        ctx.reporter.info(f"target_ranking: {', '.join(families)} on {len(scorable)} targets")
+        outputs: dict[str, FamilyOutput] = dict(
+            zip(families, fit_families(jobs(scorable), ctx.executor), strict=True)
+        )
         scores: dict[str, TargetScore] = {}
         for plan in scorable:
             scores[plan.name] = _score(plan, outputs, labels, panel, p, validation)
@@ -254,22 +260,7 @@ class TargetRankingStage(PanelStage[TargetRankingParams]):
                 panel, list(extra), {t: excluded[t] | extra[t] for t in extra}, validation, settings
             )
             ok = [plan for plan in sub if plan.scorable]
-            refits = {
-                fam_name: fit_family(
-                    panel,
-                    spec.cls,
-                    spec.params,
-                    ok,
-                    validation,
-                    cache,
-                    early_stopping=p.early_stopping,
-                    settings=settings,
-                    labels=labels,
-                    seed_for=lambda t, f=fam_name: ctx.child_seed(self.name, "fit", f, t),
-                    executor=ctx.executor,
-                )
-                for fam_name, spec in families.items()
-            }
+            refits = dict(zip(families, fit_families(jobs(ok), ctx.executor), strict=True))
             out: dict[str, TargetScore | None] = {plan.name: None for plan in sub}
             for plan in ok:
                 out[plan.name] = _score(plan, refits, labels, panel, p, validation)
