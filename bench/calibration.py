@@ -165,7 +165,8 @@ def ic_series_of_panel(
     from panelml.models import get_family
     from panelml.stages.fitting import PreparedCache, merge_family_params, model_label
     from panelml.stages.ranking import RANKING_FAMILY_DEFAULTS
-    from panelml.stages.ranking._fit import PlanSettings, fit_family, plan_targets
+    from panelml.stages.ranking._families import fit_family
+    from panelml.stages.ranking._fit import PlanSettings, plan_targets
 
     settings = PlanSettings(
         min_rows=200,
