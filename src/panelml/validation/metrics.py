@@ -88,7 +88,14 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
     entries occupy its first ``counts`` sorted slots.
     """
     n_rows, width = X.shape
-    idx = np.argsort(X, axis=1)
+    keys = X
+    missing = np.isnan(X)
+    if missing.any() and not bool(np.isposinf(X).any()):
+        # NaN as +inf: the same order (missing last), and numpy sorts rows
+        # without NaN about 4x faster; tied values get one average rank, so
+        # their order within a tie does not matter
+        keys = np.where(missing, np.inf, X)
+    idx = np.argsort(keys, axis=1)
     srt = np.take_along_axis(X, idx, axis=1)
     col = np.arange(width)
     tie = srt[:, 1:] == srt[:, :-1]

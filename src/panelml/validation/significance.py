@@ -256,8 +256,11 @@ def ic_significance_many(
     if m == 0 or x.shape[0] == 0:
         return out
     finite = np.isfinite(x)
-    patterns, inverse = np.unique(finite.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    # series grouped by their pattern of missing periods, found on the patterns
+    # packed 8 periods to a byte (unique rows of a bool matrix sort whole rows)
+    packed = np.packbits(finite.T, axis=1)
+    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    patterns, inverse = finite.T[first], inverse.reshape(-1)
     for g, pattern in enumerate(patterns):
         members = np.flatnonzero(inverse == g)
         part = _test_columns(x[np.ix_(np.flatnonzero(pattern), members)], horizon, factor)
