@@ -4,7 +4,7 @@ Two phases, so the test can be changed without refitting anything:
 
 1. ``collect``: builds null panels with its own generator (below, not
    ``make_panel``), fits the ranking families with the stage's own code
-   (``plan_targets`` + ``fit_family``: bin-once reuse for LightGBM, one
+   (``plan_targets`` + ``family_job``/``fit_families``: bin-once reuse for LightGBM, one
    multi-target solve per fold for ridge) under one validation scheme, and
    stores every target's per-timestamp rank-IC series (each family and the
    consensus) in a cache file. ``power`` does the same on ``make_panel`` panels
@@ -165,7 +165,7 @@ def ic_series_of_panel(
     from panelml.models import get_family
     from panelml.stages.fitting import PreparedCache, merge_family_params, model_label
     from panelml.stages.ranking import RANKING_FAMILY_DEFAULTS
-    from panelml.stages.ranking._families import fit_family
+    from panelml.stages.ranking._families import family_job, fit_families
     from panelml.stages.ranking._fit import PlanSettings, plan_targets
 
     settings = PlanSettings(
@@ -191,17 +191,21 @@ def ic_series_of_panel(
             n_jobs=1,
             deterministic=False,
         )
-        out = fit_family(
-            panel,
-            family,
-            params,
-            plans,
-            validation,
-            cache,
-            early_stopping=True,
-            settings=settings,
-            labels=labels,
-            seed_for=lambda t, f=fam: zlib.crc32(f"{seed}|{f}|{t}".encode()),
+        (out,) = fit_families(
+            [
+                family_job(
+                    panel,
+                    family,
+                    params,
+                    plans,
+                    validation,
+                    cache,
+                    early_stopping=True,
+                    settings=settings,
+                    labels=labels,
+                    seed_for=lambda t, f=fam: zlib.crc32(f"{seed}|{f}|{t}".encode()),
+                )
+            ]
         )
         oof[fam] = out.oof
     result: dict[str, dict[str, F64]] = {}

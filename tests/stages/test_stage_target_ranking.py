@@ -514,7 +514,7 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
     synthetic = make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=2)
     panel = to_panel(synthetic)
     from panelml.stages.fitting import PreparedCache
-    from panelml.stages.ranking._families import fit_family
+    from panelml.stages.ranking._families import family_job, fit_families
     from panelml.stages.ranking._fit import PlanSettings, plan_targets
 
     settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
@@ -522,16 +522,20 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
     names = ["fwd_vol_5", "fwd_ret_5", "y_up_5"]
     plans = plan_targets(panel, names, {}, validation, settings)
     ridge = get_family("ridge")
-    out = fit_family(
-        panel,
-        ridge,
-        {},
-        plans,
-        validation,
-        PreparedCache(panel),
-        early_stopping=True,
-        settings=settings,
-        seed_for=lambda t: 0,
+    (out,) = fit_families(
+        [
+            family_job(
+                panel,
+                ridge,
+                {},
+                plans,
+                validation,
+                PreparedCache(panel),
+                early_stopping=True,
+                settings=settings,
+                seed_for=lambda t: 0,
+            )
+        ]
     )
     for plan in plans:
         folds = plan_folds(panel, plan.name, validation, plan.rows)

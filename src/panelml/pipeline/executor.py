@@ -56,6 +56,10 @@ class Executor(ABC):
     """
 
     name: str = "executor"
+    in_driver: bool = False
+    """Whether tasks run in this process on the shared payload itself (no copy):
+    then nothing is gained by computing shared data before a map rather than
+    in the first task that needs it."""
 
     def __init__(
         self,
@@ -114,6 +118,7 @@ class SerialExecutor(Executor):
     """Runs tasks one after another in this process (the default; easiest to debug)."""
 
     name = "serial"
+    in_driver = True
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from panelml.validation.metrics import _dense_ranks
+from panelml.validation._grouped import _dense_ranks
 from panelml.validation.timestamps import timestamp_index
 
 FloatArray = npt.NDArray[np.float64]

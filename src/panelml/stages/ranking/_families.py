@@ -37,7 +37,7 @@ from panelml.stages.ranking._fit import (
 from panelml.stages.ranking._scores import gain_shares
 from panelml.validation.spec import ValidationConfig
 
-__all__ = ["FamilyJob", "family_job", "fit_families", "fit_family"]
+__all__ = ["FamilyJob", "family_job", "fit_families"]
 
 
 @dataclass
@@ -150,26 +150,3 @@ def fit_families(jobs: Sequence[FamilyJob], executor: Executor | None = None) ->
             output.gain_share[plan.name] = gain_shares(own, len(plan.features))
         outputs.append(output)
     return outputs
-
-
-def fit_family(
-    panel: Panel,
-    family: type[ModelFamily],
-    params: Mapping[str, Any],
-    plans: Sequence[TargetPlan],
-    validation: ValidationConfig,
-    cache: PreparedCache,
-    *,
-    early_stopping: bool,
-    settings: PlanSettings,
-    seed_for: Any,
-    labels: Mapping[str, FloatArray] | None = None,
-    executor: Executor | None = None,
-) -> FamilyOutput:
-    """One family's out-of-fold predictions for every scorable plan (its own map;
-    :func:`family_job` says what the arguments mean)."""
-    job = family_job(
-        panel, family, params, plans, validation, cache, early_stopping=early_stopping,
-        settings=settings, seed_for=seed_for, labels=labels,
-    )  # fmt: skip
-    return fit_families([job], executor)[0]

@@ -195,6 +195,17 @@ def rank_correlation(X: npt.NDArray[np.float32]) -> FloatArray:
     return corr
 
 
+def sampled_rank_correlation(
+    X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], max_rows: int, rng: np.random.Generator
+) -> FloatArray:
+    """:func:`rank_correlation` of ``X`` over ``rows``, or over ``max_rows`` of
+    them drawn without replacement by ``rng`` (in row order) when there are more."""
+    sample = rows
+    if rows.size > max_rows:
+        sample = np.sort(rng.choice(rows, size=max_rows, replace=False))
+    return rank_correlation(X[sample])
+
+
 def choose(
     names: Sequence[str],
     score: FloatArray,

@@ -1,4 +1,5 @@
-"""What feature selection's (target, fold) tasks return, and how their parts merge.
+"""What feature selection's (target, fold) tasks read and return, and how their
+parts merge.
 
 A fold's importances come from two kinds of executor task: the families' fits
 (``"models"``: each family's model on the fold and its importance kinds, plus
@@ -16,10 +17,26 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["FoldImportances", "FoldPart", "by_target_and_fold"]
+from panelml.stages.fitting import Fold
+
+__all__ = ["FoldImportances", "FoldPart", "TargetWork", "by_target_and_fold"]
 
 FoldPart = Literal["models", "block"]
 """Half of a (target, fold)'s importances: the families' fits, or the block kinds."""
+
+
+@dataclass(frozen=True)
+class TargetWork:
+    """What every task of one target reads: its allowed columns, the augmented
+    matrix, its rows, each family plan's folds and the folds of the univariate
+    kinds and the conditional step (the same test blocks)."""
+
+    target: str
+    allowed: tuple[str, ...]
+    X_aug: np.ndarray[Any, np.dtype[np.float32]]
+    rows: np.ndarray[Any, np.dtype[np.int64]]
+    plan_folds: list[list[Fold]]  # per family plan
+    folds: list[Fold]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -14,8 +13,7 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
-from panelml.pipeline.executor import SerialExecutor
-from panelml.stages.fitting import Fold, plan_folds, target_rows
+from panelml.stages.fitting import plan_folds, target_rows
 from panelml.stages.selection._additive import (
     NormalEquations,
     additive_rank_fit,
@@ -24,10 +22,15 @@ from panelml.stages.selection._additive import (
 )
 from panelml.stages.selection._consensus import (
     consensus,
-    rank_correlation,
+    sampled_rank_correlation,
     stability_record,
 )
-from panelml.stages.selection._fold_parts import FoldImportances, FoldPart, by_target_and_fold
+from panelml.stages.selection._fold_parts import (
+    FoldImportances,
+    FoldPart,
+    TargetWork,
+    by_target_and_fold,
+)
 from panelml.stages.selection._gates import add_conditional, no_skill_reason
 from panelml.stages.selection._importance import (
     FamilyPlan,
@@ -55,16 +58,6 @@ __all__ = ["SelectionRunner"]
 
 Flags = dict[str, list[str]]
 Selection = tuple[pl.DataFrame, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class _TargetWork:
-    target: str
-    allowed: tuple[str, ...]
-    X_aug: np.ndarray[Any, np.dtype[np.float32]]
-    rows: np.ndarray[Any, np.dtype[np.int64]]
-    plan_folds: list[list[Fold]]  # per family plan
-    folds: list[Fold]  # the univariate kinds' and the conditional step's
 
 
 def _fold_task(runner: SelectionRunner, work: tuple[str, Flags, int, FoldPart]) -> FoldImportances:
@@ -112,7 +105,7 @@ class SelectionRunner:
         self._prepared: dict[str, PreparedData] = {}
         self._block_of: tuple[str, RankBlock] | None = None
         self._whole_of: tuple[str, NormalEquations] | None = None
-        self._target_of: _TargetWork | None = None
+        self._target_of: TargetWork | None = None
         self.permutation = PermutationSettings(
             params.permutation_top_k,
             params.permutation_max_rows_per_timestamp,
@@ -180,7 +173,7 @@ class SelectionRunner:
         out: list[Selection | None] = [None] * len(work)
         for allowed, indices in groups.items():
             self._augmented(allowed)
-            if not isinstance(self.ctx.executor, SerialExecutor):
+            if not self.ctx.executor.in_driver:
                 self._panel_ranks()  # once here, shipped with the runner
             targets = [work[i] for i in indices]
             folds = [
@@ -231,7 +224,7 @@ class SelectionRunner:
             self._prepared[plan.name] = plan.family.prepare(X_aug, plan.params)
         return self._prepared[plan.name]
 
-    def _target(self, target: str, flags: Flags) -> _TargetWork:
+    def _target(self, target: str, flags: Flags) -> TargetWork:
         """What both steps of one target need: its allowed columns, rows and folds
         (kept for the next task of the same target)."""
         allowed, kept = self._allowed(target, flags), self._target_of
@@ -252,7 +245,7 @@ class SelectionRunner:
         folds = plan_folds[-1] if plan_folds else self._folds(target, rows, False)
         if any(len(f) != len(folds) for f in plan_folds):
             raise RuntimeError(f"feature_selection: families plan different folds for {target!r}")
-        self._target_of = _TargetWork(
+        self._target_of = TargetWork(
             target, allowed, self._augmented(allowed), rows, plan_folds, folds
         )
         return self._target_of
@@ -261,7 +254,7 @@ class SelectionRunner:
         """How many folds (fold tasks) ``target`` has."""
         return len(self._target(target, flags).folds)
 
-    def _block(self, work: _TargetWork) -> RankBlock:
+    def _block(self, work: TargetWork) -> RankBlock:
         """The target's rank block, kept for the next task of the same target."""
         if self._block_of is None or self._block_of[0] != work.target:
             self._block_of = self._whole_of = None  # never two targets' blocks at once
@@ -273,7 +266,7 @@ class SelectionRunner:
             self._block_of = (work.target, block)
         return self._block_of[1]
 
-    def _whole(self, work: _TargetWork) -> NormalEquations:
+    def _whole(self, work: TargetWork) -> NormalEquations:
         """The normal equations of the target's whole block, kept with the block."""
         block = self._block(work)
         if self._whole_of is None or self._whole_of[0] != work.target:
@@ -364,7 +357,12 @@ class SelectionRunner:
         )  # fmt: skip
         corr = None
         if params.redundancy_threshold is not None:
-            corr = self._correlation(target, work.rows, X_aug[:, : len(allowed)])
+            corr = sampled_rank_correlation(
+                X_aug[:, : len(allowed)],
+                work.rows,
+                params.redundancy_sample_rows,
+                self.seeds.rng("feature_selection", target, "redundancy"),
+            )
         no_skill = None
         if self.plans and params.skill_alpha is not None:
             oof = np.full(panel.n_rows, np.nan)
@@ -395,13 +393,3 @@ class SelectionRunner:
                 f"feature_selection: cannot make purged folds for target {target!r}: {exc}; "
                 "lower validation.n_splits or use more timestamps"
             ) from None
-
-    def _correlation(
-        self, target: str, rows: Any, X: np.ndarray[Any, np.dtype[np.float32]]
-    ) -> np.ndarray[Any, np.dtype[np.float64]]:
-        n = self.params.redundancy_sample_rows
-        sample = rows
-        if rows.size > n:
-            rng = self.seeds.rng("feature_selection", target, "redundancy")
-            sample = np.sort(rng.choice(rows, size=n, replace=False))
-        return rank_correlation(X[sample])
