@@ -4,12 +4,19 @@ columns), a glob, or CSV (a file, a folder or a glob of them).
 
 Files are scanned lazily with Polars; the schema is read first, column roles are
 resolved from it (:mod:`panelml.data.columns`), and only those columns are read.
+Parquet is read a group of columns at a time (keys first, then features and
+targets in groups; :mod:`panelml.data.frames`), so the whole frame is never in
+memory next to the Panel; data in many files is read in fewer, larger groups, as
+each group read opens every file again. CSV is parsed once in full (one parse per column group
+would re-read the whole text each time), and its columns are released group by
+group as the Panel is filled.
 Hive partition columns other than the symbol and timestamp are never default
 features (they are constant per file); name them in ``data.features`` to use them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,7 +25,13 @@ import polars as pl
 
 from panelml.data.columns import is_glob, plan_columns
 from panelml.data.errors import DataError
-from panelml.data.frames import build_panel, panel_from_frame
+from panelml.data.frames import (
+    FrameColumns,
+    ReadColumns,
+    build_panel,
+    group_count,
+    panel_from_frame,
+)
 from panelml.data.panel import Panel
 from panelml.data.sniff import check_single_column, check_text_files, mixed_offset_warnings
 from panelml.data.spec import DataConfig
@@ -180,9 +193,26 @@ def load_panel(cfg: DataConfig, base_dir: Path | None = None) -> Panel:
     plan = plan_columns(
         dict(schema), cfg, source=source.display, partition_columns=source.partition_columns
     )
-    try:
-        frame = lazy.select(plan.columns).collect()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise _unreadable(source, error) from error
     extra = mixed_offset_warnings(source, lazy, schema, cfg.timestamp_column)
-    return build_panel(frame, plan, cfg, source=source.display, warnings=extra)
+    read = _column_reader(source, lazy, plan.columns)
+    groups = group_count(len(source.files)) if source.format == "parquet" else None
+    return build_panel(read, plan, cfg, source=source.display, warnings=extra, groups=groups)
+
+
+def _column_reader(source: Source, lazy: pl.LazyFrame, columns: Sequence[str]) -> ReadColumns:
+    """Reads groups of ``columns`` from ``lazy`` with file errors as DataErrors:
+    parquet by a projected scan per group, CSV from one full parse (module doc)."""
+    if source.format == "csv":
+        try:
+            frame = lazy.select(columns).collect()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise _unreadable(source, error) from error
+        return FrameColumns(frame, consume=True)
+
+    def read(names: Sequence[str]) -> pl.DataFrame:
+        try:
+            return lazy.select(names).collect()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise _unreadable(source, error) from error
+
+    return read
