@@ -195,9 +195,10 @@ def build_panel(
     for group in column_groups(plan.targets, n_rows, 8, X.nbytes, groups):
         part = _read_group(read, group, n_rows, source)
         for name in group:
-            values = np.array(part[name].cast(pl.Float64).to_numpy(), dtype=np.float64, copy=True)
-            if order is not None:
-                values = values[order]
+            raw = np.asarray(part[name].cast(pl.Float64).to_numpy(), dtype=np.float64)
+            # a new array either way: the sorted gather, or a copy of polars' buffer
+            values = np.array(raw, copy=True) if order is None else raw[order]
+            del raw
             checks.replace_infinite(values, (name,), report)
             reason = checks.drop_reason(values)
             if reason is not None:
