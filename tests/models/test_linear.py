@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -76,3 +77,55 @@ def test_constant_and_all_nan_columns_are_harmless() -> None:
     model = RidgeFamily().fit(X, y)
     assert model.scales_ is not None and model.scales_[3] == 1.0
     assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 7])
+def test_chunked_column_statistics_equal_numpy_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, n_cols: int
+) -> None:
+    """``column_means`` and ``column_stds`` read the matrix in row chunks (here
+    chunks of 3-17 rows, the last one ragged) yet equal ``np.nanmean`` and
+    ``ndarray.std`` exactly: NaN, an all-NaN column, large offsets (where a
+    different summation order moves the last bits) and one column included.
+    Summing the chunks separately and adding the totals differs in the last
+    bits on this data, so the test fails an implementation that does that. An
+    F-ordered matrix (summed pairwise by NumPy) gives the same values too."""
+    import panelml.models._sklearn as module
+
+    rng = np.random.default_rng(n_cols)
+    X = rng.standard_normal((211, n_cols)) * 1e3 + 1e7
+    X[rng.random(X.shape) < 0.2] = np.nan
+    if n_cols > 1:
+        X[:, 1] = np.nan
+    with pytest.warns(RuntimeWarning) if n_cols > 1 else contextlib.nullcontext():
+        expected_means = np.nan_to_num(np.nanmean(X, axis=0), nan=0.0)
+    Z = np.where(np.isnan(X), expected_means, X) - expected_means
+    monkeypatch.setattr(module, "COLUMN_SUM_CELLS", 17)
+    np.testing.assert_array_equal(module.column_means(X), expected_means)
+    np.testing.assert_array_equal(module.column_stds(Z), Z.std(axis=0))
+    F = np.asfortranarray(X)
+    with pytest.warns(RuntimeWarning) if n_cols > 1 else contextlib.nullcontext():
+        np.testing.assert_array_equal(
+            module.column_means(F), np.nan_to_num(np.nanmean(F, axis=0), nan=0.0)
+        )
+    filled = np.nan_to_num(X, nan=0.0)
+    naive = sum(filled[lo : lo + 5].sum(axis=0) for lo in range(0, X.shape[0], 5))
+    assert not np.array_equal(naive, filled.sum(axis=0)), "the data tells summation orders apart"
+
+
+@pytest.mark.parametrize("family", [RidgeFamily, LassoFamily])
+def test_centering_in_place_gives_the_fit_of_a_copy(family: type[LinearFamily]) -> None:
+    """The fit lets scikit-learn center its own standardised matrix in place
+    (``copy_X=False``, one matrix copy less); the coefficients equal a fit with
+    ``copy_X: true`` exactly, for one target and for several at once."""
+    X, y = make_data("regression", seed=4)
+    Y = np.column_stack([y, -y + np.random.default_rng(1).normal(size=y.size)])
+    plain = family("regression").fit(X, y, seed=1)
+    copied = family("regression", {"copy_X": True}).fit(X, y, seed=1)
+    np.testing.assert_array_equal(plain.coef_, copied.coef_)
+    assert plain.intercept_ == copied.intercept_
+    many = family.fit_many(X, Y, seed=1)
+    many_copied = family.fit_many(X, Y, params={"copy_X": True}, seed=1)
+    for a, b in zip(many, many_copied, strict=True):
+        np.testing.assert_array_equal(a.coef_, b.coef_)
+        assert a.intercept_ == b.intercept_

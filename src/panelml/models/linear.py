@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models._sklearn import column_means, impute, param_errors
+from panelml.models._sklearn import column_means, column_stds, impute, param_errors
 from panelml.models.base import (
     FloatArray,
     ModelError,
@@ -74,7 +74,7 @@ def _fit_standardise(
     means = column_means(X)
     Z = impute(X, means)
     Z -= means
-    scales = np.asarray(Z.std(axis=0), dtype=np.float64)
+    scales = column_stds(Z)
     scales[~(scales > 0)] = 1.0
     Z /= scales
     return Z, means, scales
@@ -96,7 +96,10 @@ class LinearFamily(ModelFamily):
         self.intercept_: float = 0.0
 
     # -- estimators ---------------------------------------------------------------
-    def _estimator(self, seed: int) -> Any:
+    def _estimator(self, seed: int, overwrite: bool = False) -> Any:
+        """The scikit-learn estimator; with ``overwrite``, a regression estimator
+        may center the standardised matrix in place (``copy_X=False``: the same
+        arithmetic without a copy of the matrix) unless the user set ``copy_X``."""
         from sklearn import linear_model
 
         cls = (
@@ -104,14 +107,23 @@ class LinearFamily(ModelFamily):
             if self.task == "regression"
             else linear_model.LogisticRegression
         )
+        extra: dict[str, Any] = {"random_state": seed}
+        if overwrite and self.task == "regression" and "copy_X" not in self.params:
+            extra["copy_X"] = False
         with rejected_params(self.name, *param_errors()):
-            return cls(**{**self.params, "random_state": seed})
+            return cls(**{**self.params, **extra})
 
     def _solve(
-        self, Z: npt.NDArray[np.float64], y: FloatArray, weight: FloatArray | None, seed: int
+        self,
+        Z: npt.NDArray[np.float64],
+        y: FloatArray,
+        weight: FloatArray | None,
+        seed: int,
+        overwrite: bool = False,
     ) -> tuple[npt.NDArray[np.float64], float]:
-        """(coef, intercept) on standardised features, in target/log-odds units."""
-        est = self._estimator(seed)
+        """(coef, intercept) on standardised features, in target/log-odds units;
+        ``overwrite``: ``Z`` is not needed afterwards (see :meth:`_estimator`)."""
+        est = self._estimator(seed, overwrite)
         if self.task == "binary":
             with rejected_params(self.name, *param_errors()[:1]):
                 est.fit(Z, y, sample_weight=weight)
@@ -137,7 +149,7 @@ class LinearFamily(ModelFamily):
         self._check_fit_inputs(X, y, sample_weight)
         Z, means, scales = _fit_standardise(X)
         self.means_, self.scales_ = means, scales
-        self.coef_, self.intercept_ = self._solve(Z, y, sample_weight, seed)
+        self.coef_, self.intercept_ = self._solve(Z, y, sample_weight, seed, overwrite=True)
         return self
 
     @classmethod
@@ -240,7 +252,7 @@ class RidgeFamily(LinearFamily):
         y_scale = Y64.std(axis=0)
         y_scale[~(y_scale > 0)] = 1.0
         with rejected_params(self.name, *param_errors()[:1]):
-            est = self._estimator(seed).fit(Z, (Y64 - y_mean) / y_scale)
+            est = self._estimator(seed, overwrite=True).fit(Z, (Y64 - y_mean) / y_scale)
         coef = np.atleast_2d(as_float64(est.coef_))
         intercept = np.ravel(as_float64(est.intercept_))
         return [
