@@ -39,8 +39,9 @@ cannot be told apart from a leak of that bar by timing; only its magnitude
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -200,15 +201,40 @@ def shifted_copy_candidates(
     if not lags:
         return out
     approx = np.zeros((int(panel.n_features), len(lags)))
-    step = 8  # labels per batch: bounds the stacked label grids
+    step = 8  # labels per batch: bounds the stacked label ranks
     for lo in range(0, len(lags), step):
-        shifted = [shift_values(panel, y, signed, grid) for signed in lags[lo : lo + step]]
+        shifted = _Shifted(panel, y, lags[lo : lo + step], grid)
         approx[:, lo : lo + len(shifted)] = sections.pooled_rank_corr(shifted)
     hits = np.nan_to_num(approx) >= cutoff
     for k, signed in enumerate(lags):
         for j in np.flatnonzero(hits[:, k]):
             out.setdefault(int(j), []).append(signed)
     return out
+
+
+class _Shifted(Sequence[F64]):
+    """``y`` shifted by each of ``lags``, computed when read.
+
+    The prefilter reads its labels one at a time, so only one shifted copy of
+    the label is alive at once instead of a whole batch of them.
+    """
+
+    def __init__(self, panel: Panel, y: F64, lags: Sequence[int], grid: Any) -> None:
+        self.panel, self.y, self.lags, self.grid = panel, y, list(lags), grid
+
+    def __len__(self) -> int:
+        return len(self.lags)
+
+    @overload
+    def __getitem__(self, index: int) -> F64: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[F64]: ...
+
+    def __getitem__(self, index: int | slice) -> F64 | Sequence[F64]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return shift_values(self.panel, self.y, self.lags[index], self.grid)
 
 
 def shifted_copies(
