@@ -247,8 +247,8 @@ class _Block:
             sums = np.matmul(cells(part).astype(np.float64), labels[part])
             if scale is not None:
                 sums *= scale[part, :, None]
-            for one in sums:
-                out += one
+            # (out + sums[0]) + sums[1] + ...: NumPy adds along the outer axis in order
+            out = np.add.reduce(np.concatenate((out[None], sums)), axis=0)
         return out
 
 
