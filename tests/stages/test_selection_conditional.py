@@ -57,7 +57,7 @@ def _setup(
     Z = _ranks(np.hstack([real, shadows]))
     block = RankBlock(
         rows=np.arange(n, dtype=np.int64),
-        Z=np.hstack([Z, Z * Z - 1.0]),
+        z=Z,
         target=_ranks(y[:, None]).ravel(),
     )
     t = np.repeat(np.arange(N_T), N_S).astype(np.int64)
@@ -176,12 +176,12 @@ def _ref_conditional_additions(
     min_names: int,
     max_additions: int,
 ) -> list[tuple[int, float, float, float, int]]:
-    n_cols = block.Z.shape[1] // 2
+    n_cols = block.n_columns
     if n_real == 0 or max_additions <= 0 or not candidates.any() or not folds:
         return []
     order = np.argsort(timestamps, kind="stable")
     ts = timestamps[order]
-    Z, y, rows = block.Z[order].astype(np.float64), block.target[order], block.rows[order]
+    Z, y, rows = block.design(order).astype(np.float64), block.target[order], block.rows[order]
     starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
     counts = np.diff(np.r_[starts, ts.size])
     marginal, marginal_t = _ref_marginal_p(Z, y, starts, counts, n_cols, horizon, min_names)
@@ -377,7 +377,7 @@ def _sorted(
     counts = np.diff(np.r_[starts, s.size])
     rows = block.rows[order]
     masks = [(np.isin(rows, f.train), np.isin(rows, f.test)) for f in folds]
-    return block.Z[order], block.target[order], starts, counts, masks
+    return block.design(order), block.target[order], starts, counts, masks
 
 
 def _close(new: F64, ref: F64) -> None:
@@ -398,7 +398,7 @@ def test_fast_step_matches_the_reference_on_ragged_panels(
     straightforward computation to 1e-9, with float64 or float32 ranks, on folds
     of whole timestamps and on folds that cut timestamps."""
     block, ts, folds, n_real = _ragged(seed, split_timestamps)
-    block = RankBlock(block.rows, block.Z.astype(dtype), block.target)
+    block = RankBlock(block.rows, block.z.astype(dtype), block.target)
     Z, y, starts, counts, masks = _sorted(block, ts, folds)
     Z64 = Z.astype(np.float64)
     n_cols = Z.shape[1] // 2
@@ -437,8 +437,8 @@ def test_a_column_constant_in_a_timestamp_gives_no_correlation_there() -> None:
     rounding leaves of 0 / 0: the column's series equals the one obtained with
     those timestamps left out of its test fold."""
     block, ts, folds, _ = _ragged(0, False)
-    n_cols = block.Z.shape[1] // 2
-    Z = block.Z.copy()
+    n_cols = block.n_columns
+    Z = block.design()
     flat = np.isin(ts, np.arange(5, 12))  # in the first test fold
     Z[flat, 3], Z[flat, n_cols + 3] = 0.0, -1.0
     order = np.argsort(ts, kind="stable")

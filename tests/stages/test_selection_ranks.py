@@ -45,8 +45,11 @@ def test_cached_blocks_and_block_ics_equal_the_fresh_exact_ones(hard: bool, seed
         cached = rank_block(X_aug, y, panel.timestamps, rows, 5, ranks)
         fresh = rank_block(X_aug, y, panel.timestamps, rows, 5)
         np.testing.assert_array_equal(cached.rows, fresh.rows)
-        np.testing.assert_array_equal(cached.Z, fresh.Z)
+        np.testing.assert_array_equal(cached.z, fresh.z)
         np.testing.assert_array_equal(cached.target, fresh.target)
+        np.testing.assert_array_equal(cached.design(), fresh.design())
+        if not hard:  # complete grid, labels missing only at the end: a view, no copy
+            assert np.shares_memory(cached.z, ranks.z) and not cached.z.flags.writeable
         folds = plan_folds(panel, target, ValidationConfig(), rows)
         exact = np.array(
             [
@@ -79,7 +82,7 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
     whole = whole_block(block)
     for fold in plan_folds(panel, target, ValidationConfig(), rows):
         inside = np.isin(block.rows, fold.train)
-        Z, t = block.Z[inside].astype(np.float64), block.target[inside]
+        Z, t = block.design(inside).astype(np.float64), block.target[inside]
         gram = Z.T @ Z + 1e-3 * inside.sum() * np.eye(Z.shape[1])
         direct = np.linalg.solve(gram, Z.T @ t)
         fitted = additive_rank_fit(block, fold.train, whole=whole)

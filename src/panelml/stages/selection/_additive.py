@@ -14,7 +14,8 @@ are most of the block, so :class:`NormalEquations` of the whole block are
 formed once per target and each fold subtracts those of the rows it leaves
 out (its test block, purge and embargo: about a quarter of the rows with five
 folds), which does a quarter of the work per fold. Rows are read in chunks
-(:func:`row_chunks`), so no copy of the whole block is ever made.
+(:func:`design_chunks`: each chunk's squares are formed as it is read, since
+the block stores only ``z``), so no copy of the whole block is ever made.
 
 Precision: a float32 block (the stage's) is multiplied in float32, chunk by
 chunk, and the chunks' products are summed in float64; a float64 block is
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._importance import RankBlock, compute_dtype
+from panelml.stages.selection._importance import RankBlock, compute_dtype, with_squares
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -47,13 +48,13 @@ ComputeArray = npt.NDArray[np.floating[Any]]  # float32 or float64
 
 
 def row_chunks(
-    a: npt.NDArray[np.floating[Any]], rows: IntArray
+    a: npt.NDArray[np.floating[Any]], rows: IntArray, width: int | None = None
 ) -> Iterator[tuple[int, int, ComputeArray]]:
     """(lo, hi, a[rows[lo:hi]] in :func:`compute_dtype`) in chunks of about
-    :data:`CHUNK_CELLS` cells, so no more than one chunk of ``a`` is ever copied
-    at once. When ``rows`` is one ascending run of consecutive rows, chunks are
-    slices (views, no copy)."""
-    step = max(1, CHUNK_CELLS // max(1, a.shape[1]))
+    :data:`CHUNK_CELLS` cells (of ``width`` columns, default ``a``'s), so no
+    more than one chunk of ``a`` is ever copied at once. When ``rows`` is one
+    ascending run of consecutive rows, chunks are slices (views, no copy)."""
+    step = max(1, CHUNK_CELLS // max(1, a.shape[1] if width is None else width))
     dtype = compute_dtype(a)
     run = rows.size > 0 and int(rows[-1]) - int(rows[0]) + 1 == rows.size
     run = run and bool(np.all(np.diff(rows) == 1))
@@ -61,6 +62,14 @@ def row_chunks(
         hi = min(rows.size, lo + step)
         part = a[rows[0] + lo : rows[0] + hi] if run else a[rows[lo:hi]]
         yield lo, hi, np.asarray(part, dtype=dtype)
+
+
+def design_chunks(block: RankBlock, rows: IntArray) -> Iterator[tuple[int, int, ComputeArray]]:
+    """:func:`row_chunks` of the block's design ``[z, z**2 - 1]`` at positions
+    ``rows``: each chunk's squares are formed as it is read
+    (:meth:`~panelml.stages.selection._importance.RankBlock.design`)."""
+    for lo, hi, part in row_chunks(block.z, rows, 2 * block.n_columns):
+        yield lo, hi, with_squares(part)
 
 
 @dataclass(frozen=True)
@@ -74,9 +83,9 @@ class NormalEquations:
 
 def normal_equations(block: RankBlock, rows: IntArray) -> NormalEquations:
     """The :class:`NormalEquations` of the block rows at positions ``rows``."""
-    width = block.Z.shape[1]
+    width = 2 * block.n_columns
     gram, moment = np.zeros((width, width)), np.zeros(width)
-    for lo, hi, part in row_chunks(block.Z, rows):
+    for lo, hi, part in design_chunks(block, rows):
         gram += part.T @ part  # one chunk's product in its dtype, summed in float64
         moment += part.T @ np.asarray(block.target[rows[lo:hi]], dtype=part.dtype)
     return NormalEquations(gram, moment, int(rows.size))
@@ -132,7 +141,7 @@ def partial_rank_importance(
     a symmetric (square) effect that has no linear rank IC. Shadows get the
     same treatment, so the null is unchanged.
     """
-    n_cols = block.Z.shape[1] // 2
+    n_cols = block.n_columns
     if coef is None:
         coef = additive_rank_fit(block, rows)
     if coef is None or n_cols == 0:

@@ -91,7 +91,12 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.stages.fitting import Fold
-from panelml.stages.selection._conditional_sums import Segments, partial_series, segments
+from panelml.stages.selection._conditional_sums import (
+    Segments,
+    StoredDesign,
+    partial_series,
+    segments,
+)
 from panelml.stages.selection._importance import RankBlock
 from panelml.validation.multiple_testing import reject
 from panelml.validation.significance import Scheme, ic_significance_many
@@ -132,11 +137,11 @@ def conditional_additions(
     """The features the forward step adds to ``chosen`` (module docstring).
 
     ``block`` holds the ``n_real`` allowed features then their shadows (its
-    ``Z`` float64 or float32; it is read, never copied whole);
+    ``z`` float64 or float32; it is read, never copied whole);
     ``timestamps`` are the timestamp codes of ``block.rows``; ``candidates``
     (length ``n_real``) marks the features that may be added.
     """
-    n_cols = block.Z.shape[1] // 2
+    n_cols = block.n_columns
     if n_real == 0 or max_additions <= 0 or not candidates.any() or not folds:
         return []
     if block.target.size == 0:
@@ -146,7 +151,7 @@ def conditional_additions(
          np.isin(block.rows, f.test, assume_unique=True))
         for f in folds
     ]  # fmt: skip
-    seg = segments(block.Z, block.target, timestamps, fold_masks)
+    seg = segments(block, block.target, timestamps, fold_masks)
     per_t_sums = np.add.reduceat(seg.sum_dy, seg.ts_first, axis=0)
     marginal, marginal_t = _marginal(per_t_sums, seg.ts_count, n_cols, horizon, min_names)
     idx = np.flatnonzero(candidates[:n_real])
@@ -253,7 +258,7 @@ def partial_oof(
     :func:`conditional_additions` builds the segment sums once and reuses them
     for every forward step; this entry point builds them for one call."""
     timestamps = np.repeat(np.arange(starts.size, dtype=np.int64), counts)
-    seg = segments(Z, y, timestamps, fold_masks)
+    seg = segments(StoredDesign(Z), y, timestamps, fold_masks)
     return _partial(seg, selected, scored, horizon, scheme, min_names, ridge)
 
 

@@ -11,8 +11,10 @@ How. Every quantity of step 2 is a sum over rows of one timestamp, and folds
 split whole timestamps, so the block is cut into segments - runs of one
 timestamp and one membership in every fold (one segment per timestamp for
 every splitter here; finer when a fold splits a timestamp, which stays exact,
-only slower) - and read in place, neither sorted nor copied (``Z`` may be
-float32; every product is taken in float64). :func:`segments` sums, once per
+only slower) - and read in place, neither sorted nor copied (the design
+comes from a :class:`DesignSource`: a rank block that forms z**2 - 1 for the
+rows it is asked for, or a stored design matrix; it may be float32; every
+product is taken in float64). :func:`segments` sums, once per
 target, what does not depend on the chosen features: each column's squares,
 z * (z**2 - 1) and products with the target (the marginal ICs are these last
 sums over each timestamp's count). :func:`partial_series` then makes two
@@ -33,12 +35,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_PRODUCT_FEATURES", "Segments", "partial_series", "segments"]
+__all__ = [
+    "MAX_PRODUCT_FEATURES",
+    "DesignSource",
+    "Segments",
+    "StoredDesign",
+    "partial_series",
+    "segments",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -50,6 +59,38 @@ MAX_PRODUCT_FEATURES = 10
 """Pairwise products of at most this many chosen features enter the conditioning."""
 
 
+class DesignSource(Protocol):
+    """Rows of a rank design ``[z, z**2 - 1]`` (``2 n_columns`` columns), read on
+    demand: :class:`~panelml.stages.selection._importance.RankBlock` forms the
+    squares of the rows asked for, :class:`StoredDesign` holds the matrix."""
+
+    @property
+    def n_columns(self) -> int: ...
+
+    def design(self, rows: Rows) -> RankArray: ...
+
+    def design_columns(self, rows: Rows, cols: IntArray) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class StoredDesign:
+    """A whole design matrix ``Z = [z, z**2 - 1]`` as a :class:`DesignSource`."""
+
+    Z: RankArray
+
+    @property
+    def n_columns(self) -> int:
+        return int(self.Z.shape[1]) // 2
+
+    def design(self, rows: Rows) -> RankArray:
+        return self.Z[rows]
+
+    def design_columns(self, rows: Rows, cols: IntArray) -> FloatArray:
+        """``Z[rows][:, cols]`` in float64, with one gather."""
+        part = self.Z[rows][:, cols] if isinstance(rows, slice) else self.Z[np.ix_(rows, cols)]
+        return np.asarray(part, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Segments:
     """The block's rows in timestamp order, cut into segments: maximal runs of
@@ -57,10 +98,10 @@ class Segments:
     (one segment per timestamp when folds split whole timestamps, as every
     splitter does), with the sums that do not depend on the chosen features."""
 
-    Z: RankArray  # the block's columns (z, then z**2 - 1), in the block's row order
+    source: DesignSource  # the block's design (z, then z**2 - 1), in the block's row order
     y: FloatArray  # the target's ranks, same order
     n_cols: int
-    rows: list[Rows]  # rows of Z of each segment
+    rows: list[Rows]  # rows of the design of each segment
     seg_ts: IntArray  # timestamp position (0 .. n_ts - 1) of each segment
     ts_first: IntArray  # first segment of each timestamp
     ts_count: FloatArray  # rows of each timestamp
@@ -75,14 +116,14 @@ class Segments:
 
 
 def segments(
-    Z: RankArray,
+    source: DesignSource,
     y: FloatArray,
     timestamps: IntArray,
     fold_masks: Sequence[tuple[BoolArray, BoolArray]],
 ) -> Segments:
     """Segments of the block (:class:`Segments`): one stable sort of the
-    timestamps (no copy of ``Z``: segments index it) and one pass over the rows."""
-    n, n_cols = y.size, Z.shape[1] // 2
+    timestamps (no copy of the design: segments index it) and one pass over the rows."""
+    n, n_cols = y.size, source.n_columns
     order = np.argsort(timestamps, kind="stable")
     ts = np.asarray(timestamps)[order]
     new_ts = np.r_[True, ts[1:] != ts[:-1]]
@@ -106,7 +147,7 @@ def segments(
     z_hi, z_lo = np.empty((n_seg, n_cols)), np.empty((n_seg, n_cols))
     y_hi, y_lo = np.empty(n_seg), np.empty(n_seg)
     for s, sel in enumerate(rows):
-        D = np.asarray(Z[sel], dtype=np.float64)
+        D = np.asarray(source.design(sel), dtype=np.float64)
         ys = y[sel]
         sum_dy[s] = ys @ D
         sum_d2[s] = np.einsum("ij,ij->j", D, D)
@@ -117,7 +158,7 @@ def segments(
     y_const = np.maximum.reduceat(y_hi, ts_first) == np.minimum.reduceat(y_lo, ts_first)
     empty = np.zeros((0, n_seg), dtype=bool)
     return Segments(
-        Z=Z,
+        source=source,
         y=np.asarray(y, dtype=np.float64),
         n_cols=n_cols,
         rows=rows,
@@ -149,9 +190,9 @@ class _Design:
         self.pair_i, self.pair_j = np.triu_indices(head, k=1)
         self.width = 3 * self.chosen.size + head * (head - 1) // 2
 
-    def of(self, Z: RankArray, rows: Rows) -> FloatArray:
-        """The design on ``rows`` of ``Z``, written into one float64 array."""
-        zz = _take(Z, rows, self.cols)
+    def of(self, source: DesignSource, rows: Rows) -> FloatArray:
+        """The design on ``rows`` of ``source``, written into one float64 array."""
+        zz = source.design_columns(rows, self.cols)
         c = self.chosen.size
         z = zz[:, :c]
         S = np.empty((zz.shape[0], self.width))
@@ -159,12 +200,6 @@ class _Design:
         S[:, 2 * c : 3 * c] = z**3 - 3.0 * z
         np.multiply(z[:, self.pair_i], z[:, self.pair_j], out=S[:, 3 * c :])
         return S
-
-
-def _take(Z: RankArray, rows: Rows, cols: IntArray) -> FloatArray:
-    """``Z[rows][:, cols]`` in float64, with one gather."""
-    part = Z[rows][:, cols] if isinstance(rows, slice) else Z[np.ix_(rows, cols)]
-    return np.asarray(part, dtype=np.float64)
 
 
 def partial_series(
@@ -197,10 +232,10 @@ def partial_series(
             member = seg.train[:, s] & active
             if not member.any():
                 continue
-            S = design.of(seg.Z, rows)
+            S = design.of(seg.source, rows)
             gram[member] += S.T @ S
             s_y[member] += S.T @ seg.y[rows]
-            s_d[member] += S.T @ _take(seg.Z, rows, cols)
+            s_d[member] += S.T @ seg.source.design_columns(rows, cols)
     d2 = train_w @ seg.sum_d2[:, cols]
     ab = train_w @ seg.sum_ab[:, scored]
     dy = train_w @ seg.sum_dy[:, cols]
@@ -235,9 +270,9 @@ def partial_series(
         testing = np.flatnonzero(seg.test[:, s] & active)
         if not testing.size:
             continue
-        D = _take(seg.Z, rows, cols)
+        D = seg.source.design_columns(rows, cols)
         ys = seg.y[rows]
-        S_te = design.of(seg.Z, rows) if width else None
+        S_te = design.of(seg.source, rows) if width else None
         t = seg.seg_ts[s]
         for f in testing:
             x = D[:, :k] * wa[f] + D[:, k:] * wb[f]

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._additive import additive_rank_fit, row_chunks
+from panelml.stages.selection._additive import additive_rank_fit, design_chunks, row_chunks
 from panelml.stages.selection._importance import RankBlock, compute_dtype
 
 FloatArray = npt.NDArray[np.float64]
@@ -104,11 +104,11 @@ def pairwise_rank_importance(
     ``coef``: the additive model's coefficients on ``rows``
     (:func:`~panelml.stages.selection._additive.additive_rank_fit`) when the
     caller already solved it (the partial rank IC uses the same fit).
-    ``block.Z`` may be float32 or float64 (products in its dtype, chunk sums in
+    ``block.z`` may be float32 or float64 (products in its dtype, chunk sums in
     float64: :mod:`~panelml.stages.selection._additive`), and the block is read
     in row chunks (never copied whole).
     """
-    n_cols = block.Z.shape[1] // 2
+    n_cols = block.n_columns
     train = np.flatnonzero(np.isin(block.rows, rows, assume_unique=True))
     if train.size == 0 or n_cols == 0 or n_real < 2:
         return np.zeros(n_cols)
@@ -118,13 +118,13 @@ def pairwise_rank_importance(
         return np.zeros(n_cols)
     # the additive model's residual on every row of the block (train and test)
     resid = np.array(block.target, dtype=np.float64)
-    for lo, hi, part in row_chunks(block.Z, np.arange(block.rows.size)):
+    for lo, hi, part in design_chunks(block, np.arange(block.rows.size)):
         resid[lo:hi] -= part @ coef.astype(part.dtype)
     partners = np.arange(n_real)
     if n_real > max_partners:
         additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
         partners = np.sort(np.lexsort((partners, -additive))[:max_partners])
-    z = block.Z[:, :n_cols]  # a view: only the z half is needed from here on
+    z = block.z  # only z is needed from here on
     t = _pair_t(z, resid[train], timestamps[train], partners, horizon, rows=train)
     if test is None:
         out: FloatArray = np.abs(t).max(axis=1)
