@@ -195,13 +195,15 @@ def _everything(X: F64, ts: npt.NDArray[np.int64], y: F64, keep: Any) -> Any:
 def test_chunk_sizes_and_kernels_do_not_change_a_bit(
     case: str, with_keep: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both sides of every threshold: one value per chunk or all at once; float32
-    rank products for no cross-section or for every one."""
+    """Both sides of every threshold: one value (one row) per chunk or all at once,
+    for ranking and for expansion; float32 rank products for no cross-section or
+    for every one."""
     X, ts, y = CASES[case]
     keep = np.random.default_rng(2).random(ts.size) < 0.6 if with_keep else None
     base = _everything(X, ts, y, keep)
     for chunk, width in ((1, 0), (37, 10**6), (10**9, _ranks.FLOAT32_WIDTH)):
         monkeypatch.setattr(_ranks, "CHUNK_VALUES", chunk)
+        monkeypatch.setattr(_ranks, "RANK_CHUNK_VALUES", chunk)
         monkeypatch.setattr(_ranks, "FLOAT32_WIDTH", width)
         other = _everything(X, ts, y, keep)
         _same_series(other[0], base[0])
@@ -219,6 +221,7 @@ def test_report_identical_whatever_the_chunk_size(monkeypatch: pytest.MonkeyPatc
         base = screen_panel(p, params, target_patterns=["fwd_*"], seed=4)
         assert base.height > 0
         monkeypatch.setattr(_ranks, "CHUNK_VALUES", 50)
+        monkeypatch.setattr(_ranks, "RANK_CHUNK_VALUES", 7)
         monkeypatch.setattr(_ranks, "FLOAT32_WIDTH", 0)
         assert screen_panel(p, params, target_patterns=["fwd_*"], seed=4).equals(base)
         monkeypatch.undo()
