@@ -547,6 +547,42 @@ def test_grouped_linear_fits_equal_one_fit_per_target() -> None:
         )
 
 
+def test_fold_tasks_keep_one_targets_folds_and_no_training_rows_in_results() -> None:
+    """Families fitted fold by fold: the work keeps only the current target's
+    folds (tasks come target by target; keeping all held ~2x the panel at a
+    dozen targets) and each result keeps its fold's test rows but no training
+    rows; the out-of-fold predictions equal fitting every fold directly."""
+    panel = to_panel(make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=3))
+    from panelml.stages.fitting import PreparedCache
+    from panelml.stages.ranking._families import family_job
+    from panelml.stages.ranking._fit import PlanSettings, fit_one_fold, plan_targets
+
+    settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
+    validation = ValidationConfig()
+    plans = plan_targets(panel, ["fwd_ret_1", "fwd_ret_5"], {}, validation, settings)
+    lgbm = get_family("lightgbm")
+    params = {"n_estimators": 20, "num_threads": 1}
+    job = family_job(
+        panel, lgbm, params, plans, validation, PreparedCache(panel),
+        early_stopping=True, settings=settings, seed_for=lambda t: 0,
+    )  # fmt: skip
+    results = [fit_one_fold(job.work, task) for task in job.folds]
+    assert set(job.work.folds_of) == {plans[-1].name}
+    start = 0
+    for plan, n in zip(job.plans, job.n_folds, strict=True):
+        own, start = results[start : start + n], start + n
+        folds = plan_folds(panel, plan.name, validation, plan.rows, early_stopping=True,
+                           early_stopping_fraction=0.2)  # fmt: skip
+        direct = fit_folds(lgbm, plan.kind, params, lgbm.prepare(panel.X, params),
+                           panel.targets[plan.name], folds, seed=0)  # fmt: skip
+        for kept, fold in zip(own, folds, strict=True):
+            assert kept.fold.train.size == 0 and kept.fold.fit.size == 0 and kept.fold.val is None
+            np.testing.assert_array_equal(kept.fold.test, fold.test)
+        np.testing.assert_array_equal(
+            oof_vector(panel.n_rows, own), oof_vector(panel.n_rows, direct)
+        )
+
+
 # -- end to end ------------------------------------------------------------------------
 def test_runs_from_yaml_caches_and_prints(tmp_path: Path) -> None:
     assert registry.stages.get("target_ranking") is TargetRankingStage

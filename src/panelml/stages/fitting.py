@@ -10,7 +10,7 @@ looping over splits themselves, so every stage validates the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,14 @@ class Fold:
     val: IntArray | None
     paths: IntArray | None = None
     groups: IntArray | None = None
+
+    def scored(self) -> Fold:
+        """This fold as a fitted result keeps it: the test rows with their paths
+        and groups, without the training rows (``train`` and ``fit`` empty, no
+        ``val``), so that many targets' results do not hold every fold's
+        training indices."""
+        none = np.empty(0, dtype=np.int64)
+        return replace(self, train=none, fit=none, val=None)
 
 
 def target_rows(

@@ -196,8 +196,12 @@ class FamilyWork:
         return state
 
     def folds(self, plan: TargetPlan) -> list[Fold]:
-        """The plan's folds (planned once per process)."""
+        """The plan's folds, kept until another plan's are asked for: tasks come
+        target by target, and keeping every target's folds (four index arrays
+        per fold) held about 2x the float32 panel at a dozen targets, growing
+        with each target."""
         if plan.name not in self.folds_of:
+            self.folds_of.clear()
             self.folds_of[plan.name] = _folds(
                 self.panel, plan, self.validation, self.stop, self.settings
             )
@@ -228,7 +232,7 @@ def fit_one_fold(work: FamilyWork, item: FoldTask) -> FoldFit:
         work.family, plan.kind, work.params, work.prepared(plan.features),
         work.label(plan.name), [fold], seed=seed,
     )  # fmt: skip
-    return fit
+    return FoldFit(fold.scored(), fit.model, fit.predictions)
 
 
 def fit_set(work: FamilyWork, item: FitSet) -> dict[str, tuple[FloatArray, FloatArray | None]]:
