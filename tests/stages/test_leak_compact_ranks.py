@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pytest
 
 from panelml.data.synthetic import make_panel
-from panelml.stages.leakage import LeakageScreenParams, _ranks, screen_panel
+from panelml.stages.leakage import LeakageScreenParams, _rank_grid, screen_panel
 from panelml.stages.leakage._ranks import CrossSections
 from panelml.validation.metrics import ICSeries
 from panelml.validation.ranks import average_ranks
@@ -133,7 +133,7 @@ def test_stored_ranks_are_the_plain_float64_ranks(case: str) -> None:
     sections = CrossSections(X, ts, 3, slice(None))
     if case == "ragged":
         assert len(sections.blocks) > 1
-        assert max(b.pos.shape[1] for b in sections.blocks) > _ranks.FLOAT32_WIDTH
+        assert max(b.pos.shape[1] for b in sections.blocks) > _rank_grid.FLOAT32_WIDTH
     for block in sections.blocks:
         centred, counts = _plain_centred(X, block.pos)
         assert block.doubled.dtype == np.int16
@@ -201,10 +201,10 @@ def test_chunk_sizes_and_kernels_do_not_change_a_bit(
     X, ts, y = CASES[case]
     keep = np.random.default_rng(2).random(ts.size) < 0.6 if with_keep else None
     base = _everything(X, ts, y, keep)
-    for chunk, width in ((1, 0), (37, 10**6), (10**9, _ranks.FLOAT32_WIDTH)):
-        monkeypatch.setattr(_ranks, "CHUNK_VALUES", chunk)
-        monkeypatch.setattr(_ranks, "RANK_CHUNK_VALUES", chunk)
-        monkeypatch.setattr(_ranks, "FLOAT32_WIDTH", width)
+    for chunk, width in ((1, 0), (37, 10**6), (10**9, _rank_grid.FLOAT32_WIDTH)):
+        monkeypatch.setattr(_rank_grid, "CHUNK_VALUES", chunk)
+        monkeypatch.setattr(_rank_grid, "RANK_CHUNK_VALUES", chunk)
+        monkeypatch.setattr(_rank_grid, "FLOAT32_WIDTH", width)
         other = _everything(X, ts, y, keep)
         _same_series(other[0], base[0])
         _same_series(other[1], base[1])
@@ -220,8 +220,8 @@ def test_report_identical_whatever_the_chunk_size(monkeypatch: pytest.MonkeyPatc
     for params in (LeakageScreenParams(), LeakageScreenParams(max_rows_per_timestamp=12)):
         base = screen_panel(p, params, target_patterns=["fwd_*"], seed=4)
         assert base.height > 0
-        monkeypatch.setattr(_ranks, "CHUNK_VALUES", 50)
-        monkeypatch.setattr(_ranks, "RANK_CHUNK_VALUES", 7)
-        monkeypatch.setattr(_ranks, "FLOAT32_WIDTH", 0)
+        monkeypatch.setattr(_rank_grid, "CHUNK_VALUES", 50)
+        monkeypatch.setattr(_rank_grid, "RANK_CHUNK_VALUES", 7)
+        monkeypatch.setattr(_rank_grid, "FLOAT32_WIDTH", 0)
         assert screen_panel(p, params, target_patterns=["fwd_*"], seed=4).equals(base)
         monkeypatch.undo()

@@ -19,7 +19,8 @@ from panelml.stages.selection._conditional import (
     marginal_p,
     partial_oof,
 )
-from panelml.stages.selection._importance import RankBlock, rank_block, shadow_matrix
+from panelml.stages.selection._importance import shadow_matrix
+from panelml.stages.selection._rank_block import RankBlock, rank_block
 from panelml.validation.multiple_testing import reject
 from panelml.validation.significance import Scheme, ic_significance, long_run_variance
 from panelml.validation.spec import ValidationConfig

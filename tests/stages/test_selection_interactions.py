@@ -17,8 +17,8 @@ from panelml.stages.selection import (
     _interactions,
 )
 from panelml.stages.selection._consensus import consensus
-from panelml.stages.selection._importance import RankBlock
 from panelml.stages.selection._interactions import _pair_t, pairwise_rank_importance
+from panelml.stages.selection._rank_block import RankBlock
 
 
 def _block(seed: int, n_t: int = 200, n_s: int = 40) -> tuple[RankBlock, np.ndarray[Any, Any]]:

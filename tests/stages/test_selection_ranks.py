@@ -25,11 +25,10 @@ from panelml.stages.selection._additive import (
 )
 from panelml.stages.selection._importance import (
     mean_rank_ic,
-    panel_ranks,
-    rank_block,
     shadow_matrix,
     univariate_importance,
 )
+from panelml.stages.selection._rank_block import panel_ranks, rank_block
 from panelml.validation.spec import ValidationConfig
 
 

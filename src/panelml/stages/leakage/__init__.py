@@ -2,9 +2,9 @@
 
 ``stage`` holds the stage, its params and its result; the private modules hold
 the checks (``_screen``, ``_timing``), the rank-once IC engine they share
-(``_ranks``), the evidence grades and the policy
-(``_evidence``), the per-check settings (``_params``) and the run summary
-(``_summary``). Other modules import the public names from this package.
+(``_ranks``, with its per-block rank store ``_rank_grid``), the evidence
+grades and the policy (``_evidence``), the per-check settings (``_params``)
+and the run summary (``_summary``). Other modules import the public names from this package.
 """
 
 from panelml.stages.leakage._params import LeakageScreenParams

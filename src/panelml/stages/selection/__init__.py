@@ -3,7 +3,8 @@
 ``stage`` holds the stage and its result; ``_params`` the params and importance
 judgements; ``_runner`` the per-target selection; ``_importance``,
 ``_interactions`` and ``_consensus`` the importances, the pairwise interaction
-score and the shadow-calibrated vote. Other modules import the public names
+score and the shadow-calibrated vote; ``_rank_block`` the ranks the model-free
+kinds read. Other modules import the public names
 from this package.
 """
 

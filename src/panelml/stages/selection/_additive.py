@@ -3,7 +3,7 @@
 Both kinds start from the same least squares: the target's standardised
 cross-sectional ranks regressed on every column's ranks z and z**2 - 1 over a
 fold's training rows of the target's
-:class:`~panelml.stages.selection._importance.RankBlock`, with a tiny ridge
+:class:`~panelml.stages.selection._rank_block.RankBlock`, with a tiny ridge
 ``ridge * n``. The partial rank IC reads its coefficients; the pairwise kind
 looks for products in what it leaves unexplained. So a fold task solves it
 once (:func:`additive_rank_fit`) and hands the coefficients to both.
@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._importance import RankBlock, compute_dtype, with_squares
+from panelml.stages.selection._importance import compute_dtype
+from panelml.stages.selection._rank_block import RankBlock, with_squares
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -67,7 +68,7 @@ def row_chunks(
 def design_chunks(block: RankBlock, rows: IntArray) -> Iterator[tuple[int, int, ComputeArray]]:
     """:func:`row_chunks` of the block's design ``[z, z**2 - 1]`` at positions
     ``rows``: each chunk's squares are formed as it is read
-    (:meth:`~panelml.stages.selection._importance.RankBlock.design`)."""
+    (:meth:`~panelml.stages.selection._rank_block.RankBlock.design`)."""
     for lo, hi, part in row_chunks(block.z, rows, 2 * block.n_columns):
         yield lo, hi, with_squares(part)
 

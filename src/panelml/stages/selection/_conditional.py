@@ -10,7 +10,7 @@ selected features leave unexplained, out of fold?" finds it, and asking both
 keeps pure-noise targets empty.
 
 Method, for one target, after the vote has chosen the set ``S``
-(all on the target's :class:`~panelml.stages.selection._importance.RankBlock`:
+(all on the target's :class:`~panelml.stages.selection._rank_block.RankBlock`:
 cross-sectional standardised ranks z of the target and of every column, and
 z**2 - 1; shadows are the vote's own shadow columns, one per allowed feature,
 each keeping its source's persistence):
@@ -97,7 +97,7 @@ from panelml.stages.selection._conditional_sums import (
     partial_series,
     segments,
 )
-from panelml.stages.selection._importance import RankBlock
+from panelml.stages.selection._rank_block import RankBlock
 from panelml.validation.multiple_testing import reject
 from panelml.validation.significance import Scheme, ic_significance_many
 

@@ -61,7 +61,7 @@ MAX_PRODUCT_FEATURES = 10
 
 class DesignSource(Protocol):
     """Rows of a rank design ``[z, z**2 - 1]`` (``2 n_columns`` columns), read on
-    demand: :class:`~panelml.stages.selection._importance.RankBlock` forms the
+    demand: :class:`~panelml.stages.selection._rank_block.RankBlock` forms the
     squares of the rows asked for, :class:`StoredDesign` holds the matrix."""
 
     @property

@@ -14,8 +14,8 @@ import polars as pl
 from panelml.data.panel import Panel
 from panelml.stages.fitting import Fold
 from panelml.stages.selection._conditional import Addition, conditional_additions
-from panelml.stages.selection._importance import RankBlock
 from panelml.stages.selection._params import FeatureSelectionParams
+from panelml.stages.selection._rank_block import RankBlock
 from panelml.validation.metrics import ic_series
 from panelml.validation.significance import ic_significance
 from panelml.validation.spec import ValidationConfig

@@ -7,7 +7,7 @@ can see it. Its factors then never beat their shadows, whatever the sample
 size. This kind looks for that case directly.
 
 Method (per fold, on that fold's training rows only, from the same
-:class:`~panelml.stages.selection._importance.RankBlock` as the partial rank
+:class:`~panelml.stages.selection._rank_block.RankBlock` as the partial rank
 IC: cross-sectional standardised ranks of the target and of every column):
 
 1. the target's ranks are regressed on every column's z and z**2 - 1 (the
@@ -71,7 +71,8 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.stages.selection._additive import additive_rank_fit, design_chunks, row_chunks
-from panelml.stages.selection._importance import RankBlock, compute_dtype
+from panelml.stages.selection._importance import compute_dtype
+from panelml.stages.selection._rank_block import RankBlock
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -34,12 +34,8 @@ from panelml.stages.selection._fold_parts import (
 from panelml.stages.selection._gates import add_conditional, no_skill_reason
 from panelml.stages.selection._importance import (
     FamilyPlan,
-    PanelRanks,
     PermutationSettings,
-    RankBlock,
     family_importances,
-    panel_ranks,
-    rank_block,
     shadow_matrix,
     univariate_importance,
 )
@@ -50,6 +46,7 @@ from panelml.stages.selection._params import (
     ImportanceSpec,
     importance_weight,
 )
+from panelml.stages.selection._rank_block import PanelRanks, RankBlock, panel_ranks, rank_block
 from panelml.stages.selection._table import selection_table
 from panelml.validation.spec import ValidationConfig
 
