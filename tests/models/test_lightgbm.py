@@ -114,7 +114,7 @@ def test_binning_in_column_groups_gives_the_models_of_one_call(
     samples 300 of 2,000 rows for the bins, one sets ``max_bin_by_feature``.
     Grouping that shifted a column's bins or names, or misaligned a group's
     ``max_bin_by_feature``, changes the model text."""
-    import panelml.models.lightgbm as module
+    import panelml.models._lightgbm_bins as module
 
     rng = np.random.default_rng(5)
     n = 2000
