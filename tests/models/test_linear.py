@@ -129,3 +129,62 @@ def test_centering_in_place_gives_the_fit_of_a_copy(family: type[LinearFamily]) 
     for a, b in zip(many, many_copied, strict=True):
         np.testing.assert_array_equal(a.coef_, b.coef_)
         assert a.intercept_ == b.intercept_
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 7])
+def test_statistics_of_a_row_subset_equal_those_of_its_copy(
+    monkeypatch: pytest.MonkeyPatch, n_cols: int
+) -> None:
+    """``column_means``, ``column_sums`` and ``impute`` given ``rows`` read the rows
+    a chunk at a time straight from the matrix; the values equal those of the
+    gathered copy ``X[rows]`` bit for bit (chunks of 3-17 rows, NaN, an all-NaN
+    column, large offsets; an F-ordered matrix too). Chunks that started at
+    other rows than the copy's would change the sums' last bits on this data
+    (the test above shows it tells summation orders apart)."""
+    import panelml.models._sklearn as module
+
+    rng = np.random.default_rng(10 + n_cols)
+    X = (rng.standard_normal((301, n_cols)) * 1e3 + 1e7).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    if n_cols > 1:
+        X[:, 1] = np.nan
+    rows = np.sort(rng.choice(X.shape[0], size=170, replace=False))
+    monkeypatch.setattr(module, "COLUMN_SUM_CELLS", 17)
+    for matrix in (X, np.asfortranarray(X)):
+        copy = matrix[rows]
+        means = module.column_means(copy)
+        np.testing.assert_array_equal(module.column_means(matrix, rows), means)
+        np.testing.assert_array_equal(
+            module.column_sums(matrix, None, rows), module.column_sums(copy)
+        )
+        np.testing.assert_array_equal(
+            module.impute(matrix, means, rows), module.impute(copy, means)
+        )
+    old = np.array(X, dtype=np.float64)
+    old[np.isnan(old)] = np.broadcast_to(means, old.shape)[np.isnan(old)]
+    np.testing.assert_array_equal(module.impute(X, means), old)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_fits_on_prepared_rows_equal_fits_on_the_copied_rows(
+    family: type[LinearFamily], task: str
+) -> None:
+    """``fit_prepared`` and ``fit_many_prepared`` read the fit rows straight into
+    the float64 matrix; coefficients, means and scales equal a fit on the
+    gathered rows exactly (a fit on other rows, or rows in another order, moves
+    them)."""
+    X, y = make_data(task, n_rows=900, seed=3)  # type: ignore[arg-type]
+    Y = np.column_stack([y, y[::-1].copy()])
+    rows = np.flatnonzero(np.random.default_rng(2).random(X.shape[0]) < 0.6)
+    prepared = family.prepare(X)
+    a = family(task).fit_prepared(prepared, rows, y, seed=1)  # type: ignore[arg-type]
+    b = family(task).fit(X[rows], y[rows], seed=1)  # type: ignore[arg-type]
+    for name in ("coef_", "means_", "scales_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.intercept_ == b.intercept_
+    many = family.fit_many_prepared(prepared, rows, Y, task=task, seed=1)  # type: ignore[arg-type]
+    alone = family.fit_many(X[rows], Y[rows], task=task, seed=1)  # type: ignore[arg-type]
+    for m, n in zip(many, alone, strict=True):
+        np.testing.assert_array_equal(m.coef_, n.coef_)
+        assert m.intercept_ == n.intercept_

@@ -36,26 +36,32 @@ EXPECTED_UNTRUSTED_TYPES = frozenset(
 COLUMN_SUM_CELLS = 1_000_000
 """Cells of a row chunk that :func:`column_sums` reads at once (8 MB in float64)."""
 
+IndexArray = npt.NDArray[np.integer[Any]]
+
 
 def column_sums(
     X: FloatArray,
     transform: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None = None,
+    rows: IndexArray | None = None,
 ) -> npt.NDArray[np.float64]:
-    """``transform(X as float64).sum(axis=0)``, bit for bit, a row chunk at a time.
+    """``transform(X[rows] as float64).sum(axis=0)``, bit for bit, a row chunk at a
+    time (``rows``: all rows when ``None``).
 
     Why by hand: ``np.nanmean`` and ``ndarray.std`` make one or two float64
     temporaries the size of the whole matrix (3.2x a float32 matrix; a linear
-    fit's memory peak). NumPy sums a C-ordered matrix over axis 0 row after
+    fit's memory peak), and ``X[rows]`` would be a float32 copy of the fit rows
+    (0.8x at five folds). NumPy sums a C-ordered matrix over axis 0 row after
     row, so the running total is carried into the next chunk as its first row
-    and the sums equal one call over the whole matrix (tests compare them
-    exactly, NaN, one column and ragged chunks included). A single column or a
-    matrix that is not C-ordered is summed pairwise by NumPy, so it is read in
-    one call (no chunks)."""
-    X = np.asarray(X)
-    step = _sum_step(X)
+    and the sums equal one call over the whole (gathered) matrix (tests compare
+    them exactly, NaN, one column, row subsets and ragged chunks included). A
+    single column or a matrix that is not C-ordered is summed pairwise by
+    NumPy, so it is read in one call (no chunks)."""
+    X, rows = _rows_source(X, rows)
+    n_rows = X.shape[0] if rows is None else rows.size
+    step = _sum_step(X, n_rows)
     total: npt.NDArray[np.float64] | None = None
-    for lo in range(0, max(1, X.shape[0]), step):
-        part: npt.NDArray[np.float64] = np.asarray(X[lo : lo + step], dtype=np.float64)
+    for lo in range(0, max(1, n_rows), step):
+        part = _chunk(X, rows, lo, lo + step)
         if transform is not None:
             part = transform(part)
         total = (
@@ -67,22 +73,45 @@ def column_sums(
     return total
 
 
-def _sum_step(X: npt.NDArray[Any]) -> int:
+def _rows_source(
+    X: FloatArray, rows: IndexArray | None
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp] | None]:
+    """``X`` and ``rows`` to read chunks from: a matrix that is not C-ordered is
+    gathered once (NumPy sums it pairwise, so chunks would change the sums)."""
+    X = np.asarray(X)
+    if rows is None:
+        return X, None
+    if X.ndim != 2 or not X.flags.c_contiguous:
+        return np.asarray(X[np.asarray(rows, dtype=np.intp)]), None
+    return X, np.asarray(rows, dtype=np.intp)
+
+
+def _chunk(
+    X: npt.NDArray[Any], rows: npt.NDArray[np.intp] | None, lo: int, hi: int
+) -> npt.NDArray[np.float64]:
+    """Rows ``lo:hi`` of ``X`` (or of ``X[rows]``) as float64."""
+    part = X[lo:hi] if rows is None else X[rows[lo:hi]]
+    return np.asarray(part, dtype=np.float64)
+
+
+def _sum_step(X: npt.NDArray[Any], n_rows: int) -> int:
     """Rows per chunk of :func:`column_sums` (all rows where NumPy sums pairwise)."""
     if X.ndim != 2 or X.shape[1] < 2 or not X.flags.c_contiguous:
-        return max(1, int(X.shape[0]))
+        return max(1, n_rows)
     return max(1, COLUMN_SUM_CELLS // int(X.shape[1]))
 
 
-def column_means(X: FloatArray) -> npt.NDArray[np.float64]:
-    """Per-column means ignoring NaN (``np.nanmean``, bit for bit, without its
-    whole-matrix copies); 0 for an all-NaN column (no warning)."""
-    X = np.asarray(X)
+def column_means(X: FloatArray, rows: IndexArray | None = None) -> npt.NDArray[np.float64]:
+    """Per-column means of ``X[rows]`` ignoring NaN (``np.nanmean``, bit for bit,
+    without its whole-matrix copies); 0 for an all-NaN column (no warning)."""
+    X, rows = _rows_source(X, rows)
+    n_rows = X.shape[0] if rows is None else rows.size
     counts = np.zeros(X.shape[1], dtype=np.intp)
-    step = _sum_step(X)
-    for lo in range(0, X.shape[0], step):
-        counts += (~np.isnan(X[lo : lo + step])).sum(axis=0, dtype=np.intp)
-    totals = column_sums(X, lambda part: np.where(np.isnan(part), 0.0, part))
+    step = _sum_step(X, n_rows)
+    for lo in range(0, n_rows, step):
+        part = X[lo : lo + step] if rows is None else X[rows[lo : lo + step]]
+        counts += (~np.isnan(part)).sum(axis=0, dtype=np.intp)
+    totals = column_sums(X, lambda part: np.where(np.isnan(part), 0.0, part), rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = totals / counts
     return np.asarray(np.nan_to_num(means, nan=0.0), dtype=np.float64)
@@ -96,12 +125,27 @@ def column_stds(Z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.asarray(np.sqrt(column_sums(Z, lambda part: np.square(part - mean)) / n))
 
 
-def impute(X: FloatArray, means: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """A float64 copy of ``X`` with NaN replaced by ``means`` (per column)."""
-    out = np.array(X, dtype=np.float64, order="C")
-    mask = np.isnan(out)
-    if mask.any():
-        out[mask] = np.broadcast_to(means, out.shape)[mask]
+def impute(
+    X: FloatArray, means: npt.NDArray[np.float64], rows: IndexArray | None = None
+) -> npt.NDArray[np.float64]:
+    """A float64 copy of ``X[rows]`` (all rows when ``None``) with NaN replaced by
+    ``means`` (per column), filled a row chunk at a time: no float32 copy of the
+    rows and no whole-matrix NaN mask."""
+    X, picked = _rows_source(X, rows)
+    if X.ndim != 2:  # not a matrix: one whole copy
+        whole = np.array(X, dtype=np.float64)
+        mask = np.isnan(whole)
+        whole[mask] = np.broadcast_to(means, whole.shape)[mask]
+        return whole
+    n_rows = X.shape[0] if picked is None else picked.size
+    out = np.empty((n_rows, X.shape[1]), dtype=np.float64)
+    step = max(1, COLUMN_SUM_CELLS // max(1, int(X.shape[1])))
+    for lo in range(0, n_rows, step):
+        part = out[lo : lo + step]
+        part[...] = X[lo : lo + step] if picked is None else X[picked[lo : lo + step]]
+        mask = np.isnan(part)
+        if mask.any():
+            part[mask] = np.broadcast_to(means, part.shape)[mask]
     return out
 
 

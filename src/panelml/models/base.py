@@ -301,6 +301,26 @@ class ModelFamily(ABC):
             for j in range(Y.shape[1])
         ]
 
+    @classmethod
+    def fit_many_prepared(
+        cls,
+        data: PreparedData,
+        rows: IndexArray,
+        Y: FloatArray,
+        *,
+        task: Task = "regression",
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> list[Self]:
+        """:meth:`fit_many` on ``data`` restricted to ``rows`` (used in ascending
+        order); ``Y`` is full-length, (panel rows, targets). Default:
+        ``fit_many(data.X[rows], Y[rows])``; linear families read the rows
+        straight into their float64 matrix."""
+        picked = check_rows(rows, data.n_rows, "rows")
+        if Y.ndim != 2 or Y.shape[0] != data.n_rows:
+            raise ModelError(f"Y must be a (rows, targets) matrix with {data.n_rows} rows")
+        return cls.fit_many(data.X[picked], Y[picked], task=task, params=params, seed=seed)
+
     # -- helpers for implementations ------------------------------------------
     def _resolve_kind(self, kind: str | None) -> str:
         """The importance kind to compute, or a clear error."""

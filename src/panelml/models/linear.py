@@ -47,10 +47,13 @@ import numpy.typing as npt
 from panelml.models._sklearn import column_means, column_stds, impute, param_errors
 from panelml.models.base import (
     FloatArray,
+    IndexArray,
     ModelError,
     ModelFamily,
+    PreparedData,
     Task,
     as_float64,
+    check_rows,
     rejected_params,
 )
 from panelml.models.registry import register_model
@@ -68,16 +71,26 @@ def _standardise(
 
 
 def _fit_standardise(
-    X: FloatArray,
+    X: FloatArray, rows: npt.NDArray[np.intp] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(standardised X, means, scales) learnt from ``X``; constant columns keep scale 1."""
-    means = column_means(X)
-    Z = impute(X, means)
+    """(standardised X[rows], means, scales) learnt from ``X[rows]`` (all rows when
+    ``None``; the rows are read straight into the float64 matrix, with no float32
+    copy of them); constant columns keep scale 1."""
+    means = column_means(X, rows)
+    Z = impute(X, means, rows)
     Z -= means
     scales = column_stds(Z)
     scales[~(scales > 0)] = 1.0
     Z /= scales
     return Z, means, scales
+
+
+def _shape_of(X: FloatArray, rows: npt.NDArray[np.intp] | None) -> FloatArray:
+    """An array shaped like ``X[rows]`` that holds no data (a broadcast zero): what
+    the fit checks read, without gathering the rows."""
+    if rows is None:
+        return X
+    return np.broadcast_to(np.float32(0.0), (rows.size, *X.shape[1:]))
 
 
 class LinearFamily(ModelFamily):
@@ -152,6 +165,25 @@ class LinearFamily(ModelFamily):
         self.coef_, self.intercept_ = self._solve(Z, y, sample_weight, seed, overwrite=True)
         return self
 
+    def fit_prepared(
+        self,
+        data: PreparedData,
+        rows: IndexArray,
+        y: FloatArray,
+        *,
+        eval_rows: IndexArray | None = None,
+        sample_weight: FloatArray | None = None,
+        seed: int = 0,
+    ) -> Self:
+        """:meth:`fit` on ``data.X[rows]``, reading the rows straight into the
+        standardised float64 matrix (no early stopping: ``eval_rows`` is unused)."""
+        picked = check_rows(rows, data.n_rows, "rows")
+        weight = None if sample_weight is None else sample_weight[picked]
+        self._check_fit_inputs(_shape_of(data.X, picked), y[picked], weight)
+        Z, self.means_, self.scales_ = _fit_standardise(data.X, picked)
+        self.coef_, self.intercept_ = self._solve(Z, y[picked], weight, seed, overwrite=True)
+        return self
+
     @classmethod
     def fit_many(
         cls,
@@ -164,12 +196,45 @@ class LinearFamily(ModelFamily):
     ) -> list[Self]:
         """Standardise once, then one fit per column of ``Y`` (ridge regression:
         a single multi-output solve). Equal to fitting each column alone."""
-        if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
-            raise ModelError(f"Y must be a (rows, targets) matrix with {X.shape[0]} rows")
+        return cls._fit_many_rows(X, None, Y, task, params, seed)
+
+    @classmethod
+    def fit_many_prepared(
+        cls,
+        data: PreparedData,
+        rows: IndexArray,
+        Y: FloatArray,
+        *,
+        task: Task = "regression",
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> list[Self]:
+        """:meth:`fit_many` on ``data.X[rows]`` and ``Y[rows]``, reading the rows
+        straight into the standardised float64 matrix."""
+        picked = check_rows(rows, data.n_rows, "rows")
+        if Y.ndim != 2 or Y.shape[0] != data.n_rows:
+            raise ModelError(f"Y must be a (rows, targets) matrix with {data.n_rows} rows")
+        return cls._fit_many_rows(data.X, picked, Y[picked], task, params, seed)
+
+    @classmethod
+    def _fit_many_rows(
+        cls,
+        X: FloatArray,
+        rows: npt.NDArray[np.intp] | None,
+        Y: FloatArray,
+        task: Task,
+        params: Mapping[str, Any] | None,
+        seed: int,
+    ) -> list[Self]:
+        """:meth:`fit_many` on ``X[rows]`` (all rows when ``None``); ``Y`` holds the
+        labels of those rows."""
+        shape = _shape_of(X, rows)
+        if Y.ndim != 2 or Y.shape[0] != shape.shape[0]:
+            raise ModelError(f"Y must be a (rows, targets) matrix with {shape.shape[0]} rows")
         fitted = [cls(task, params) for _ in range(Y.shape[1])]
         for j, model in enumerate(fitted):
-            model._check_fit_inputs(X, np.ascontiguousarray(Y[:, j]))
-        Z, means, scales = _fit_standardise(X)
+            model._check_fit_inputs(shape, np.ascontiguousarray(Y[:, j]))
+        Z, means, scales = _fit_standardise(X, rows)
         results = fitted[0]._solve_many(Z, Y, seed) if fitted else []
         for model, (coef, intercept) in zip(fitted, results, strict=True):
             model.means_, model.scales_ = means, scales

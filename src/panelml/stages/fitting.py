@@ -309,7 +309,7 @@ def fit_folds_many(
     family: type[ModelFamily],
     task: Task,
     params: Mapping[str, Any] | None,
-    X: npt.NDArray[np.float32],
+    prepared: PreparedData,
     Y: FloatArray,
     folds: Sequence[Fold],
     *,
@@ -317,12 +317,14 @@ def fit_folds_many(
 ) -> list[list[FoldFit]]:
     """Like :func:`fit_folds` for several targets that share rows and folds
     (same horizon, same known rows): one ``fit_many`` solve per fold, which
-    linear families do in a single factorisation. Returns one list per column
-    of ``Y``."""
+    linear families do in a single factorisation. ``Y`` is full-length.
+    Returns one list per column of ``Y``."""
     per_target: list[list[FoldFit]] = [[] for _ in range(Y.shape[1])]
     for fold in folds:
-        models = family.fit_many(X[fold.fit], Y[fold.fit], task=task, params=params, seed=seed)
-        X_test = X[fold.test]
+        models = family.fit_many_prepared(
+            prepared, fold.fit, Y, task=task, params=params, seed=seed
+        )
+        X_test = prepared.X[fold.test]
         for j, model in enumerate(models):
             per_target[j].append(FoldFit(fold, model, model.predict(X_test)))
     return per_target

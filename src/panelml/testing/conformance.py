@@ -310,7 +310,8 @@ def _relabel(X: npt.NDArray[np.float32], task: Task, seed: int) -> npt.NDArray[n
 def check_fit_many(
     family_cls: type[ModelFamily], task: Task, params: Mapping[str, Any] | None = None
 ) -> None:
-    """``fit_many`` gives one model per target, equal to fitting each alone."""
+    """``fit_many`` gives one model per target, equal to fitting each alone, and
+    ``fit_many_prepared`` on rows equals ``fit_many`` on those rows."""
     where = _where(family_cls, task)
     X, y1 = make_data(task)
     Y = np.column_stack([y1, _relabel(X, task, seed=9)])
@@ -324,6 +325,18 @@ def check_fit_many(
             rtol=1e-7,
             atol=1e-9,
             err_msg=f"{where}: fit_many target {j} differs from a single fit",
+        )
+    rows = np.arange(0, X.shape[0], 3)
+    prepared = family_cls.prepare(X, params)
+    on_rows = family_cls.fit_many_prepared(prepared, rows, Y, task=task, params=params, seed=5)
+    subset = family_cls.fit_many(X[rows], Y[rows], task=task, params=params, seed=5)
+    for j, (a, b) in enumerate(zip(on_rows, subset, strict=True)):
+        np.testing.assert_allclose(
+            a.predict(X),
+            b.predict(X),
+            rtol=1e-7,
+            atol=1e-9,
+            err_msg=f"{where}: fit_many_prepared target {j} differs from fit_many on the rows",
         )
 
 

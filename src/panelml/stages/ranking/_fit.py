@@ -241,7 +241,7 @@ def fit_set(work: FamilyWork, item: FitSet) -> dict[str, tuple[FloatArray, Float
     lead = members[0]
     Y = np.column_stack([work.label(p.name) for p in members])
     per_target = fit_folds_many(
-        work.family, lead.kind, work.params, work.prepared(lead.features).X, Y,
+        work.family, lead.kind, work.params, work.prepared(lead.features), Y,
         work.folds(lead), seed=seeds[0],
     )  # fmt: skip
     return {
