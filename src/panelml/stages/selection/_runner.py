@@ -282,6 +282,12 @@ class SelectionRunner:
         (``"block"``). The executor runs each part as its own task."""
         panel, params = self.panel, self.params
         work = self._target(target, flags)
+        if "models" not in parts:
+            # block tasks come after every model task of the feature set (see
+            # select_all), so this process's binned matrices are not read again:
+            # dropped before the rank blocks are built (0.5x the float32 panel
+            # less at the stage's peak)
+            self._prepared = {}
         y = panel.targets[target]
         task: Task = "binary" if panel.target_kinds.get(target) == "binary" else "regression"
         raw: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
