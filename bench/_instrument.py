@@ -14,9 +14,10 @@ category      wrapped calls
 ``predict``   ``lightgbm.Booster.predict`` (incl. ``pred_contrib``);
               ``predict`` / ``predict_proba`` / ``decision_function`` of the
               sklearn linear models above
-``own_model`` ``fit``, ``fit_many``, ``predict`` and ``decision_function`` of
-              panelml's linear families (``panelml.models.linear``), less the
-              sklearn calls inside them: the same ridge / lasso / logistic
+``own_model`` ``fit``, ``fit_prepared``, ``fit_many``, ``fit_many_prepared``,
+              ``predict`` and ``decision_function`` of panelml's linear
+              families (``panelml.models.linear``), less the sklearn calls
+              inside them: the same ridge / lasso / logistic
               models the loop fits with sklearn, which panelml standardises
               and (ridge) solves in numpy. Model work, whoever does the
               arithmetic, so it is part of the floor; the report also gives
@@ -135,13 +136,14 @@ class FitTimer:
         self._patch(preprocessing.StandardScaler, "fit", "fit")
         from panelml.models.linear import LinearFamily
 
-        for method in ("fit", "predict", "decision_function"):
+        for method in ("fit", "fit_prepared", "predict", "decision_function"):
             self._patch(LinearFamily, method, "own_model")
-        own = vars(LinearFamily)["fit_many"]  # a classmethod: wrap its function
-        if not getattr(own.__func__, "__wrapped_by_fit_timer__", False):
-            wrapped = classmethod(self._wrap("own_model", own.__func__))
-            setattr(LinearFamily, "fit_many", wrapped)  # noqa: B010
-            self._patched.append((LinearFamily, "fit_many", own))
+        for name in ("fit_many", "fit_many_prepared"):
+            own = vars(LinearFamily)[name]  # a classmethod: wrap its function
+            if not getattr(own.__func__, "__wrapped_by_fit_timer__", False):
+                wrapped = classmethod(self._wrap("own_model", own.__func__))
+                setattr(LinearFamily, name, wrapped)
+                self._patched.append((LinearFamily, name, own))
         return self
 
     def uninstall(self) -> None:
