@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from panelml.models._checks import FamilyChecks
 from panelml.models.errors import (
     ModelError,
     ModelParamsError,
@@ -96,7 +97,7 @@ saved-model folder's own record is ``meta.json``: :mod:`panelml.models.bundle`).
 FORMAT_VERSION = 1
 
 
-class ModelFamily(ABC):
+class ModelFamily(FamilyChecks, ABC):
     """One model family behind one interface (see the module docstring).
 
     Class attributes:
@@ -313,81 +314,31 @@ class ModelFamily(ABC):
         seed: int = 0,
     ) -> list[Self]:
         """:meth:`fit_many` on ``data`` restricted to ``rows`` (used in ascending
-        order); ``Y`` is full-length, (panel rows, targets). Default:
-        ``fit_many(data.X[rows], Y[rows])``; linear families read the rows
-        straight into their float64 matrix."""
+        order); ``Y`` is full-length, (panel rows, targets). Checks the rows,
+        then :meth:`_fit_many_rows` (linear families read the rows straight
+        into their float64 matrix)."""
         picked = check_rows(rows, data.n_rows, "rows")
         if Y.ndim != 2 or Y.shape[0] != data.n_rows:
             raise ModelError(f"Y must be a (rows, targets) matrix with {data.n_rows} rows")
-        return cls.fit_many(data.X[picked], Y[picked], task=task, params=params, seed=seed)
+        return cls._fit_many_rows(data.X, picked, Y[picked], task, params, seed)
+
+    @classmethod
+    def _fit_many_rows(
+        cls,
+        X: FloatArray,
+        rows: npt.NDArray[np.intp] | None,
+        Y: FloatArray,
+        task: Task,
+        params: Mapping[str, Any] | None,
+        seed: int,
+    ) -> list[Self]:
+        """:meth:`fit_many` on ``X[rows]`` (all rows when ``None``), ``Y`` holding the
+        labels of those rows: the one place a family that can fit rows in place
+        overrides (default: gather them, then :meth:`fit_many`)."""
+        subset = X if rows is None else X[rows]
+        return cls.fit_many(subset, Y, task=task, params=params, seed=seed)
 
     # -- helpers for implementations ------------------------------------------
-    def _resolve_kind(self, kind: str | None) -> str:
-        """The importance kind to compute, or a clear error."""
-        if not self.importance_kinds:
-            raise ModelError(
-                f"model family {self.name!r} has no built-in importance; "
-                "use permutation importance instead"
-            )
-        if kind is None:
-            return self.importance_kinds[0]
-        if kind not in self.importance_kinds:
-            raise ModelError(
-                f"unknown importance kind {kind!r} for model family {self.name!r}; "
-                f"available: {', '.join(self.importance_kinds)}"
-            )
-        return kind
-
-    def _check_fit_inputs(
-        self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None
-    ) -> None:
-        """Validate shapes and labels before a fit and record ``n_features_``."""
-        if X.ndim != 2:
-            raise ModelError(f"X must be a 2-D matrix, got shape {X.shape}")
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ModelError(f"y must be 1-D with {X.shape[0]} values, got shape {y.shape}")
-        if X.shape[0] == 0:
-            raise ModelError("cannot fit on zero rows")
-        self._check_labels(y)
-        if sample_weight is not None and sample_weight.shape != y.shape:
-            raise ModelError(f"sample_weight must have shape {y.shape}, got {sample_weight.shape}")
-        self.n_features_ = int(X.shape[1])
-
-    def _binned_rows(
-        self,
-        n_rows: int,
-        n_features: int,
-        rows: IndexArray,
-        y: FloatArray,
-        eval_rows: IndexArray | None,
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp] | None]:
-        """Checked, sorted fit and early-stopping rows of a binned ``fit_prepared``
-        (``y`` full-length, labels valid for the task); records ``n_features_``."""
-        if y.shape[0] != n_rows:
-            raise ModelError(f"y must be full-length ({n_rows} values), got {y.shape[0]}")
-        sorted_rows = check_rows(rows, n_rows, "rows")
-        self._check_labels(y[sorted_rows])
-        self.n_features_ = n_features
-        if eval_rows is None:
-            return sorted_rows, None
-        sorted_eval = check_rows(eval_rows, n_rows, "eval_rows")
-        self._check_labels(y[sorted_eval])
-        return sorted_rows, sorted_eval
-
-    def _check_labels(self, y: FloatArray) -> None:
-        """Labels hold no NaN, and only 0/1 for a binary task."""
-        if np.isnan(y).any():
-            raise ModelError("y holds NaN; drop those rows before fitting")
-        if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
-            raise ModelError("a binary target must hold only 0 and 1")
-
-    def _check_predict_input(self, X: FloatArray) -> None:
-        """A clear error for predicting before fit or with the wrong columns."""
-        if self.n_features_ is None:
-            raise ModelError(f"model family {self.name!r} is not fitted; call fit first")
-        if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise ModelError(f"X must have {self.n_features_} feature columns, got shape {X.shape}")
-
     def _write_meta(self, directory: Path, **extra: Any) -> None:
         """Write ``family.json``: what :meth:`load` needs besides the model file."""
         directory.mkdir(parents=True, exist_ok=True)

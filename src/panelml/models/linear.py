@@ -199,24 +199,6 @@ class LinearFamily(ModelFamily):
         return cls._fit_many_rows(X, None, Y, task, params, seed)
 
     @classmethod
-    def fit_many_prepared(
-        cls,
-        data: PreparedData,
-        rows: IndexArray,
-        Y: FloatArray,
-        *,
-        task: Task = "regression",
-        params: Mapping[str, Any] | None = None,
-        seed: int = 0,
-    ) -> list[Self]:
-        """:meth:`fit_many` on ``data.X[rows]`` and ``Y[rows]``, reading the rows
-        straight into the standardised float64 matrix."""
-        picked = check_rows(rows, data.n_rows, "rows")
-        if Y.ndim != 2 or Y.shape[0] != data.n_rows:
-            raise ModelError(f"Y must be a (rows, targets) matrix with {data.n_rows} rows")
-        return cls._fit_many_rows(data.X, picked, Y[picked], task, params, seed)
-
-    @classmethod
     def _fit_many_rows(
         cls,
         X: FloatArray,
@@ -226,8 +208,9 @@ class LinearFamily(ModelFamily):
         params: Mapping[str, Any] | None,
         seed: int,
     ) -> list[Self]:
-        """:meth:`fit_many` on ``X[rows]`` (all rows when ``None``); ``Y`` holds the
-        labels of those rows."""
+        """:meth:`fit_many` on ``X[rows]`` (all rows when ``None``; ``Y`` holds the
+        labels of those rows), the rows read straight into the standardised
+        float64 matrix: what :meth:`fit_many_prepared` calls after its checks."""
         shape = _shape_of(X, rows)
         if Y.ndim != 2 or Y.shape[0] != shape.shape[0]:
             raise ModelError(f"Y must be a (rows, targets) matrix with {shape.shape[0]} rows")
