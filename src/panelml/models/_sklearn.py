@@ -61,7 +61,7 @@ def column_sums(
     step = _sum_step(X, n_rows)
     total: npt.NDArray[np.float64] | None = None
     for lo in range(0, max(1, n_rows), step):
-        part = _chunk(X, rows, lo, lo + step)
+        part: npt.NDArray[np.float64] = np.asarray(_rows_at(X, rows, lo, lo + step), np.float64)
         if transform is not None:
             part = transform(part)
         total = (
@@ -86,12 +86,11 @@ def _rows_source(
     return X, np.asarray(rows, dtype=np.intp)
 
 
-def _chunk(
+def _rows_at(
     X: npt.NDArray[Any], rows: npt.NDArray[np.intp] | None, lo: int, hi: int
-) -> npt.NDArray[np.float64]:
-    """Rows ``lo:hi`` of ``X`` (or of ``X[rows]``) as float64."""
-    part = X[lo:hi] if rows is None else X[rows[lo:hi]]
-    return np.asarray(part, dtype=np.float64)
+) -> npt.NDArray[Any]:
+    """Rows ``lo:hi`` of ``X`` (or of ``X[rows]``), in ``X``'s dtype."""
+    return X[lo:hi] if rows is None else X[rows[lo:hi]]
 
 
 def _sum_step(X: npt.NDArray[Any], n_rows: int) -> int:
@@ -109,8 +108,7 @@ def column_means(X: FloatArray, rows: IndexArray | None = None) -> npt.NDArray[n
     counts = np.zeros(X.shape[1], dtype=np.intp)
     step = _sum_step(X, n_rows)
     for lo in range(0, n_rows, step):
-        part = X[lo : lo + step] if rows is None else X[rows[lo : lo + step]]
-        counts += (~np.isnan(part)).sum(axis=0, dtype=np.intp)
+        counts += (~np.isnan(_rows_at(X, rows, lo, lo + step))).sum(axis=0, dtype=np.intp)
     totals = column_sums(X, lambda part: np.where(np.isnan(part), 0.0, part), rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = totals / counts
@@ -142,7 +140,7 @@ def impute(
     step = max(1, COLUMN_SUM_CELLS // max(1, int(X.shape[1])))
     for lo in range(0, n_rows, step):
         part = out[lo : lo + step]
-        part[...] = X[lo : lo + step] if picked is None else X[picked[lo : lo + step]]
+        part[...] = _rows_at(X, picked, lo, lo + step)
         mask = np.isnan(part)
         if mask.any():
             part[mask] = np.broadcast_to(means, part.shape)[mask]
