@@ -11,7 +11,7 @@ scikit-learn's forests and histogram boosting); anything else is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,21 @@ def column_sums(
         part: npt.NDArray[np.float64] = np.asarray(_rows_at(X, rows, lo, lo + step), np.float64)
         if transform is not None:
             part = transform(part)
-        total = (
-            part.sum(axis=0)
-            if total is None
-            else np.concatenate([total[None, :], part]).sum(axis=0)
-        )
+        total = add_rows(total, part)
     assert total is not None
     return total
+
+
+def add_rows(
+    total: npt.NDArray[np.float64] | None, part: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The column sums of the rows summed so far (``total``; ``None`` before the
+    first chunk) and the C-ordered chunk ``part``: the running total is summed
+    as the chunk's first row, so chunk after chunk gives the sums of one call
+    over the whole matrix bit for bit (see :func:`column_sums`)."""
+    if total is None:
+        return np.asarray(part.sum(axis=0), dtype=np.float64)
+    return np.asarray(np.concatenate([total[None, :], part]).sum(axis=0), dtype=np.float64)
 
 
 def _rows_source(
@@ -139,12 +147,46 @@ def impute(
     out = np.empty((n_rows, X.shape[1]), dtype=np.float64)
     step = max(1, COLUMN_SUM_CELLS // max(1, int(X.shape[1])))
     for lo in range(0, n_rows, step):
-        part = out[lo : lo + step]
-        part[...] = _rows_at(X, picked, lo, lo + step)
-        mask = np.isnan(part)
-        if mask.any():
-            part[mask] = np.broadcast_to(means, part.shape)[mask]
+        _fill_imputed(out[lo : lo + step], X, picked, lo, means)
     return out
+
+
+def imputed_chunks(
+    X: FloatArray, means: npt.NDArray[np.float64], rows: IndexArray | None = None
+) -> Iterator[tuple[int, npt.NDArray[np.float64]]]:
+    """``(lo, chunk)``: rows ``lo:lo + len(chunk)`` of ``impute(X, means, rows)``,
+    in order, each C-ordered float64 with the values ``impute`` gives them.
+
+    The chunks are those :func:`column_sums` reads from that (C-ordered) imputed
+    matrix, so :func:`add_rows` over them gives its ``column_sums`` bit for bit
+    without the matrix ever existing: ``COLUMN_SUM_CELLS`` cells a chunk, one
+    chunk of every row for a single column (summed pairwise by NumPy). One
+    buffer is reused: a chunk is valid until the next one is read, and the
+    caller may overwrite it. ``X`` must be a matrix."""
+    X, picked = _rows_source(X, rows)
+    n_rows = X.shape[0] if picked is None else picked.size
+    n_cols = int(X.shape[1])
+    step = max(1, COLUMN_SUM_CELLS // n_cols) if n_cols >= 2 else max(1, n_rows)
+    buffer = np.empty((min(step, n_rows), n_cols), dtype=np.float64)
+    for lo in range(0, n_rows, step):
+        part = buffer[: min(step, n_rows - lo)]
+        _fill_imputed(part, X, picked, lo, means)
+        yield lo, part
+
+
+def _fill_imputed(
+    part: npt.NDArray[np.float64],
+    X: npt.NDArray[Any],
+    rows: npt.NDArray[np.intp] | None,
+    lo: int,
+    means: npt.NDArray[np.float64],
+) -> None:
+    """Write rows ``lo:lo + len(part)`` of ``X`` (or of ``X[rows]``) into ``part``,
+    NaN replaced by ``means``."""
+    part[...] = _rows_at(X, rows, lo, lo + part.shape[0])
+    mask = np.isnan(part)
+    if mask.any():
+        part[mask] = np.broadcast_to(means, part.shape)[mask]
 
 
 def positive_proba(estimator: Any, X: FloatArray) -> npt.NDArray[np.float64]:
