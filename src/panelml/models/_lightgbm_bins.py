@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix, columns_of, whole
 from panelml.pipeline.memory import release_free_memory
 
 __all__ = ["BIN_GROUP_CELLS", "binned_dataset"]
@@ -38,7 +38,7 @@ def _column_groups(n_rows: int, n_cols: int, dataset_params: Mapping[str, Any]) 
     return [range(lo, min(n_cols, lo + width)) for lo in range(0, n_cols, width)]
 
 
-def binned_dataset(X: npt.NDArray[np.float32], dataset_params: Mapping[str, Any]) -> Any:
+def binned_dataset(X: FeatureMatrix, dataset_params: Mapping[str, Any]) -> Any:
     """``X`` binned into a constructed ``lightgbm.Dataset``, a column group at a time.
 
     Each column's bins depend only on its own values and on the sampled row
@@ -47,6 +47,8 @@ def binned_dataset(X: npt.NDArray[np.float32], dataset_params: Mapping[str, Any]
     one call names them. Models trained on it are identical to models trained
     on a Dataset binned in one call (same trees, same model text; a test),
     exclusive-feature bundles included, at a fraction of the peak memory.
+    ``X`` may be read by parts (:class:`~panelml.data.matrix.MatrixParts`): a
+    group's columns are gathered when it is binned.
     """
     import lightgbm as lgb  # on first use: importing panelml stays cheap
 
@@ -57,7 +59,11 @@ def binned_dataset(X: npt.NDArray[np.float32], dataset_params: Mapping[str, Any]
         params = dict(dataset_params)
         if by_feature is not None and len(groups) > 1:
             params["max_bin_by_feature"] = list(by_feature)[group.start : group.stop]
-        part = X if len(groups) == 1 else np.ascontiguousarray(X[:, group.start : group.stop])
+        part = (
+            whole(X)
+            if len(groups) == 1
+            else np.ascontiguousarray(columns_of(X, slice(group.start, group.stop)))
+        )
         names = [f"Column_{j}" for j in group]
         dataset = lgb.Dataset(part, params=params, free_raw_data=True, feature_name=names)
         dataset.construct()

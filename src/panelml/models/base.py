@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix, whole
 from panelml.models._checks import FamilyChecks
 from panelml.models.errors import (
     ModelError,
@@ -239,6 +240,16 @@ class ModelFamily(FamilyChecks, ABC):
         """
         return PreparedData(X)
 
+    @classmethod
+    def prepare_matrix(
+        cls, X: FeatureMatrix, params: Mapping[str, Any] | None = None
+    ) -> PreparedData:
+        """:meth:`prepare` for a matrix that may be read by parts
+        (:class:`~panelml.data.matrix.MatrixParts`). Default: the whole matrix
+        is gathered and prepared. A family that reads only rows after preparing
+        (LightGBM: bins, then test rows) overrides this and never holds it whole."""
+        return cls.prepare(whole(X), params)
+
     def fit_prepared(
         self,
         data: PreparedData,
@@ -277,8 +288,8 @@ class ModelFamily(FamilyChecks, ABC):
 
     def predict_prepared(self, data: PreparedData, rows: IndexArray) -> npt.NDArray[np.float64]:
         """Predictions for ``rows`` of a prepared matrix, in the order given (default:
-        ``predict(data.X[rows])``; sequence families also read earlier rows)."""
-        return self.predict(data.X[np.asarray(rows, dtype=np.intp)])
+        ``predict(data.rows(rows))``; sequence families also read earlier rows)."""
+        return self.predict(data.rows(rows))
 
     def predict_indexed(self, X: FloatArray, index: RowIndex) -> npt.NDArray[np.float64]:
         """Predictions for new data whose rows' symbols and bars are ``index``

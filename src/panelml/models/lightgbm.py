@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix
 from panelml.models._lightgbm_bins import binned_dataset
 from panelml.models.base import (
     FloatArray,
@@ -121,7 +122,7 @@ def _positive_int(value: Any, key: str) -> int:
 class LightGBMPrepared(PreparedData):
     """The full matrix binned once into a constructed ``lightgbm.Dataset``."""
 
-    def __init__(self, X: npt.NDArray[np.float32], dataset_params: dict[str, Any]) -> None:
+    def __init__(self, X: FeatureMatrix, dataset_params: dict[str, Any]) -> None:
         super().__init__(X)
         self.dataset_params = dataset_params
         self.base = binned_dataset(X, dataset_params)
@@ -260,6 +261,15 @@ class LightGBMFamily(ModelFamily):
         cls, X: npt.NDArray[np.float32], params: Mapping[str, Any] | None = None
     ) -> LightGBMPrepared:
         """Bin ``X`` once (no labels are used) into a reusable ``Dataset``."""
+        return cls.prepare_matrix(X, params)
+
+    @classmethod
+    def prepare_matrix(
+        cls, X: FeatureMatrix, params: Mapping[str, Any] | None = None
+    ) -> LightGBMPrepared:
+        """:meth:`prepare` on a matrix that may be read by parts: binned a column
+        group at a time, then only rows are read (test rows to predict), so it
+        is never held whole."""
         merged = {**cls.default_params, **(params or {})}
         with rejected_params(cls.name, _lgb().basic.LightGBMError):
             return LightGBMPrepared(X, cls._dataset_params(merged))

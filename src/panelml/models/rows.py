@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix, rows_of
 from panelml.models.errors import ModelError
 
 __all__ = [
@@ -39,20 +40,39 @@ class PreparedData:
     Families that bin (LightGBM, XGBoost) subclass this to hold their binned
     structure; the default keeps a reference to ``X`` only. A prepared object
     is reused by successive fits and is not safe to share between threads.
+
+    ``X`` may be a :class:`~panelml.data.matrix.MatrixParts` (read by parts,
+    never held whole) for families whose ``prepare_matrix`` accepts one
+    (:meth:`~panelml.models.base.ModelFamily.prepare_matrix`): they read rows
+    through :meth:`rows` only, and :attr:`X` refuses.
     """
 
-    def __init__(self, X: npt.NDArray[np.float32]) -> None:
-        if X.ndim != 2:
+    def __init__(self, X: FeatureMatrix) -> None:
+        if len(X.shape) != 2:
             raise ModelError(f"X must be a 2-D matrix, got shape {X.shape}")
-        self.X = X
+        self._matrix = X
+
+    @property
+    def X(self) -> npt.NDArray[np.float32]:  # noqa: N802 (the matrix, as in scikit-learn)
+        """The whole matrix (only when it was prepared from one array)."""
+        if not isinstance(self._matrix, np.ndarray):
+            raise ModelError(
+                f"{type(self).__name__} was prepared from a matrix read by parts; "
+                "read its rows with rows()"
+            )
+        return self._matrix
+
+    def rows(self, rows: IndexArray) -> npt.NDArray[np.float32]:
+        """``X[rows]`` (in the order given), from either kind of matrix."""
+        return rows_of(self._matrix, np.asarray(rows, dtype=np.intp))
 
     @property
     def n_rows(self) -> int:
-        return int(self.X.shape[0])
+        return int(self._matrix.shape[0])
 
     @property
     def n_features(self) -> int:
-        return int(self.X.shape[1])
+        return int(self._matrix.shape[1])
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ def fit_folds_many(
         models = family.fit_many_prepared(
             prepared, fold.fit, Y, task=task, params=params, seed=seed
         )
-        X_test = prepared.X[fold.test]
+        X_test = prepared.rows(fold.test)
         for j, model in enumerate(models):
             per_target[j].append(FoldFit(fold, model, model.predict(X_test)))
     return per_target

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import MatrixParts, columns_of
 from panelml.validation.metrics import ICSeries, ic_series
 from panelml.validation.timestamps import timestamp_index
 
@@ -48,8 +49,11 @@ class RankIC:
         take = self.take
         return ic_series(x[take], y[take], self.ts, method="rank", min_names=self.min_names)
 
-    def many(self, X: npt.NDArray[Any], columns: Sequence[int], y: F64) -> dict[int, ICSeries]:
-        """``{j: ic(X[:, j], y)}`` for every ``j`` in ``columns``, batched."""
+    def many(
+        self, X: npt.NDArray[Any] | MatrixParts, columns: Sequence[int], y: F64
+    ) -> dict[int, ICSeries]:
+        """``{j: ic(X[:, j], y)}`` for every ``j`` in ``columns``, batched (``X`` may be
+        read by parts: a batch's columns are gathered when it is scored)."""
         out: dict[int, ICSeries] = {}
         columns = list(columns)
         if not columns:
@@ -60,7 +64,7 @@ class RankIC:
         n_groups = self.unique.size
         for start in range(0, len(columns), block):
             chunk = columns[start : start + block]
-            stacked = np.asarray(X[:, chunk], dtype=np.float64)[self.take].T.reshape(-1)
+            stacked = np.asarray(columns_of(X, chunk), dtype=np.float64)[self.take].T.reshape(-1)
             offsets = np.repeat(np.arange(len(chunk), dtype=np.int64) * n_groups, n)
             groups = np.tile(self.codes, len(chunk)) + offsets
             series = ic_series(

@@ -67,6 +67,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from panelml.data.matrix import FeatureMatrix, rows_of
 from panelml.stability import nogueira_stability, selection_matrix
 
 FloatArray = npt.NDArray[np.float64]
@@ -196,14 +197,19 @@ def rank_correlation(X: npt.NDArray[np.float32]) -> FloatArray:
 
 
 def sampled_rank_correlation(
-    X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], max_rows: int, rng: np.random.Generator
+    X: FeatureMatrix,
+    n_columns: int,
+    rows: npt.NDArray[np.int64],
+    max_rows: int,
+    rng: np.random.Generator,
 ) -> FloatArray:
-    """:func:`rank_correlation` of ``X`` over ``rows``, or over ``max_rows`` of
-    them drawn without replacement by ``rng`` (in row order) when there are more."""
+    """:func:`rank_correlation` of ``X``'s first ``n_columns`` columns over
+    ``rows``, or over ``max_rows`` of them drawn without replacement by ``rng``
+    (in row order) when there are more."""
     sample = rows
     if rows.size > max_rows:
         sample = np.sort(rng.choice(rows, size=max_rows, replace=False))
-    return rank_correlation(X[sample])
+    return rank_correlation(rows_of(X, sample, n_columns))
 
 
 def choose(

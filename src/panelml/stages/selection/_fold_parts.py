@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from panelml.data.matrix import FeatureMatrix
 from panelml.stages.fitting import Fold
 
 __all__ = ["FoldImportances", "FoldPart", "TargetWork", "by_target_and_fold"]
@@ -33,7 +34,7 @@ class TargetWork:
 
     target: str
     allowed: tuple[str, ...]
-    X_aug: np.ndarray[Any, np.dtype[np.float32]]
+    X_aug: FeatureMatrix
     rows: np.ndarray[Any, np.dtype[np.int64]]
     plan_folds: list[list[Fold]]  # per family plan
     folds: list[Fold]

@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix, nan_free, part_of
 from panelml.data.panel import Panel
 from panelml.data.shift import row_grid
 from panelml.models.base import ModelFamily, PreparedData, Task
@@ -94,7 +95,7 @@ def mean_rank_ic(
 
 
 def univariate_importance(
-    X_aug: npt.NDArray[np.float32],
+    X_aug: FeatureMatrix,
     y: FloatArray,
     timestamps: IntArray,
     rows: IntArray,
@@ -121,9 +122,14 @@ def univariate_importance(
     exact = list(range(n_cols))
     if block is not None and block.rows.size:
         complete = np.ones(n_cols, dtype=bool)
-        step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, n_cols))
-        for lo in range(0, block.rows.size, step):
-            complete &= ~np.isnan(X_aug[block.rows[lo : lo + step]]).any(axis=0)
+        # only columns that may hold NaN are read (a matrix read by parts knows
+        # which hold none)
+        known = nan_free(X_aug)
+        check = np.arange(n_cols) if known is None else np.flatnonzero(~known)
+        step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, check.size))
+        for lo in range(0, block.rows.size if check.size else 0, step):
+            part = part_of(X_aug, block.rows[lo : lo + step], check)
+            complete[check] &= ~np.isnan(part).any(axis=0)
         exact = [int(j) for j in np.flatnonzero(~complete)]
         fast = np.flatnonzero(complete)
         codes, present = timestamp_index(ts[block.rows])
@@ -180,7 +186,7 @@ _PERMUTATION_BATCH_CELLS = 4_000_000
 
 def permutation_importance(
     model: ModelFamily,
-    X_aug: npt.NDArray[np.float32],
+    X_test: npt.NDArray[np.float32],
     y: FloatArray,
     timestamps: IntArray,
     test: IntArray,
@@ -190,8 +196,9 @@ def permutation_importance(
     min_names: int,
 ) -> FloatArray:
     """Drop in mean rank IC on ``test`` when each candidate column is shuffled
-    within timestamps (mean over repeats); 0 for columns not evaluated."""
-    n_cols = X_aug.shape[1]
+    within timestamps (mean over repeats); 0 for columns not evaluated.
+    ``X_test`` holds the rows ``test`` of the matrix (not modified)."""
+    n_cols = X_test.shape[1]
     out = np.zeros(n_cols)
     rows = test
     if settings.max_rows_per_timestamp is not None:
@@ -201,7 +208,9 @@ def permutation_importance(
             seed=int(rng.integers(2**31)),
         )
         rows = test[keep]
-    X_test = np.array(X_aug[rows], dtype=np.float32, order="C")
+        X_test = np.ascontiguousarray(X_test[keep], dtype=np.float32)
+    else:
+        X_test = np.array(X_test, dtype=np.float32, order="C")  # shuffled in place below
     ts, yt = timestamps[rows], y[rows]
     base = mean_rank_ic(model.predict(X_test), yt, ts, min_names)
     # Every (column, repeat) copy is shuffled in the same order as one-at-a-time
@@ -280,13 +289,17 @@ def family_importances(
     for i, fold in enumerate(folds):
         model = plan.family(task, plan.params)
         model.fit_prepared(prepared, fold.fit, y, eval_rows=fold.val, seed=seeds[i])
-        if oof is not None:
-            oof[fold.test] = model.predict(np.asarray(prepared.X[fold.test], dtype=np.float32))
+        # the test rows are read once for the predictions and the permutations
+        X_test = None
+        if oof is not None or PERMUTATION in plan.kinds:
+            X_test = prepared.rows(fold.test)
+        if oof is not None and X_test is not None:
+            oof[fold.test] = model.predict(np.asarray(X_test, dtype=np.float32))
         for kind in plan.kinds:
-            if kind == PERMUTATION:
+            if kind == PERMUTATION and X_test is not None:
                 rng = np.random.default_rng(seeds[i] + 1)
                 out[kind][i] = permutation_importance(
-                    model, prepared.X, y, timestamps, fold.test, n_real, settings, rng, min_names
+                    model, X_test, y, timestamps, fold.test, n_real, settings, rng, min_names
                 )
             else:
                 out[kind][i] = model.importance(kind)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from panelml.data.matrix import FeatureMatrix, columns_of, rows_of
 from panelml.validation.ranks import standardised_ranks
 from panelml.validation.timestamps import timestamp_index
 
@@ -95,16 +96,24 @@ class PanelRanks:
     counts: IntArray  # panel rows per timestamp code
 
 
-def panel_ranks(X_aug: npt.NDArray[np.float32], codes: IntArray) -> PanelRanks:
+def panel_ranks(X_aug: FeatureMatrix, codes: IntArray) -> PanelRanks:
     """The :class:`PanelRanks` of ``X_aug`` (rows sorted by timestamp, ``codes`` their
-    timestamp codes 0..T-1)."""
+    timestamp codes 0..T-1), ranked a group of columns at a time (each column's
+    ranks depend on that column alone), so a matrix read by parts is never
+    gathered whole."""
     counts = np.bincount(codes).astype(np.int64)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    return PanelRanks(standardised_ranks(X_aug, starts[counts > 0]), codes, counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)[counts > 0]
+    n_rows, n_cols = X_aug.shape
+    z = np.empty((n_rows, n_cols), dtype=np.float32)
+    step = max(1, _COPY_CHUNK_CELLS // max(1, n_rows))
+    for lo in range(0, n_cols, step):
+        cols = slice(lo, min(n_cols, lo + step))
+        z[:, cols] = standardised_ranks(columns_of(X_aug, cols), starts)
+    return PanelRanks(z, codes, counts)
 
 
 def rank_block(
-    X_aug: npt.NDArray[np.float32],
+    X_aug: FeatureMatrix,
     y: FloatArray,
     timestamps: IntArray,
     rows: IntArray,
@@ -149,5 +158,5 @@ def rank_block(
     if fresh.any():
         sub = codes[fresh]
         sub_starts = np.flatnonzero(np.r_[True, sub[1:] != sub[:-1]])
-        z[fresh] = standardised_ranks(X_aug[keep[fresh]], sub_starts)
+        z[fresh] = standardised_ranks(rows_of(X_aug, keep[fresh]), sub_starts)
     return RankBlock(rows=keep.astype(np.int64), z=z, target=target)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from panelml.data.matrix import FeatureMatrix
 from panelml.data.panel import Panel
 from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
@@ -20,6 +21,7 @@ from panelml.stages.selection._additive import (
     partial_rank_importance,
     whole_block,
 )
+from panelml.stages.selection._augmented import AugmentedMatrix
 from panelml.stages.selection._consensus import (
     consensus,
     sampled_rank_correlation,
@@ -36,7 +38,6 @@ from panelml.stages.selection._importance import (
     FamilyPlan,
     PermutationSettings,
     family_importances,
-    shadow_matrix,
     univariate_importance,
 )
 from panelml.stages.selection._interactions import PAIRWISE_KIND, pairwise_rank_importance
@@ -97,7 +98,7 @@ class SelectionRunner:
         self.panel, self.params = panel, params
         self.plans, self.univariate, self.validation = plans, univariate, validation
         self._key: tuple[str, ...] | None = None
-        self._X_aug: np.ndarray[Any, np.dtype[np.float32]] | None = None
+        self._X_aug: AugmentedMatrix | None = None
         self._ranks: PanelRanks | None = None
         self._prepared: dict[str, PreparedData] = {}
         self._block_of: tuple[str, RankBlock] | None = None
@@ -109,22 +110,21 @@ class SelectionRunner:
             params.permutation_repeats,
         )
 
-    def _augmented(self, allowed: tuple[str, ...]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    def _augmented(self, allowed: tuple[str, ...]) -> AugmentedMatrix:
+        """The feature set's ``[X_allowed | shadows]``, read by parts (never stored
+        whole: :mod:`~panelml.stages.selection._augmented`)."""
         if self._key != allowed or self._X_aug is None:
             digest = hashlib.sha256("\x00".join(allowed).encode()).hexdigest()[:16]
             rng = self.seeds.rng("feature_selection", "shadows", digest)
-            columns = self.panel.feature_indices(allowed)
             # the previous feature set's matrices go first
             self._X_aug = self._ranks = self._block_of = self._whole_of = None
             self._target_of, self._prepared = None, {}
-            X_aug = np.empty((self.panel.n_rows, 2 * columns.size), dtype=np.float32)
-            for j, column in enumerate(columns):
-                X_aug[:, j] = self.panel.X[:, column]
             shuffle: Literal["symbol", "row"] = (
                 "row" if self.params.shadow_shuffle == "row" else "symbol"
             )
-            shadow_matrix(self.panel, columns, rng, shuffle, out=X_aug[:, columns.size :])
-            self._X_aug, self._key = X_aug, allowed
+            columns = self.panel.feature_indices(allowed)
+            self._X_aug = AugmentedMatrix(self.panel, columns, rng, shuffle)
+            self._key = allowed
         return self._X_aug
 
     def _panel_ranks(self) -> PanelRanks | None:
@@ -214,11 +214,9 @@ class SelectionRunner:
             )
         return allowed
 
-    def _prepare(
-        self, plan: FamilyPlan, X_aug: np.ndarray[Any, np.dtype[np.float32]]
-    ) -> PreparedData:
+    def _prepare(self, plan: FamilyPlan, X_aug: FeatureMatrix) -> PreparedData:
         if plan.name not in self._prepared:
-            self._prepared[plan.name] = plan.family.prepare(X_aug, plan.params)
+            self._prepared[plan.name] = plan.family.prepare_matrix(X_aug, plan.params)
         return self._prepared[plan.name]
 
     def _target(self, target: str, flags: Flags) -> TargetWork:
@@ -361,7 +359,8 @@ class SelectionRunner:
         corr = None
         if params.redundancy_threshold is not None:
             corr = sampled_rank_correlation(
-                X_aug[:, : len(allowed)],
+                X_aug,
+                len(allowed),
                 work.rows,
                 params.redundancy_sample_rows,
                 self.seeds.rng("feature_selection", target, "redundancy"),

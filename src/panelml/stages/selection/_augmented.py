@@ -1,0 +1,147 @@
+"""Feature selection's augmented matrix ``[X_allowed | shadows]``, read by parts.
+
+What: :class:`AugmentedMatrix` is the matrix every model and rank statistic of
+a feature set reads (:mod:`~panelml.stages.selection._importance` says what the
+shadows are), implementing :class:`~panelml.data.matrix.MatrixParts`. Why not
+one array: stored, it is twice the float32 panel (200k rows x 200 columns:
+160 MB), held through the whole stage. Its real columns are the panel's own,
+and a symbol-shuffled shadow is its source column read through one permutation
+of the symbols (the value of (t, s) is the source's value of symbol pi(s) at
+t), so both are gathered from the panel when a part is read: the columns of a
+LightGBM bin group, a fold's test rows, a chunk of a target's rows. Each part
+holds exactly the values :func:`~panelml.stages.selection._importance.shadow_matrix`
+writes, from the same seeded draws (a test compares them), so no result
+depends on it. Row-shuffled shadows (a fresh shuffle at every timestamp) have
+no such compact form and are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from panelml.data.matrix import Columns
+from panelml.data.panel import Panel
+from panelml.data.shift import row_grid
+from panelml.stages.selection._importance import shadow_matrix
+
+__all__ = ["AugmentedMatrix"]
+
+IntArray = npt.NDArray[np.int64]
+
+_GATHER_CELLS = 1_000_000
+"""Cells of a row part gathered at once (8 MB of int64 source-row ids)."""
+
+
+class AugmentedMatrix:
+    """``[X[:, columns] | shadows of them]`` of ``panel`` (float32, rows x 2 len(columns))."""
+
+    def __init__(
+        self,
+        panel: Panel,
+        columns: IntArray,
+        rng: np.random.Generator,
+        shuffle: Literal["symbol", "row"] = "symbol",
+    ) -> None:
+        self._X = panel.X
+        # one flat take per gather where the panel is C-ordered (a 2-D gather otherwise)
+        self._flat = panel.X.reshape(-1) if panel.X.flags.c_contiguous else None
+        self.columns = np.asarray(columns, dtype=np.int64)
+        n = int(self.columns.size)
+        self.shape: tuple[int, int] = (panel.n_rows, 2 * n)
+        self.dtype = np.dtype(np.float32)
+        self._stored: npt.NDArray[np.float32] | None = None
+        self._nan_free: npt.NDArray[np.bool_] | None = None
+        if shuffle == "row":
+            self._stored = shadow_matrix(panel, self.columns, rng, "row")
+            return
+        # the draws of shadow_matrix, in its order: one permutation per column,
+        # kept as (symbol, shadow): the partner symbol of each shadow column
+        perms = np.empty((n, panel.n_symbols), dtype=np.int64)
+        for j in range(n):
+            perms[j] = rng.permutation(panel.n_symbols)
+        self._partner = np.ascontiguousarray(perms.T)
+        grid = row_grid(panel)
+        self._complete = bool((grid >= 0).all())
+        self._grid = grid.reshape(-1)
+        # each row's offset of its timestamp in the flat grid, and its symbol
+        self._base = panel.timestamp_index * panel.n_symbols
+        self._symbol = panel.symbol_codes.astype(np.int64)
+
+    @property
+    def n_real(self) -> int:
+        """Real (allowed) columns: the first half."""
+        return int(self.columns.size)
+
+    # -- MatrixParts ---------------------------------------------------------------
+    def take(
+        self, rows: npt.NDArray[np.integer[Any]] | None, columns: Columns | None
+    ) -> npt.NDArray[np.float32]:
+        """Rows ``rows`` of columns ``columns`` (all when ``None``), a new C-ordered
+        array, gathered a chunk of rows at a time."""
+        n_rows, n_cols = self.shape
+        picked = None if rows is None else np.asarray(rows, dtype=np.intp)
+        wanted = np.arange(n_cols) if columns is None else np.asarray(columns, dtype=np.intp)
+        if wanted.size and (wanted.min() < 0 or wanted.max() >= n_cols):
+            raise IndexError(f"columns outside the augmented matrix's {n_cols}")
+        size = n_rows if picked is None else picked.size
+        out = np.empty((size, wanted.size), dtype=np.float32)
+        step = max(1, _GATHER_CELLS // max(1, wanted.size))
+        for lo in range(0, size, step):
+            part = np.arange(lo, min(size, lo + step)) if picked is None else picked[lo : lo + step]
+            out[lo : lo + part.size] = self._gather(part, wanted)
+        return out
+
+    def nan_free(self) -> npt.NDArray[np.bool_]:
+        """Per column: no NaN in any row. A real column is read once to know; a
+        symbol shadow holds its source's values at every row when every symbol
+        has a row at every timestamp, else it may hold NaN where the partner
+        symbol has none (``False``: not known free)."""
+        if self._nan_free is None:
+            real = np.array([not np.isnan(self._X[:, c]).any() for c in self.columns], dtype=bool)
+            if self._stored is not None:
+                shadow = ~np.isnan(self._stored).any(axis=0)
+            else:
+                shadow = real & self._complete
+            self._nan_free = np.concatenate([real, shadow])
+        return self._nan_free
+
+    # -- gathering -----------------------------------------------------------------
+    def _gather(
+        self, rows: npt.NDArray[np.intp], wanted: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """``rows`` x ``wanted`` of the augmented matrix: a real column is the
+        panel's; shadow j of (t, s) is its source column at the row of symbol
+        ``partner[s, j]`` at t, NaN where that symbol has no row (as
+        :func:`shadow_matrix` writes it)."""
+        n = self.n_real
+        out = np.empty((rows.size, wanted.size), dtype=np.float32)
+        real = np.flatnonzero(wanted < n)
+        if real.size:
+            out[:, real] = self._X[np.ix_(rows, self.columns[wanted[real]])]
+        shadow = np.flatnonzero(wanted >= n)
+        if not shadow.size:
+            return out
+        j = wanted[shadow] - n
+        if self._stored is not None:
+            out[:, shadow] = self._stored[np.ix_(rows, j)]
+            return out
+        # (rows x shadows) source rows through the flat grid, then one flat take
+        source = self._grid[
+            self._base[rows][:, None] + self._partner[np.ix_(self._symbol[rows], j)]
+        ]
+        missing = None if self._complete else source < 0
+        if missing is not None:
+            source[missing] = 0
+        if self._flat is None:
+            values = self._X[source, self.columns[j][None, :]]
+        else:
+            source *= int(self._X.shape[1])
+            source += self.columns[j][None, :]
+            values = np.take(self._flat, source)
+        if missing is not None:
+            values[missing] = np.nan
+        out[:, shadow] = values
+        return out

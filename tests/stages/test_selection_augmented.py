@@ -1,0 +1,125 @@
+"""Feature selection's augmented matrix read by parts holds exactly the values of
+the stored ``[X_allowed | shadows]`` it replaces, and every consumer that reads
+it by parts (LightGBM binning and prediction, panel ranks, rank blocks, the
+univariate rank IC, the redundancy sample) gives bit-identical results.
+
+The checks are exact equalities on panels with missing values and ragged
+symbols (``hard_cases``), so any wrong draw order, inverted permutation or
+misplaced NaN fails them: with 20+ symbols a wrong permutation matches the
+right one with probability below 1/20! per column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from panelml.data.matrix import columns_of, rows_of, whole
+from panelml.data.synthetic import make_panel
+from panelml.models.base import ModelError, PreparedData
+from panelml.models.lightgbm import LightGBMFamily
+from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.selection._augmented import AugmentedMatrix
+from panelml.stages.selection._consensus import sampled_rank_correlation
+from panelml.stages.selection._importance import shadow_matrix, univariate_importance
+from panelml.stages.selection._rank_block import panel_ranks, rank_block
+from panelml.validation.spec import ValidationConfig
+
+
+def _both(hard: bool, seed: int, shuffle: str, subset: bool):  # type: ignore[no-untyped-def]
+    panel = make_panel(hard_cases=hard, seed=seed, n_symbols=30, n_timestamps=120).to_panel()
+    columns = np.arange(panel.X.shape[1], dtype=np.int64)
+    if subset:  # an allowed set that skips and reorders columns
+        columns = np.random.default_rng(seed).permutation(columns)[: max(2, columns.size - 3)]
+    aug = AugmentedMatrix(panel, columns, np.random.default_rng(seed + 7), shuffle)  # type: ignore[arg-type]
+    stored = np.empty((panel.n_rows, 2 * columns.size), dtype=np.float32)
+    stored[:, : columns.size] = panel.X[:, columns]
+    shadow_matrix(
+        panel,
+        columns,
+        np.random.default_rng(seed + 7),
+        shuffle,  # type: ignore[arg-type]
+        out=stored[:, columns.size :],
+    )
+    return panel, aug, stored
+
+
+@pytest.mark.parametrize("shuffle", ["symbol", "row"])
+@pytest.mark.parametrize(("hard", "seed", "subset"), [(False, 0, False), (True, 1, True)])
+def test_parts_equal_the_stored_matrix(hard: bool, seed: int, shuffle: str, subset: bool) -> None:
+    panel, aug, stored = _both(hard, seed, shuffle, subset)
+    assert aug.shape == stored.shape
+    if hard:
+        assert np.isnan(stored).any()  # missing values and absent symbols are exercised
+    np.testing.assert_array_equal(whole(aug), stored)
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(panel.n_rows)[: panel.n_rows // 3]  # any order
+    n_real = aug.n_real
+    for stop in (None, 1, n_real, n_real + 2, stored.shape[1]):
+        np.testing.assert_array_equal(rows_of(aug, rows, stop), rows_of(stored, rows, stop))
+    cols = rng.permutation(stored.shape[1])[:7]
+    np.testing.assert_array_equal(columns_of(aug, cols), stored[:, cols])
+    np.testing.assert_array_equal(columns_of(aug, slice(3, 9)), stored[:, 3:9])
+    with pytest.raises(IndexError):
+        aug.take(None, [stored.shape[1]])
+
+
+@pytest.mark.parametrize(("hard", "seed"), [(False, 2), (True, 3)])
+def test_consumers_read_parts_bit_identically(hard: bool, seed: int) -> None:
+    panel, aug, stored = _both(hard, seed, "symbol", False)
+    codes = panel.timestamp_index
+    ranks_parts, ranks_stored = panel_ranks(aug, codes), panel_ranks(stored, codes)
+    np.testing.assert_array_equal(ranks_parts.z, ranks_stored.z)
+    target = panel.target_names[0]
+    y = panel.targets[target]
+    validation = ValidationConfig(n_splits=3)
+    rows = target_rows(panel, target, seed=0)
+    folds = plan_folds(panel, target, validation, rows)
+    for ranks in (None, ranks_parts):  # rows ranked afresh, and taken from the panel ranks
+        a = rank_block(aug, y, panel.timestamps, rows, 5, ranks)
+        b = rank_block(stored, y, panel.timestamps, rows, 5, ranks)
+        np.testing.assert_array_equal(np.asarray(a.z), np.asarray(b.z))
+    # a subset of rows fills no timestamp: every block row is ranked from the matrix
+    half = rows[::2]
+    a = rank_block(aug, y, panel.timestamps, half, 5, ranks_parts)
+    b = rank_block(stored, y, panel.timestamps, half, 5, ranks_stored)
+    np.testing.assert_array_equal(np.asarray(a.z), np.asarray(b.z))
+    for block in (None, rank_block(stored, y, panel.timestamps, rows, 5, ranks_stored)):
+        np.testing.assert_array_equal(
+            univariate_importance(aug, y, panel.timestamps, rows, folds, 5, block),
+            univariate_importance(stored, y, panel.timestamps, rows, folds, 5, block),
+        )
+    n_real = aug.n_real
+    np.testing.assert_array_equal(
+        sampled_rank_correlation(aug, n_real, rows, 500, np.random.default_rng(1)),
+        sampled_rank_correlation(stored, n_real, rows, 500, np.random.default_rng(1)),
+    )
+
+
+def test_lightgbm_bins_and_predicts_from_parts_as_from_the_array() -> None:
+    panel, aug, stored = _both(True, 4, "symbol", False)
+    params = {"n_estimators": 20, "bin_construct_sample_cnt": 2_000}
+    # small column groups, so the matrix is binned in several gathered parts
+    from panelml.models import _lightgbm_bins
+
+    old = _lightgbm_bins.BIN_GROUP_CELLS
+    _lightgbm_bins.BIN_GROUP_CELLS = 2_000 * 5
+    try:
+        from_parts = LightGBMFamily.prepare_matrix(aug, params)
+        from_array = LightGBMFamily.prepare(stored, params)
+    finally:
+        _lightgbm_bins.BIN_GROUP_CELLS = old
+    y = np.nan_to_num(panel.targets[panel.target_names[0]]).astype(np.float64)
+    rows = np.arange(0, panel.n_rows, 2)
+    test = np.arange(1, panel.n_rows, 2)
+    a = LightGBMFamily("regression", params).fit_prepared(from_parts, rows, y, seed=3)
+    b = LightGBMFamily("regression", params).fit_prepared(from_array, rows, y, seed=3)
+    assert a._booster is not None and b._booster is not None
+    assert a._booster.model_to_string() == b._booster.model_to_string()
+    np.testing.assert_array_equal(
+        a.predict_prepared(from_parts, test), b.predict_prepared(from_array, test)
+    )
+    np.testing.assert_array_equal(from_parts.rows(test), stored[test])
+    with pytest.raises(ModelError, match="read by parts"):
+        _ = from_parts.X
+    assert PreparedData(stored).X is stored
