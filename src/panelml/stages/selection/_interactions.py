@@ -208,7 +208,10 @@ def _pair_t(
         # merge this batch's mean and sum of squared deviations into the running ones
         n_b = hi - lo
         mean_b = means.mean(axis=0)
-        m2_b = np.square(means - mean_b).sum(axis=0)
+        # squared deviations in place: no two batch-sized temporaries
+        means -= mean_b
+        np.square(means, out=means)
+        m2_b = means.sum(axis=0)
         delta = mean_b - mean
         total = count + n_b
         mean += delta * (n_b / total)
@@ -261,7 +264,9 @@ def _block_means(
         w = np.where(valid, w, 0.0)
     part = np.asarray(z[take[pos]], dtype=compute_dtype(z))  # (blocks, rows, columns)
     weighted = w.astype(part.dtype)[:, :, None] * part[:, :, partners]
-    means: FloatArray = np.matmul(part.transpose(0, 2, 1), weighted).astype(np.float64)
+    product = np.matmul(part.transpose(0, 2, 1), weighted)
+    del part, weighted  # before the float64 copy: one batch-sized array less at once
+    means: FloatArray = product.astype(np.float64)
     return means
 
 
