@@ -14,6 +14,7 @@ from sklearn.linear_model import Ridge
 
 import panelml.models._sklearn as sk_module
 import panelml.models.linear as linear
+from panelml.models._ridge_normal import ridge_normal_equations
 from panelml.models.base import ModelError
 from panelml.models.linear import RidgeFamily
 
@@ -84,7 +85,7 @@ def test_means_and_scales_equal_the_materialised_path_bit_for_bit(
     picked = rows if subset else None
     n = X.shape[0] if picked is None else picked.size
     Ys = np.random.default_rng(2).standard_normal((n, 2))
-    solved = linear._ridge_normal_equations(X, picked, Ys, 1.0)
+    solved = ridge_normal_equations(X, picked, Ys, 1.0)
     assert solved is not None
     _, means, scales = linear._fit_standardise(X, picked)
     np.testing.assert_array_equal(solved[0], means)

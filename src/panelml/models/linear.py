@@ -50,8 +50,6 @@ and fits each target.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -59,14 +57,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from panelml.models._sklearn import (
-    add_rows,
-    column_means,
-    column_stds,
-    impute,
-    imputed_chunks,
-    param_errors,
-)
+from panelml.models._ridge_normal import cholesky_alpha, ridge_normal_equations, standardised
+from panelml.models._sklearn import column_means, column_stds, impute, param_errors
 from panelml.models.base import (
     FloatArray,
     IndexArray,
@@ -105,90 +97,6 @@ def _fit_standardise(
     scales[~(scales > 0)] = 1.0
     Z /= scales
     return Z, means, scales
-
-
-RIDGE_NORMAL_PARAMS = frozenset(
-    {"alpha", "solver", "copy_X", "tol", "max_iter", "random_state", "fit_intercept", "positive"}
-)
-"""The ``Ridge`` params under which the normal-equation solve is scikit-learn's
-fit (``tol``, ``max_iter``, ``random_state`` and ``copy_X`` do not change a
-Cholesky solve); see :meth:`RidgeFamily._normal_alpha` for their values."""
-
-
-def _ridge_normal_equations(
-    X: FloatArray, rows: npt.NDArray[np.intp] | None, Ys: npt.NDArray[np.float64], alpha: float
-) -> (
-    tuple[
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-    ]
-    | None
-):
-    """(means, scales, coef, intercept) of ``Ridge(alpha)`` (Cholesky, with an
-    intercept) on the standardised ``X[rows]`` and the (standardised) targets
-    ``Ys`` (rows, targets): ``coef`` is (features, targets), ``intercept`` one
-    per target, in the units of ``Ys``. ``None`` when the factorisation fails
-    or something is not finite (the caller then fits with scikit-learn, which
-    raises or switches solver as it always did).
-
-    The standardised matrix is never built: passes over row chunks of
-    ``X[rows]`` (``imputed_chunks``) sum what the solve needs. Held at once: the
-    features x features Gram matrix, features x targets products, ``Ys`` and one
-    row chunk with its temporaries (a few times ``COLUMN_SUM_CELLS`` float64).
-
-    - ``means``: :func:`column_means`, as :func:`_fit_standardise`.
-    - ``scales``: :func:`column_stds` of the imputed, centred matrix, bit for
-      bit: its two sums (the column sums, then the sums of squared deviations
-      from their mean) are carried chunk to chunk with ``add_rows`` over the
-      chunks ``column_sums`` reads.
-    - The second pass also sums ``D^T D`` and ``D^T Ys`` for ``D``, the chunk's
-      deviations from its column means (the centred matrix scikit-learn builds,
-      before scaling), and the scales divide them afterwards: scikit-learn's
-      ``Xc^T Xc`` and ``Xc^T yc`` up to rounding. Then ``(Xc^T Xc + alpha I) w =
-      Xc^T yc`` by Cholesky and ``intercept = mean(Ys) - mean(Z) . w``, as
-      ``Ridge`` does.
-    """
-    from scipy import linalg
-
-    if X.ndim != 2 or X.shape[1] == 0:
-        return None
-    n_rows = X.shape[0] if rows is None else rows.size
-    n_cols = int(X.shape[1])
-    means = column_means(X, rows)
-    sums: npt.NDArray[np.float64] | None = None
-    for _, part in imputed_chunks(X, means, rows):
-        part -= means
-        sums = add_rows(sums, part)
-    assert sums is not None
-    centre = sums / n_rows
-    squares: npt.NDArray[np.float64] | None = None
-    gram = np.zeros((n_cols, n_cols), dtype=np.float64)
-    cross = np.zeros((n_cols, Ys.shape[1]), dtype=np.float64)
-    for lo, part in imputed_chunks(X, means, rows):
-        part -= means
-        part -= centre
-        squares = add_rows(squares, np.square(part))
-        gram += part.T @ part
-        cross += part.T @ Ys[lo : lo + part.shape[0]]
-    assert squares is not None
-    scales = np.sqrt(squares / n_rows)
-    scales[~(scales > 0)] = 1.0
-    gram /= np.outer(scales, scales)
-    gram.flat[:: n_cols + 1] += alpha
-    cross /= scales[:, None]
-    if not (np.isfinite(gram).all() and np.isfinite(cross).all()):
-        return None
-    try:
-        factor = linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
-    except linalg.LinAlgError:
-        return None
-    coef = np.asarray(linalg.cho_solve(factor, cross, check_finite=False), dtype=np.float64)
-    intercept = Ys.mean(axis=0) - (centre / scales) @ coef
-    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-        return None
-    return means, scales, coef, intercept
 
 
 def _shape_of(X: FloatArray, rows: npt.NDArray[np.intp] | None) -> FloatArray:
@@ -299,19 +207,11 @@ class LinearFamily(ModelFamily):
         those rows', checked): ridge regression from the normal equations where
         they are scikit-learn's fit (:meth:`_normal_alpha`), otherwise the
         standardised matrix and scikit-learn."""
-        alpha = self._normal_alpha(weight, seed)
-        if alpha is not None:
-            y64 = np.asarray(y, dtype=np.float64)
-            y_mean, y_scale = float(y64.mean()), float(y64.std())
-            y_scale = y_scale if y_scale > 0 else 1.0
-            with np.errstate(all="ignore"):  # not finite: scikit-learn's path warns, raises
-                ys = ((y64 - y_mean) / y_scale)[:, None]
-                solved = _ridge_normal_equations(X, rows, ys, alpha)
-            if solved is not None:
-                self.means_, self.scales_, coef, intercept = solved
-                self.coef_ = coef[:, 0] * y_scale
-                self.intercept_ = y_mean + y_scale * float(intercept[0])
-                return
+        solved = self._normal_solve(X, rows, np.asarray(y)[:, None], weight, seed)
+        if solved is not None:
+            self.means_, self.scales_, fits = solved
+            self.coef_, self.intercept_ = fits[0]
+            return
         Z, self.means_, self.scales_ = _fit_standardise(X, rows)
         self.coef_, self.intercept_ = self._solve(Z, y, weight, seed, overwrite=True)
 
@@ -354,44 +254,50 @@ class LinearFamily(ModelFamily):
         fitted = [cls(task, params) for _ in range(Y.shape[1])]
         for j, model in enumerate(fitted):
             model._check_fit_inputs(shape, np.ascontiguousarray(Y[:, j]))
-        if fitted and fitted[0]._fit_many_normal(X, rows, Y, seed, fitted):
-            return fitted
-        Z, means, scales = _fit_standardise(X, rows)
-        results = fitted[0]._solve_many(Z, Y, seed) if fitted else []
+        solved = fitted[0]._normal_solve(X, rows, Y, None, seed) if fitted else None
+        if solved is not None:
+            means, scales, results = solved
+        else:
+            Z, means, scales = _fit_standardise(X, rows)
+            results = fitted[0]._solve_many(Z, Y, seed) if fitted else []
         for model, (coef, intercept) in zip(fitted, results, strict=True):
             model.means_, model.scales_ = means, scales
             model.coef_, model.intercept_ = coef, intercept
         return fitted
 
-    def _fit_many_normal(
+    def _normal_solve(
         self,
         X: FloatArray,
         rows: npt.NDArray[np.intp] | None,
         Y: FloatArray,
+        weight: FloatArray | None,
         seed: int,
-        fitted: list[Self],
-    ) -> bool:
-        """Fit ``fitted`` (one model per column of ``Y``) from one set of normal
-        equations and one factorisation when :meth:`_normal_alpha` allows it;
-        ``False`` when it does not or the solve fails (nothing is set then).
-        Targets are standardised and converted back as :meth:`_solve_many` does."""
-        alpha = self._normal_alpha(None, seed)
+    ) -> (
+        tuple[
+            npt.NDArray[np.float64],
+            npt.NDArray[np.float64],
+            list[tuple[npt.NDArray[np.float64], float]],
+        ]
+        | None
+    ):
+        """(means, scales, (coef, intercept) per column of ``Y``) from one set of
+        normal equations and one factorisation when :meth:`_normal_alpha` allows
+        it; ``None`` when it does not or the solve fails. Targets are
+        standardised and converted back as :meth:`_solve_many` does."""
+        alpha = self._normal_alpha(weight, seed)
         if alpha is None:
-            return False
-        Y64 = np.asarray(Y, dtype=np.float64)
-        y_mean = Y64.mean(axis=0)
-        y_scale = Y64.std(axis=0)
-        y_scale[~(y_scale > 0)] = 1.0
+            return None
         with np.errstate(all="ignore"):  # not finite: scikit-learn's path warns, raises
-            solved = _ridge_normal_equations(X, rows, (Y64 - y_mean) / y_scale, alpha)
+            Ys, y_mean, y_scale = standardised(Y)
+            solved = ridge_normal_equations(X, rows, Ys, alpha)
         if solved is None:
-            return False
+            return None
         means, scales, coef, intercept = solved
-        for j, model in enumerate(fitted):
-            model.means_, model.scales_ = means, scales
-            model.coef_ = coef[:, j] * y_scale[j]
-            model.intercept_ = float(y_mean[j] + y_scale[j] * intercept[j])
-        return True
+        fits = [
+            (coef[:, j] * y_scale[j], float(y_mean[j] + y_scale[j] * intercept[j]))
+            for j in range(coef.shape[1])
+        ]
+        return means, scales, fits
 
     def _solve_many(
         self, Z: npt.NDArray[np.float64], Y: FloatArray, seed: int
@@ -466,45 +372,31 @@ class RidgeFamily(LinearFamily):
         auto or cholesky, ``fit_intercept`` true, ``positive`` false, ``alpha`` a
         finite number > 0, and every value one scikit-learn accepts (else its
         fit raises the error it always raised). ``None`` otherwise."""
-        params = self.params
         if self.task != "regression" or weight is not None:
             return None
-        if not set(params) <= RIDGE_NORMAL_PARAMS:
-            return None
-        alpha = params.get("alpha", 1.0)
-        solver = params.get("solver", "auto")
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, numbers.Real)
-            or not (math.isfinite(float(alpha)) and float(alpha) > 0)
-            or not (isinstance(solver, str) and solver in ("auto", "cholesky"))
-            or params.get("fit_intercept", True) is not True
-            or params.get("positive", False) is not False
-        ):
+        alpha = cholesky_alpha(self.params)
+        if alpha is None:
             return None
         errors: tuple[type[BaseException], ...] = (ModelError, *param_errors())
         try:
             self._estimator(seed)._validate_params()
         except errors:
             return None
-        return float(alpha)
+        return alpha
 
     def _solve_many(
         self, Z: npt.NDArray[np.float64], Y: FloatArray, seed: int
     ) -> list[tuple[npt.NDArray[np.float64], float]]:
         if self.task == "binary":
             return super()._solve_many(Z, Y, seed)
-        Y64 = np.asarray(Y, dtype=np.float64)
-        y_mean = Y64.mean(axis=0)
-        y_scale = Y64.std(axis=0)
-        y_scale[~(y_scale > 0)] = 1.0
+        Ys, y_mean, y_scale = standardised(Y)
         with rejected_params(self.name, *param_errors()[:1]):
-            est = self._estimator(seed, overwrite=True).fit(Z, (Y64 - y_mean) / y_scale)
+            est = self._estimator(seed, overwrite=True).fit(Z, Ys)
         coef = np.atleast_2d(as_float64(est.coef_))
         intercept = np.ravel(as_float64(est.intercept_))
         return [
             (coef[j] * y_scale[j], float(y_mean[j] + y_scale[j] * intercept[j]))
-            for j in range(Y64.shape[1])
+            for j in range(Ys.shape[1])
         ]
 
 
