@@ -11,6 +11,8 @@ right one with probability below 1/20! per column.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,19 @@ def test_lightgbm_bins_and_predicts_from_parts_as_from_the_array() -> None:
     with pytest.raises(ModelError, match="read by parts"):
         _ = from_parts.X
     assert PreparedData(stored).X is stored
+
+
+def test_shipped_with_its_panel_the_matrix_adds_no_copy_of_the_features(tmp_path: Path) -> None:
+    """Workers get the runner (its panel and this matrix) in one joblib file, which
+    writes every array reference again: the matrix must refer to the panel, not
+    to its arrays, so the file grows by its permutations and indices only
+    (a copy of the features would add ``X.nbytes``)."""
+    import joblib
+
+    panel, aug, _ = _both(False, 5, "symbol", False)
+    joblib.dump(panel, tmp_path / "panel.pkl")
+    joblib.dump((panel, aug), tmp_path / "both.pkl")
+    added = (tmp_path / "both.pkl").stat().st_size - (tmp_path / "panel.pkl").stat().st_size
+    assert added < 0.5 * panel.X.nbytes
+    loaded = joblib.load(tmp_path / "both.pkl", mmap_mode="r")
+    np.testing.assert_array_equal(whole(loaded[1]), whole(aug))

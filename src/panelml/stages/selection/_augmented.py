@@ -45,9 +45,9 @@ class AugmentedMatrix:
         rng: np.random.Generator,
         shuffle: Literal["symbol", "row"] = "symbol",
     ) -> None:
-        self._X = panel.X
-        # one flat take per gather where the panel is C-ordered (a 2-D gather otherwise)
-        self._flat = panel.X.reshape(-1) if panel.X.flags.c_contiguous else None
+        # the panel itself, not its arrays: pickled for workers with the panel the
+        # runner ships (one object), where an array reference would be written again
+        self._panel = panel
         self.columns = np.asarray(columns, dtype=np.int64)
         n = int(self.columns.size)
         self.shape: tuple[int, int] = (panel.n_rows, 2 * n)
@@ -69,6 +69,11 @@ class AugmentedMatrix:
         # each row's offset of its timestamp in the flat grid, and its symbol
         self._base = panel.timestamp_index * panel.n_symbols
         self._symbol = panel.symbol_codes.astype(np.int64)
+
+    @property
+    def _features(self) -> npt.NDArray[np.float32]:
+        """The panel's feature matrix (all columns)."""
+        return self._panel.X
 
     @property
     def n_real(self) -> int:
@@ -100,7 +105,8 @@ class AugmentedMatrix:
         has a row at every timestamp, else it may hold NaN where the partner
         symbol has none (``False``: not known free)."""
         if self._nan_free is None:
-            real = np.array([not np.isnan(self._X[:, c]).any() for c in self.columns], dtype=bool)
+            X = self._features
+            real = np.array([not np.isnan(X[:, c]).any() for c in self.columns], dtype=bool)
             if self._stored is not None:
                 shadow = ~np.isnan(self._stored).any(axis=0)
             else:
@@ -120,7 +126,7 @@ class AugmentedMatrix:
         out = np.empty((rows.size, wanted.size), dtype=np.float32)
         real = np.flatnonzero(wanted < n)
         if real.size:
-            out[:, real] = self._X[np.ix_(rows, self.columns[wanted[real]])]
+            out[:, real] = self._features[np.ix_(rows, self.columns[wanted[real]])]
         shadow = np.flatnonzero(wanted >= n)
         if not shadow.size:
             return out
@@ -135,12 +141,13 @@ class AugmentedMatrix:
         missing = None if self._complete else source < 0
         if missing is not None:
             source[missing] = 0
-        if self._flat is None:
-            values = self._X[source, self.columns[j][None, :]]
-        else:
-            source *= int(self._X.shape[1])
+        X = self._features
+        if not X.flags.c_contiguous:
+            values = X[source, self.columns[j][None, :]]
+        else:  # one flat take
+            source *= int(X.shape[1])
             source += self.columns[j][None, :]
-            values = np.take(self._flat, source)
+            values = np.take(X.reshape(-1), source)
         if missing is not None:
             values[missing] = np.nan
         out[:, shadow] = values
