@@ -14,8 +14,9 @@ category      wrapped calls
 ``predict``   ``lightgbm.Booster.predict`` (incl. ``pred_contrib``);
               ``predict`` / ``predict_proba`` / ``decision_function`` of the
               sklearn linear models above
-``own_model`` ``fit``, ``fit_prepared``, ``fit_many``, ``fit_many_prepared``,
-              ``predict`` and ``decision_function`` of panelml's linear
+``own_model`` ``fit``, ``fit_prepared``, ``fit_many``, ``_fit_many_rows``
+              (what ``fit_many_prepared`` calls), ``predict`` and
+              ``decision_function`` of panelml's linear
               families (``panelml.models.linear``), less the sklearn calls
               inside them: the same ridge / lasso / logistic
               models the loop fits with sklearn, which panelml standardises
@@ -138,7 +139,9 @@ class FitTimer:
 
         for method in ("fit", "fit_prepared", "predict", "decision_function"):
             self._patch(LinearFamily, method, "own_model")
-        for name in ("fit_many", "fit_many_prepared"):
+        # fit_many_prepared is the base class's: it checks its input and calls the
+        # linear families' _fit_many_rows, which does their work
+        for name in ("fit_many", "_fit_many_rows"):
             own = vars(LinearFamily)[name]  # a classmethod: wrap its function
             if not getattr(own.__func__, "__wrapped_by_fit_timer__", False):
                 wrapped = classmethod(self._wrap("own_model", own.__func__))
