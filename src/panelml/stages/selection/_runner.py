@@ -78,7 +78,8 @@ class SelectionRunner:
 
     :meth:`select_all` sends the targets through ``ctx.executor``: the runner
     itself is the shared payload, with the augmented matrix (features and
-    their shadows) of one allowed feature set built once in this process.
+    their shadows, read by parts from the panel:
+    :mod:`~panelml.stages.selection._augmented`) of one allowed feature set.
     Workers receive it without the run context (seeds come from
     :class:`~panelml.pipeline.context.Seeds`) and without prepared (binned)
     matrices, which each worker builds once and keeps for its targets.
