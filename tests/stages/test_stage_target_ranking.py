@@ -583,6 +583,43 @@ def test_fold_tasks_keep_one_targets_folds_and_no_training_rows_in_results() -> 
         )
 
 
+def test_binned_matrices_are_dropped_before_the_group_solves() -> None:
+    """Every per-fold task runs before the first group task, so a process drops
+    LightGBM's binned matrices when it starts a group solve (memory the linear
+    fits' own matrices would otherwise sit on top of); the results equal each
+    family fitted in a map of its own."""
+    panel = to_panel(make_panel(n_symbols=20, n_timestamps=120, leaks=False, seed=4))
+    from panelml.stages.fitting import PreparedCache
+    from panelml.stages.ranking._families import family_job, fit_families
+    from panelml.stages.ranking._fit import PlanSettings, plan_targets
+
+    settings = PlanSettings(50, 10, 0.02, None, 1, 0.2, 0)
+    validation = ValidationConfig()
+    plans = plan_targets(panel, ["fwd_ret_1", "fwd_ret_5", "y_up_5"], {}, validation, settings)
+    lgbm, ridge = get_family("lightgbm"), get_family("ridge")
+    params: dict[str, dict[str, object]] = {
+        "lightgbm": {"n_estimators": 20, "num_threads": 1},
+        "ridge": {},
+    }
+
+    def job(family: type, cache: PreparedCache):  # type: ignore[no-untyped-def]
+        return family_job(
+            panel, family, params[family.name], plans, validation, cache,
+            early_stopping=True, settings=settings, seed_for=lambda t: 0,
+        )  # fmt: skip
+
+    shared = PreparedCache(panel)
+    together = fit_families([job(lgbm, shared), job(ridge, shared)])
+    assert {key[0] for key in shared._entries} == {"ridge"}
+    (lgbm_alone,) = fit_families([job(lgbm, PreparedCache(panel))])
+    (ridge_alone,) = fit_families([job(ridge, PreparedCache(panel))])
+    for got, alone in zip(together, (lgbm_alone, ridge_alone), strict=True):
+        assert set(got.oof) == set(alone.oof)
+        for name in alone.oof:
+            np.testing.assert_array_equal(got.oof[name], alone.oof[name])
+    assert shared.drop(ridge) and not shared.drop(ridge)
+
+
 # -- end to end ------------------------------------------------------------------------
 def test_runs_from_yaml_caches_and_prints(tmp_path: Path) -> None:
     assert registry.stages.get("target_ranking") is TargetRankingStage

@@ -267,6 +267,14 @@ class PreparedCache:
             )
         return self._entries[key]
 
+    def drop(self, family: type[ModelFamily]) -> bool:
+        """Forget ``family``'s prepared matrices (built again if asked for later);
+        whether there were any."""
+        keys = [key for key in self._entries if key[0] == family.name]
+        for key in keys:
+            del self._entries[key]
+        return bool(keys)
+
 
 def row_index(panel: Panel) -> RowIndex:
     """Each panel row's symbol and timestamp code, for families that declare

@@ -21,6 +21,7 @@ from typing import Any
 from panelml.data.panel import Panel
 from panelml.models.base import ModelFamily
 from panelml.pipeline.executor import Executor, SerialExecutor
+from panelml.pipeline.memory import release_free_memory
 from panelml.stages.fitting import PreparedCache, oof_vector
 from panelml.stages.ranking._fit import (
     FamilyOutput,
@@ -115,6 +116,16 @@ def _fit_item(works: list[FamilyWork], item: Item) -> Any:
     index, task = item
     work = works[index]
     if work.grouped:
+        # every per-fold task is dispatched before the first group task (see
+        # fit_families), so the binned matrices of the families fitted one by
+        # one are not read again in this process: dropped before the group
+        # solves build their own matrices (a later per-fold task would rebin)
+        dropped = False
+        for other in works:
+            if not other.grouped and other.cache is not None:
+                dropped = other.cache.drop(other.family) or dropped
+        if dropped:
+            release_free_memory()
         return fit_set(work, task)  # type: ignore[arg-type]
     return fit_one_fold(work, task)  # type: ignore[arg-type]
 
