@@ -51,6 +51,8 @@ def _both(hard: bool, seed: int, shuffle: str, subset: bool):  # type: ignore[no
 def test_parts_equal_the_stored_matrix(hard: bool, seed: int, shuffle: str, subset: bool) -> None:
     panel, aug, stored = _both(hard, seed, shuffle, subset)
     assert aug.shape == stored.shape
+    if shuffle == "symbol":  # both ways of finding a partner's row are exercised
+        assert (aug._offsets is None) == hard
     if hard:
         assert np.isnan(stored).any()  # missing values and absent symbols are exercised
     np.testing.assert_array_equal(whole(aug), stored)

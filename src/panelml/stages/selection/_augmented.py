@@ -63,12 +63,23 @@ class AugmentedMatrix:
         for j in range(n):
             perms[j] = rng.permutation(panel.n_symbols)
         self._partner = np.ascontiguousarray(perms.T)
-        grid = row_grid(panel)
+        grid = row_grid(panel).reshape(-1)
         self._complete = bool((grid >= 0).all())
-        self._grid = grid.reshape(-1)
+        self._grid = grid
         # each row's offset of its timestamp in the flat grid, and its symbol
         self._base = panel.timestamp_index * panel.n_symbols
         self._symbol = panel.symbol_codes.astype(np.int64)
+        # a complete panel whose rows are its grid's cells in order: the row of
+        # (t, s') is the row of (t, s) - s + s', so a shadow's flat position in
+        # the C-ordered features is a per-row offset plus a per-(symbol, shadow)
+        # one, without the grid
+        self._offsets: tuple[IntArray, IntArray] | None = None
+        X = panel.X
+        if X.flags.c_contiguous and np.array_equal(grid, np.arange(panel.n_rows)):
+            width = int(X.shape[1])
+            row_offset = (np.arange(panel.n_rows, dtype=np.int64) - self._symbol) * width
+            partner_offset = self._partner * width + self.columns[None, :]
+            self._offsets = (row_offset, partner_offset)
 
     @property
     def _features(self) -> npt.NDArray[np.float32]:
@@ -93,10 +104,16 @@ class AugmentedMatrix:
             raise IndexError(f"columns outside the augmented matrix's {n_cols}")
         size = n_rows if picked is None else picked.size
         out = np.empty((size, wanted.size), dtype=np.float32)
+        real = _positions(np.flatnonzero(wanted < self.n_real))
+        shadow = _positions(np.flatnonzero(wanted >= self.n_real))
         step = max(1, _GATHER_CELLS // max(1, wanted.size))
         for lo in range(0, size, step):
             part = np.arange(lo, min(size, lo + step)) if picked is None else picked[lo : lo + step]
-            out[lo : lo + part.size] = self._gather(part, wanted)
+            into = out[lo : lo + part.size]
+            if real is not None:
+                into[:, real] = self._real(part, self.columns[wanted[real]])
+            if shadow is not None:
+                into[:, shadow] = self._shadows(part, wanted[shadow] - self.n_real)
         return out
 
     def nan_free(self) -> npt.NDArray[np.bool_]:
@@ -115,40 +132,49 @@ class AugmentedMatrix:
         return self._nan_free
 
     # -- gathering -----------------------------------------------------------------
-    def _gather(
-        self, rows: npt.NDArray[np.intp], wanted: npt.NDArray[np.intp]
-    ) -> npt.NDArray[np.float32]:
-        """``rows`` x ``wanted`` of the augmented matrix: a real column is the
-        panel's; shadow j of (t, s) is its source column at the row of symbol
-        ``partner[s, j]`` at t, NaN where that symbol has no row (as
-        :func:`shadow_matrix` writes it)."""
-        n = self.n_real
-        out = np.empty((rows.size, wanted.size), dtype=np.float32)
-        real = np.flatnonzero(wanted < n)
-        if real.size:
-            out[:, real] = self._features[np.ix_(rows, self.columns[wanted[real]])]
-        shadow = np.flatnonzero(wanted >= n)
-        if not shadow.size:
-            return out
-        j = wanted[shadow] - n
-        if self._stored is not None:
-            out[:, shadow] = self._stored[np.ix_(rows, j)]
-            return out
-        # (rows x shadows) source rows through the flat grid, then one flat take
-        source = self._grid[
-            self._base[rows][:, None] + self._partner[np.ix_(self._symbol[rows], j)]
-        ]
-        missing = None if self._complete else source < 0
-        if missing is not None:
-            source[missing] = 0
+    def _real(self, rows: npt.NDArray[np.intp], columns: IntArray) -> npt.NDArray[np.float32]:
+        """``rows`` x panel ``columns`` (whole rows when they are every column in order)."""
         X = self._features
-        if not X.flags.c_contiguous:
-            values = X[source, self.columns[j][None, :]]
-        else:  # one flat take
+        if columns.size == X.shape[1] and np.array_equal(columns, np.arange(columns.size)):
+            whole_rows: npt.NDArray[np.float32] = X[rows]
+            return whole_rows
+        part: npt.NDArray[np.float32] = X[np.ix_(rows, columns)]
+        return part
+
+    def _shadows(self, rows: npt.NDArray[np.intp], j: IntArray) -> npt.NDArray[np.float32]:
+        """``rows`` x shadows ``j``: shadow j of (t, s) is its source column at the
+        row of symbol ``partner[s, j]`` at t, NaN where that symbol has no row
+        (as :func:`shadow_matrix` writes it)."""
+        if self._stored is not None:
+            stored: npt.NDArray[np.float32] = self._stored[np.ix_(rows, j)]
+            return stored
+        X = self._features
+        symbols = self._symbol[rows]
+        if self._offsets is not None:  # complete, in grid order: one flat take
+            row_offset, partner_offset = self._offsets
+            flat = row_offset[rows][:, None] + partner_offset[np.ix_(symbols, j)]
+            taken: npt.NDArray[np.float32] = np.take(X.reshape(-1), flat)
+            return taken
+        # (rows x shadows) source rows through the flat grid
+        source = self._grid[self._base[rows][:, None] + self._partner[np.ix_(symbols, j)]]
+        missing = source < 0
+        source[missing] = 0
+        values: npt.NDArray[np.float32]
+        if X.flags.c_contiguous:  # one flat take
             source *= int(X.shape[1])
             source += self.columns[j][None, :]
             values = np.take(X.reshape(-1), source)
-        if missing is not None:
-            values[missing] = np.nan
-        out[:, shadow] = values
-        return out
+        else:
+            values = X[source, self.columns[j][None, :]]
+        values[missing] = np.nan
+        return values
+
+
+def _positions(index: npt.NDArray[np.intp]) -> slice | npt.NDArray[np.intp] | None:
+    """Column positions as a slice when they are one ascending run (a strided copy
+    instead of a scatter), ``None`` when there are none."""
+    if index.size == 0:
+        return None
+    if int(index[-1]) - int(index[0]) + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
