@@ -150,7 +150,7 @@ class AugmentedMatrix:
             return stored
         X = self._features
         symbols = self._symbol[rows]
-        if self._offsets is not None:  # complete, in grid order: one flat take
+        if self._offsets is not None and X.flags.c_contiguous:  # complete, in grid order
             row_offset, partner_offset = self._offsets
             flat = row_offset[rows][:, None] + partner_offset[np.ix_(symbols, j)]
             taken: npt.NDArray[np.float32] = np.take(X.reshape(-1), flat)
