@@ -4,16 +4,23 @@ definitions do (exact comparisons)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
-def test_rank_correlation_equals_per_column_scipy_ranks_exactly() -> None:
+@pytest.mark.parametrize("group_cells", [250_000, 1_000])
+def test_rank_correlation_equals_per_column_scipy_ranks_exactly(
+    group_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The redundancy matrix ranks every column in one call; it equals ranking
     each column with scipy (average ranks of the finite values, a missing value
     taking its column's mean rank) bit for bit, with ties, NaN, inf, an
     all-missing and a constant column."""
     from scipy import stats
 
+    from panelml.stages.selection import _consensus
     from panelml.stages.selection._consensus import rank_correlation
+
+    monkeypatch.setattr(_consensus, "_RANK_GROUP_CELLS", group_cells)  # groups of columns
 
     def per_column(X: np.ndarray) -> np.ndarray:
         n, d = X.shape

@@ -174,19 +174,27 @@ def _bar(shadow: FloatArray, quantile: float) -> FloatArray:
     return out
 
 
+_RANK_GROUP_CELLS = 250_000
+"""Cells of the columns :func:`rank_correlation` ranks per call (2 MB in float64)."""
+
+
 def rank_correlation(X: npt.NDArray[np.float32]) -> FloatArray:
     """Pooled Spearman correlation matrix of the columns of ``X`` (NaN imputed with
     the mean rank; constant columns correlate 0 with everything)."""
     d = X.shape[1]
     if d == 0:
         return np.zeros((0, 0))
-    # every column ranked in one call (scipy's average ranks, exactly), a
-    # column's missing values then take its mean rank
-    columns = np.asarray(X, dtype=np.float64).T
-    ranks, counts = average_ranks(np.where(np.isfinite(columns), columns, np.nan))
-    ranked = counts[:, None] > 0
-    fill = np.nanmean(np.where(ranked, ranks, 0.0), axis=1)
-    R = np.ascontiguousarray(np.where(np.isnan(ranks), fill[:, None], ranks).T)
+    # a group of columns ranked per call (scipy's average ranks, exactly; groups
+    # keep the sort's temporaries small), a column's missing values then take
+    # its mean rank
+    n = X.shape[0]
+    R = np.empty((n, d))
+    step = max(1, _RANK_GROUP_CELLS // max(1, n))
+    for lo in range(0, d, step):
+        columns = np.asarray(X[:, lo : lo + step], dtype=np.float64).T
+        ranks, counts = average_ranks(np.where(np.isfinite(columns), columns, np.nan))
+        fill = np.nanmean(np.where(counts[:, None] > 0, ranks, 0.0), axis=1)
+        R[:, lo : lo + step] = np.where(np.isnan(ranks), fill[:, None], ranks).T
     R -= R.mean(axis=0)
     norms = np.sqrt((R * R).sum(axis=0))
     norms[norms == 0] = np.inf
