@@ -40,7 +40,7 @@ def _targets(X: np.ndarray, k: int = 3, seed: int = 1) -> np.ndarray:
     return filled @ beta * 0.01 + rng.standard_normal((X.shape[0], k)) + 50.0
 
 
-_FIT_STANDARDISE = linear._fit_standardise
+_FIT_STANDARDISE = linear.fit_standardise
 
 
 def _reference(
@@ -61,7 +61,7 @@ def no_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any) -> Any:
         raise AssertionError("the standardised matrix was built")
 
-    monkeypatch.setattr(linear, "_fit_standardise", refuse)
+    monkeypatch.setattr(linear, "fit_standardise", refuse)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_means_and_scales_equal_the_materialised_path_bit_for_bit(
     Ys = np.random.default_rng(2).standard_normal((n, 2))
     solved = ridge_normal_equations(X, picked, Ys, 1.0)
     assert solved is not None
-    _, means, scales = linear._fit_standardise(X, picked)
+    _, means, scales = linear.fit_standardise(X, picked)
     np.testing.assert_array_equal(solved[0], means)
     np.testing.assert_array_equal(solved[1], scales)
 

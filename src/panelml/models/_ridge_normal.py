@@ -56,7 +56,7 @@ def ridge_normal_equations(
     features x features Gram matrix, features x targets products, ``Ys`` and one
     row chunk with its temporaries (a few times ``COLUMN_SUM_CELLS`` float64).
 
-    - ``means``: :func:`column_means`, as :func:`_fit_standardise`.
+    - ``means``: :func:`column_means`, as :func:`~panelml.models._standardise.fit_standardise`.
     - ``scales``: :func:`column_stds` of the imputed, centred matrix, bit for
       bit: its two sums (the column sums, then the sums of squared deviations
       from their mean) are carried chunk to chunk with ``add_rows`` over the

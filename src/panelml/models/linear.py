@@ -58,7 +58,8 @@ import numpy as np
 import numpy.typing as npt
 
 from panelml.models._ridge_normal import cholesky_alpha, ridge_normal_equations, standardised
-from panelml.models._sklearn import column_means, column_stds, impute, param_errors
+from panelml.models._sklearn import param_errors
+from panelml.models._standardise import fit_standardise, shape_of, standardise
 from panelml.models.base import (
     FloatArray,
     IndexArray,
@@ -73,38 +74,6 @@ from panelml.models.base import (
 from panelml.models.registry import register_model
 
 COEF_FILE = "coefficients.json"
-
-
-def _standardise(
-    X: FloatArray, means: npt.NDArray[np.float64], scales: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    Z = impute(X, means)
-    Z -= means
-    Z /= scales
-    return Z
-
-
-def _fit_standardise(
-    X: FloatArray, rows: npt.NDArray[np.intp] | None = None
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(standardised X[rows], means, scales) learnt from ``X[rows]`` (all rows when
-    ``None``; the rows are read straight into the float64 matrix, with no float32
-    copy of them); constant columns keep scale 1."""
-    means = column_means(X, rows)
-    Z = impute(X, means, rows)
-    Z -= means
-    scales = column_stds(Z)
-    scales[~(scales > 0)] = 1.0
-    Z /= scales
-    return Z, means, scales
-
-
-def _shape_of(X: FloatArray, rows: npt.NDArray[np.intp] | None) -> FloatArray:
-    """An array shaped like ``X[rows]`` that holds no data (a broadcast zero): what
-    the fit checks read, without gathering the rows."""
-    if rows is None:
-        return X
-    return np.broadcast_to(np.float32(0.0), (rows.size, *X.shape[1:]))
 
 
 class LinearFamily(ModelFamily):
@@ -191,7 +160,7 @@ class LinearFamily(ModelFamily):
         standardised float64 matrix (no early stopping: ``eval_rows`` is unused)."""
         picked = check_rows(rows, data.n_rows, "rows")
         weight = None if sample_weight is None else sample_weight[picked]
-        self._check_fit_inputs(_shape_of(data.X, picked), y[picked], weight)
+        self._check_fit_inputs(shape_of(data.X, picked), y[picked], weight)
         self._fit_rows(data.X, picked, y[picked], weight, seed)
         return self
 
@@ -212,7 +181,7 @@ class LinearFamily(ModelFamily):
             self.means_, self.scales_, fits = solved
             self.coef_, self.intercept_ = fits[0]
             return
-        Z, self.means_, self.scales_ = _fit_standardise(X, rows)
+        Z, self.means_, self.scales_ = fit_standardise(X, rows)
         self.coef_, self.intercept_ = self._solve(Z, y, weight, seed, overwrite=True)
 
     def _normal_alpha(self, weight: FloatArray | None, seed: int) -> float | None:
@@ -248,7 +217,7 @@ class LinearFamily(ModelFamily):
         """:meth:`fit_many` on ``X[rows]`` (all rows when ``None``; ``Y`` holds the
         labels of those rows), the rows read straight into the standardised
         float64 matrix: what :meth:`fit_many_prepared` calls after its checks."""
-        shape = _shape_of(X, rows)
+        shape = shape_of(X, rows)
         if Y.ndim != 2 or Y.shape[0] != shape.shape[0]:
             raise ModelError(f"Y must be a (rows, targets) matrix with {shape.shape[0]} rows")
         fitted = [cls(task, params) for _ in range(Y.shape[1])]
@@ -258,7 +227,7 @@ class LinearFamily(ModelFamily):
         if solved is not None:
             means, scales, results = solved
         else:
-            Z, means, scales = _fit_standardise(X, rows)
+            Z, means, scales = fit_standardise(X, rows)
             results = fitted[0]._solve_many(Z, Y, seed) if fitted else []
         for model, (coef, intercept) in zip(fitted, results, strict=True):
             model.means_, model.scales_ = means, scales
@@ -311,7 +280,7 @@ class LinearFamily(ModelFamily):
         """The linear score: the prediction (regression) or log-odds (binary)."""
         self._check_predict_input(X)
         assert self.means_ is not None and self.scales_ is not None and self.coef_ is not None
-        return _standardise(X, self.means_, self.scales_) @ self.coef_ + self.intercept_
+        return standardise(X, self.means_, self.scales_) @ self.coef_ + self.intercept_
 
     def predict(self, X: FloatArray) -> npt.NDArray[np.float64]:
         score = self.decision_function(X)
