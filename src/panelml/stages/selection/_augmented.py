@@ -51,7 +51,6 @@ class AugmentedMatrix:
         self.columns = np.asarray(columns, dtype=np.int64)
         n = int(self.columns.size)
         self.shape: tuple[int, int] = (panel.n_rows, 2 * n)
-        self.dtype = np.dtype(np.float32)
         self._stored: npt.NDArray[np.float32] | None = None
         self._nan_free: npt.NDArray[np.bool_] | None = None
         if shuffle == "row":
