@@ -313,7 +313,8 @@ def _mean_variance(d: FloatArray, lag: int) -> tuple[FloatArray, FloatArray, Boo
     weights; variance 0 and df NaN where neither is positive. The autocovariance
     sums are one dot product per series and lag: where the horizon reaches the
     series' length the truncated kernel's sum is (sum d)^2, zero up to rounding,
-    and its sign (which kernel is used) must come out the same in every call."""
+    so that kernel is skipped there (it has no reference moments): which kernel
+    is used must not depend on the sign of a rounding error."""
     m, n = d.shape
     gammas = np.array([[float(r[k:] @ r[: n - k]) for k in range(lag + 1)] for r in d])
     variance, df = np.zeros(m), np.full(m, np.nan)
@@ -322,6 +323,12 @@ def _mean_variance(d: FloatArray, lag: int) -> tuple[FloatArray, FloatArray, Boo
         weights = _weights(kernel, lag)[1:]
         quad = np.array([float(g[0] + 2.0 * (weights @ g[1:])) for g in gammas])
         scale, dof = _reference_moments(n, lag, kernel)
+        if not (math.isfinite(scale) and math.isfinite(dof)):
+            # the truncated kernel at lag n - 1 weighs every pair alike: d'Wd is
+            # (sum d)^2, identically 0 for a demeaned series (its sign is
+            # rounding, which differs between numpy builds), so it has no
+            # reference moments and Bartlett's weights are used
+            continue
         use = ~done & (quad > 0.0)
         variance[use], df[use] = quad[use] * scale, dof
         if kernel == "uniform":
