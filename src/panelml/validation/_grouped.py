@@ -28,7 +28,11 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
 
     Returns the ranks (NaN where X is NaN) and whether each row has any spread.
     Many small row sorts beat one big sort, and NaN sorts last, so a row's valid
-    entries occupy its first ``counts`` sorted slots.
+    entries occupy its first ``counts`` sorted slots. The sorted values are read,
+    and the ranks written back, through flat positions into the C-ordered
+    matrix: one 1-D gather and one 1-D scatter, 2-3x faster than numpy's
+    ``take_along_axis`` / ``put_along_axis``, which index with a broadcast pair
+    of arrays (measured 58 and 83 ms against 24 and 24 ms at 20,000 x 200).
     """
     n_rows, width = X.shape
     keys = X
@@ -38,8 +42,10 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
         # without NaN about 4x faster; tied values get one average rank, so
         # their order within a tie does not matter
         keys = np.where(missing, np.inf, X)
-    idx = np.argsort(keys, axis=1)
-    srt = np.take_along_axis(X, idx, axis=1)
+    # flat[i, j]: the position in X.ravel() of row i's j-th smallest entry
+    flat = np.argsort(keys, axis=1)
+    flat += np.arange(0, n_rows * width, width)[:, None]
+    srt = np.ascontiguousarray(X).ravel()[flat]
     col = np.arange(width)
     tie = srt[:, 1:] == srt[:, :-1]
     ranks_sorted: FloatArray = np.broadcast_to(col + 1.0, (n_rows, width)).copy()
@@ -55,7 +61,7 @@ def _dense_ranks(X: FloatArray, counts: Int64Array) -> tuple[FloatArray, npt.NDA
         ranks_sorted[tied] = (first + last) / 2.0 + 1.0
     ranks_sorted[col >= counts[:, None]] = np.nan
     ranks = np.empty_like(ranks_sorted)
-    np.put_along_axis(ranks, idx, ranks_sorted, axis=1)
+    ranks.ravel()[flat.ravel()] = ranks_sorted.ravel()
     rows = np.arange(n_rows)
     spread = srt[rows, 0] < srt[rows, np.maximum(counts - 1, 0)]
     return ranks, spread
