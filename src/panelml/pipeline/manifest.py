@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from panelml.pipeline.codeid import installed_versions
 from panelml.pipeline.errors import UserError
 from panelml.pipeline.run_folder import MANIFEST, overwrite_in_place, write_text_atomic
 from panelml.pipeline.runstate import effective_state, read_manifest
@@ -56,14 +57,11 @@ def panelml_version() -> str:
 def library_versions() -> dict[str, str]:
     """Versions of python, panelml and the installed numeric/ML libraries.
 
-    Read from package metadata, so nothing heavy is imported.
+    Read from package metadata, so nothing heavy is imported (once per process:
+    :func:`~panelml.pipeline.codeid.installed_versions`).
     """
     out = {"python": platform.python_version(), "panelml": panelml_version()}
-    for name in _LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
+    out.update(installed_versions(_LIBRARIES))
     return out
 
 
