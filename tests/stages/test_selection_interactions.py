@@ -302,3 +302,21 @@ def test_pairwise_importance_matches_reference(
     else:
         np.testing.assert_allclose(got, ref, rtol=tol, atol=1e-12)
         assert ref.max() > 3.0
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_pair_t_of_equal_blocks_of_consecutive_rows_matches_the_reference(horizon: int) -> None:
+    """A complete panel's training rows (every timestamp the same size, one or
+    two runs of consecutive rows) take the stacked view of ``z`` instead of a
+    gather: the same t-statistics as the per-timestamp reference to 1e-9, for a
+    run and for a run with a gap (a fold's purge), which is gathered."""
+    rng = np.random.default_rng(3)
+    ts = np.repeat(np.arange(60), 12)
+    z = rng.standard_normal((ts.size, 8))
+    resid = rng.standard_normal(ts.size) + 0.3 * z[:, 0] * z[:, 3]
+    partners = np.array([0, 3, 5])
+    for rows in (np.arange(120, 600), np.r_[np.arange(0, 240), np.arange(360, 720)]):
+        got = _pair_t(z, resid[rows], ts[rows], partners, horizon, rows=rows)
+        ref = _reference_pair_t(z[rows], resid[rows], ts[rows], partners, horizon)
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+        assert np.abs(ref).max() > 3.0  # the planted pair (0, 3) is seen

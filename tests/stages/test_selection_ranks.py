@@ -13,13 +13,19 @@ over the wrong timestamps moves the |mean IC| of signal columns by more than
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
 from panelml.data.synthetic import make_panel
-from panelml.stages.fitting import plan_folds, target_rows
+from panelml.stages.fitting import Fold, plan_folds, target_rows
+from panelml.stages.selection import _additive
 from panelml.stages.selection._additive import (
+    BlockEquations,
     additive_rank_fit,
+    fitted_values,
+    normal_equations,
     partial_rank_importance,
     whole_block,
 )
@@ -28,7 +34,7 @@ from panelml.stages.selection._importance import (
     shadow_matrix,
     univariate_importance,
 )
-from panelml.stages.selection._rank_block import panel_ranks, rank_block
+from panelml.stages.selection._rank_block import RankBlock, panel_ranks, rank_block
 from panelml.validation.spec import ValidationConfig
 
 
@@ -66,9 +72,10 @@ def test_cached_blocks_and_block_ics_equal_the_fresh_exact_ones(hard: bool, seed
 @pytest.mark.parametrize("seed", [0, 1])
 def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> None:
     """A fold's coefficients from the whole block's normal equations minus those
-    of the rows it leaves out equal the direct float64 least squares on its
-    rows to 1e-5 (the stage's float32 block is multiplied in float32 and summed
-    in float64: measured 6e-7 on these collinear hard-case features), in small
+    of the rows it leaves out (with and without the folds' test blocks kept as
+    segments) equal the direct float64 least squares on its rows to 1e-5 (the
+    stage's float32 block is multiplied in float32 and summed in float64:
+    measured 6e-7 on these collinear hard-case features), in small
     row chunks; leaving out the wrong rows moves them by ~1e-2, 1,000 times the
     tolerance."""
     panel = make_panel(hard_cases=True, seed=seed, n_symbols=40, n_timestamps=150).to_panel()
@@ -78,8 +85,13 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
     target = next(iter(panel.targets))
     y, rows = panel.targets[target], target_rows(panel, target)
     block = rank_block(X_aug, y, panel.timestamps, rows, 5)
-    whole = whole_block(block)
-    for fold in plan_folds(panel, target, ValidationConfig(), rows):
+    folds = plan_folds(panel, target, ValidationConfig(), rows)
+    for whole in (whole_block(block), whole_block(block, [fold.test for fold in folds])):
+        _check_folds(block, folds, whole, X_aug.shape[1])
+
+
+def _check_folds(block: RankBlock, folds: Sequence[Fold], whole: BlockEquations, n: int) -> None:
+    for fold in folds:
         inside = np.isin(block.rows, fold.train)
         Z, t = block.design(inside).astype(np.float64), block.target[inside]
         gram = Z.T @ Z + 1e-3 * inside.sum() * np.eye(Z.shape[1])
@@ -87,10 +99,68 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
         fitted = additive_rank_fit(block, fold.train, whole=whole)
         assert fitted is not None
         np.testing.assert_allclose(fitted, direct, rtol=0, atol=1e-5)
-        n = X_aug.shape[1]
         np.testing.assert_allclose(
             partial_rank_importance(block, fold.train),
             np.hypot(direct[:n], direct[n:]),
             rtol=0,
             atol=1e-5,
         )
+
+
+def _hard_block(seed: int) -> tuple[RankBlock, list[Fold]]:
+    panel = make_panel(hard_cases=True, seed=seed, n_symbols=40, n_timestamps=150).to_panel()
+    rng = np.random.default_rng(seed)
+    columns = np.arange(panel.X.shape[1])
+    X_aug = np.ascontiguousarray(np.hstack([panel.X, shadow_matrix(panel, columns, rng)]))
+    target = next(iter(panel.targets))
+    y, rows = panel.targets[target], target_rows(panel, target)
+    block = rank_block(X_aug, y, panel.timestamps, rows, 5)
+    return block, list(plan_folds(panel, target, ValidationConfig(), rows))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_fold_reads_its_test_block_from_the_segments(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a fold leaves out are its test block (read from the segments of
+    :func:`whole_block`) and its purge and embargo rows, the only ones multiplied
+    again: exactly the left-out rows less the test block (a fold that multiplied
+    its test rows again would count them too). Their equations equal the direct
+    ones to 1e-6 of the largest entry (float32 chunk products summed in another
+    order; a missing or doubled segment is off by about a fifth of the whole)."""
+    block, folds = _hard_block(seed)
+    whole = whole_block(block, [fold.test for fold in folds])
+    direct = normal_equations(block, np.arange(block.rows.size))
+    scale = np.abs(direct.gram).max()
+    np.testing.assert_allclose(whole.whole.gram, direct.gram, rtol=0, atol=1e-6 * scale)
+    multiplied: list[int] = []
+    real = _additive.normal_equations
+
+    def counting(b: RankBlock, rows: np.ndarray) -> _additive.NormalEquations:
+        multiplied.append(int(rows.size))
+        return real(b, rows)
+
+    monkeypatch.setattr(_additive, "normal_equations", counting)
+    for fold in folds:
+        rest = np.flatnonzero(~np.isin(block.rows, fold.train))
+        test = np.isin(block.rows, fold.test).sum()
+        multiplied.clear()
+        left = whole.left_out(block, rest)
+        assert left.n == rest.size
+        assert sum(multiplied) == rest.size - test < test
+        expected = real(block, rest)
+        np.testing.assert_allclose(left.gram, expected.gram, rtol=0, atol=1e-6 * scale)
+        np.testing.assert_allclose(left.moment, expected.moment, rtol=0, atol=1e-6 * scale)
+
+
+def test_fitted_values_equal_the_design_times_the_coefficients() -> None:
+    """:func:`fitted_values` (z and z**2 products, the -1 as one offset) equals
+    ``[z, z**2 - 1] @ coef`` in float64 to 1e-5 (float32 products of standardised
+    ranks; a dropped offset is off by sum(b_z2), 1e-2 here)."""
+    block, _ = _hard_block(0)
+    rng = np.random.default_rng(0)
+    coef = rng.normal(scale=0.05, size=2 * block.n_columns)
+    coef[block.n_columns :] += 0.01 / block.n_columns * 100
+    expected = block.design().astype(np.float64) @ coef
+    np.testing.assert_allclose(fitted_values(block, coef), expected, rtol=0, atol=1e-5)
+    assert abs(coef[block.n_columns :].sum()) > 1e-2

@@ -43,17 +43,18 @@ distribution as the shadows: the Boruta comparison stays calibrated. A noise
 feature correlated with one factor of a real product borrows part of its
 score (about that correlation times the factor's), like the marginal rank IC.
 
-Cost: per fold, the additive model's normal equations (rows x (2 columns)**2 / 2
-multiply-adds, one symmetric product per row chunk) and the pair statistics,
-rows x columns x partners multiply-adds done as matrix products: a block's
-(columns x partners) matrix of means is one product Z_b^T W_b over its rows
-(``W`` the partner columns times the residual, scaled per row), and blocks are
-stacked into batched products. The block is read in row chunks, never copied
-whole, and the held-out score reads only the z half of the test rows. At
-80,000 rows x 200 columns x 64 partners (1 thread) the pair statistics take
-0.13-0.16 s instead of about 4 s for the former elementwise (rows x columns x
-partners) products, and the whole fold score 0.5 s instead of 3.5 s, most of
-it now the normal equations.
+Cost: per fold, the additive model's normal equations (mostly read from the
+target's whole block, :mod:`~panelml.stages.selection._additive`), its fitted
+values on every block row (two matrix-vector products per row chunk) and the
+pair statistics, rows x columns x partners multiply-adds done as matrix
+products: a block's (columns x partners) matrix of means is one product Z_b^T
+W_b over its rows (``W`` the partner columns times the residual, scaled per
+row), and blocks are stacked into batched products. The block is read in row
+chunks, never copied whole, and the held-out score reads only the z half of the
+test rows. At 80,000 rows x 200 columns x 64 partners (1 thread) the pair
+statistics take 0.13-0.16 s instead of about 4 s for the former elementwise
+(rows x columns x partners) products, and the whole fold score 0.5 s instead of
+3.5 s, most of it now the normal equations.
 
 Partners are all real features up to ``max_partners`` (default 64); on wider
 panels they are the ``max_partners`` real features with the largest additive
@@ -70,7 +71,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.stages.selection._additive import additive_rank_fit, design_chunks, row_chunks
+from panelml.stages.selection._additive import additive_rank_fit, fitted_values, row_chunks
 from panelml.stages.selection._importance import compute_dtype
 from panelml.stages.selection._rank_block import RankBlock
 
@@ -118,9 +119,7 @@ def pairwise_rank_importance(
     if coef is None:
         return np.zeros(n_cols)
     # the additive model's residual on every row of the block (train and test)
-    resid = np.array(block.target, dtype=np.float64)
-    for lo, hi, part in design_chunks(block, np.arange(block.rows.size)):
-        resid[lo:hi] -= part @ coef.astype(part.dtype)
+    resid = np.asarray(block.target, dtype=np.float64) - fitted_values(block, coef)
     partners = np.arange(n_real)
     if n_real > max_partners:
         additive = np.hypot(coef[:n_real], coef[n_cols : n_cols + n_real])
@@ -256,13 +255,21 @@ def _block_means(
             out[0] += part.T @ (w_part * part[:, partners])
         return out
     m = hi - lo
-    pos = lo[:, None] + np.arange(m.max())
-    w = weight[np.minimum(pos, weight.size - 1)]
-    if (m != m[0]).any():  # ragged: pad with zero-weight copies of a block's first row
-        valid = pos < hi[:, None]
-        pos = np.where(valid, pos, lo[:, None])
-        w = np.where(valid, w, 0.0)
-    part = np.asarray(z[take[pos]], dtype=compute_dtype(z))  # (blocks, rows, columns)
+    run = take[lo[0] : hi[-1]]
+    if (m == m[0]).all() and bool(np.all(np.diff(run) == 1)):
+        # equal blocks of consecutive rows (a complete panel's training run):
+        # the stack is a view of z, not a gather
+        w = weight[lo[0] : hi[-1]].reshape(lo.size, int(m[0]))
+        part = np.asarray(z[run[0] : run[-1] + 1], dtype=compute_dtype(z))
+        part = part.reshape(lo.size, int(m[0]), z.shape[1])
+    else:
+        pos = lo[:, None] + np.arange(m.max())
+        w = weight[np.minimum(pos, weight.size - 1)]
+        if (m != m[0]).any():  # ragged: pad with zero-weight copies of a block's first row
+            valid = pos < hi[:, None]
+            pos = np.where(valid, pos, lo[:, None])
+            w = np.where(valid, w, 0.0)
+        part = np.asarray(z[take[pos]], dtype=compute_dtype(z))  # (blocks, rows, columns)
     weighted = w.astype(part.dtype)[:, :, None] * part[:, :, partners]
     product = np.matmul(part.transpose(0, 2, 1), weighted)
     del part, weighted  # before the float64 copy: one batch-sized array less at once

@@ -16,7 +16,7 @@ from panelml.models.base import PreparedData, Task
 from panelml.pipeline.context import RunContext, Seeds
 from panelml.stages.fitting import plan_folds, target_rows
 from panelml.stages.selection._additive import (
-    NormalEquations,
+    BlockEquations,
     additive_rank_fit,
     partial_rank_importance,
     whole_block,
@@ -103,7 +103,7 @@ class SelectionRunner:
         self._ranks: PanelRanks | None = None
         self._prepared: dict[str, PreparedData] = {}
         self._block_of: tuple[str, RankBlock] | None = None
-        self._whole_of: tuple[str, NormalEquations] | None = None
+        self._whole_of: tuple[str, BlockEquations] | None = None
         self._target_of: TargetWork | None = None
         self.permutation = PermutationSettings(
             params.permutation_top_k,
@@ -262,11 +262,13 @@ class SelectionRunner:
             self._block_of = (work.target, block)
         return self._block_of[1]
 
-    def _whole(self, work: TargetWork) -> NormalEquations:
-        """The normal equations of the target's whole block, kept with the block."""
+    def _whole(self, work: TargetWork) -> BlockEquations:
+        """The normal equations of the target's whole block, summed over its folds'
+        test blocks (so each fold reads its own), kept with the block."""
         block = self._block(work)
         if self._whole_of is None or self._whole_of[0] != work.target:
-            self._whole_of = (work.target, whole_block(block))
+            tests = [fold.test for fold in work.folds]
+            self._whole_of = (work.target, whole_block(block, tests))
         return self._whole_of[1]
 
     def fold_importances(
