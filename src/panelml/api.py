@@ -204,10 +204,17 @@ def run(
     pipeline = Pipeline(
         planned, hooks=experiment.hooks, cache=StageCache(cfg.resolve_path(cfg.runtime.cache_dir))
     )
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
     try:
-        outcome = pipeline.run(
-            ctx, force="all" if no_cache else tuple(force), config_snapshot=cfg.resolved_dict()
-        )
+        # the budget's library threads hold in this process too, numpy's BLAS
+        # included: unlimited, BLAS takes every core, which breaks the budget
+        # and makes float32 products (rank blocks, screens) depend on the
+        # machine's core count instead of on the config
+        with threadpool_limits(limits=threads):
+            outcome = pipeline.run(
+                ctx, force="all" if no_cache else tuple(force), config_snapshot=cfg.resolved_dict()
+            )
     finally:
         executor.close()  # a local Ray the run started
     return RunResult(run_dir=outcome.run_dir, manifest=outcome.manifest, results=outcome.results)

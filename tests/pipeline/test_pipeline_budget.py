@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import warnings
+from pathlib import Path
 
+import pytest
+from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+
+import panelml
 from panelml.config.schema import RuntimeConfig
+from panelml.data.synthetic import make_panel
 from panelml.pipeline.budget import MIN_USEFUL_THREADS, allowed_cores, resolve_budget
+from panelml.pipeline.runner import Pipeline
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 4, 8, 64])
@@ -61,3 +68,42 @@ def test_runtime_section_accepts_the_settings() -> None:
     with pytest.raises(ValueError, match="n_workers"):
         RuntimeConfig.model_validate({"n_workers": 0})
     assert allowed_cores() >= 1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_run_holds_blas_to_the_budgets_threads(
+    threads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy's BLAS in the run's own process uses ``threads_per_worker`` threads,
+    not every core: unlimited, it broke the budget, and float32 products (rank
+    blocks) differed between a run in a 2-thread process and the same config
+    run from the CLI (1e-8 in feature selection's scores). Checked for 1 and
+    2 threads, so a run that left BLAS at its default fails one of them."""
+    seen: list[int] = []
+
+    def record(self: Pipeline, ctx: object, **_: object) -> None:
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        raise _StopRunError
+
+    monkeypatch.setattr(Pipeline, "run", record)
+    synthetic = make_panel(n_symbols=12, n_timestamps=120, leaks=False, seed=0)
+    config = {
+        "experiment": {"name": "threads"},
+        "data": {"targets": ["fwd_*"]},
+        "runtime": {
+            "output_dir": str(tmp_path / "runs"),
+            "cache_dir": str(tmp_path / "cache"),
+            "threads_per_worker": threads,
+        },
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 2 threads may exceed the cores
+        with pytest.raises(_StopRunError):
+            panelml.run(config, data=synthetic.frame, quiet=True)
+    assert seen and set(seen) == {threads}
+    # and the process's own setting comes back after the run
+    assert all(i["num_threads"] != 0 for i in threadpool_info())
+
+
+class _StopRunError(Exception):
+    """Ends the run at its start (the test reads the thread limits only)."""
