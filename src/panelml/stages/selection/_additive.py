@@ -22,9 +22,11 @@ work (a 160k x 400 ``Z^T Z`` per fold at 200k rows). Three things keep it down:
 - *No design matrix.* With ``s = z**2 - 1``, ``Z^T Z`` has the blocks
   ``z^T z``, ``z^T s = z^T q - sum(z)`` and ``s^T s = q^T q - sum(q) - sum(q)^T
   + n`` (``q = z**2``), so a chunk is multiplied as three (columns x columns)
-  products of ``z`` and ``q``: three quarters of the multiply-adds of the
-  (2 columns)**2 product, and ``z`` is read in place (a view where the rows are
-  consecutive) with ``q`` formed in one reused buffer.
+  products of ``z`` and ``q`` (two of them symmetric): the multiply-adds of
+  the symmetric (2 columns)**2 product, without forming the design (its copy
+  and its -1 pass cost about a quarter as much again). ``z`` is read in place
+  (a view where the rows are consecutive) and ``q`` formed in one reused
+  buffer.
 - *Row chunks* (:func:`squared_chunks`), so no copy of the whole block is made.
 
 Precision: a float32 block (the stage's) is multiplied in float32, chunk by
