@@ -78,19 +78,13 @@ def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> N
     measured 6e-7 on these collinear hard-case features), in small
     row chunks; leaving out the wrong rows moves them by ~1e-2, 1,000 times the
     tolerance."""
-    panel = make_panel(hard_cases=True, seed=seed, n_symbols=40, n_timestamps=150).to_panel()
-    rng = np.random.default_rng(seed)
-    columns = np.arange(panel.X.shape[1])
-    X_aug = np.ascontiguousarray(np.hstack([panel.X, shadow_matrix(panel, columns, rng)]))
-    target = next(iter(panel.targets))
-    y, rows = panel.targets[target], target_rows(panel, target)
-    block = rank_block(X_aug, y, panel.timestamps, rows, 5)
-    folds = plan_folds(panel, target, ValidationConfig(), rows)
+    block, folds = _hard_block(seed)
     for whole in (whole_block(block), whole_block(block, [fold.test for fold in folds])):
-        _check_folds(block, folds, whole, X_aug.shape[1])
+        _check_folds(block, folds, whole)
 
 
-def _check_folds(block: RankBlock, folds: Sequence[Fold], whole: BlockEquations, n: int) -> None:
+def _check_folds(block: RankBlock, folds: Sequence[Fold], whole: BlockEquations) -> None:
+    n = block.n_columns
     for fold in folds:
         inside = np.isin(block.rows, fold.train)
         Z, t = block.design(inside).astype(np.float64), block.target[inside]
@@ -156,11 +150,11 @@ def test_a_fold_reads_its_test_block_from_the_segments(
 def test_fitted_values_equal_the_design_times_the_coefficients() -> None:
     """:func:`fitted_values` (z and z**2 products, the -1 as one offset) equals
     ``[z, z**2 - 1] @ coef`` in float64 to 1e-5 (float32 products of standardised
-    ranks; a dropped offset is off by sum(b_z2), 1e-2 here)."""
+    ranks; a dropped offset is off by sum(b_z2), above 0.1 here)."""
     block, _ = _hard_block(0)
-    rng = np.random.default_rng(0)
-    coef = rng.normal(scale=0.05, size=2 * block.n_columns)
-    coef[block.n_columns :] += 0.01 / block.n_columns * 100
+    n = block.n_columns
+    coef = np.random.default_rng(0).normal(scale=0.05, size=2 * n)
+    coef[n:] += 0.01
     expected = block.design().astype(np.float64) @ coef
     np.testing.assert_allclose(fitted_values(block, coef), expected, rtol=0, atol=1e-5)
-    assert abs(coef[block.n_columns :].sum()) > 1e-2
+    assert abs(coef[n:].sum()) > 0.1
