@@ -42,6 +42,8 @@ error at most.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,9 +88,10 @@ def squared_chunks(
     chunks of :func:`row_chunks`: ``z`` their ranks, ``q = z**2``. ``q`` lives in
     one buffer reused by every chunk (and ``z`` may be a view of the block), so a
     consumer uses both before it asks for the next chunk."""
-    step = max(1, CHUNK_CELLS // max(1, 2 * block.n_columns))
-    buffer = np.empty((min(step, rows.size), block.n_columns), dtype=compute_dtype(block.z))
+    buffer: ComputeArray | None = None
     for lo, hi, z in row_chunks(block.z, rows, 2 * block.n_columns):
+        if buffer is None:  # the first chunk is the largest
+            buffer = np.empty_like(z)
         q = buffer[: hi - lo]
         np.multiply(z, z, out=q)
         yield lo, hi, z, q
@@ -154,16 +157,15 @@ class BlockEquations:
         segments inside ``rest`` and those of its other rows, multiplied here."""
         in_rest = np.zeros(block.rows.size, dtype=bool)
         in_rest[rest] = True
-        covered = np.zeros_like(in_rest)
-        found: NormalEquations | None = None
+        found: list[NormalEquations] = []
         for positions, equations in self.segments:
             if bool(in_rest[positions].all()):
-                covered[positions] = True
-                found = equations if found is None else found + equations
-        others = np.flatnonzero(in_rest & ~covered)
-        if found is None:
-            return normal_equations(block, others)
-        return found + normal_equations(block, others) if others.size else found
+                in_rest[positions] = False
+                found.append(equations)
+        others = np.flatnonzero(in_rest)
+        if others.size or not found:
+            found.append(normal_equations(block, others))
+        return _total(found)
 
 
 def whole_block(block: RankBlock, segments: Sequence[IntArray] = ()) -> BlockEquations:
@@ -180,10 +182,12 @@ def whole_block(block: RankBlock, segments: Sequence[IntArray] = ()) -> BlockEqu
     rest = np.flatnonzero(~taken)
     if rest.size or not parts:
         parts.append((rest, normal_equations(block, rest)))
-    whole = parts[0][1]
-    for _, equations in parts[1:]:
-        whole = whole + equations
-    return BlockEquations(whole, tuple(parts))
+    return BlockEquations(_total([equations for _, equations in parts]), tuple(parts))
+
+
+def _total(equations: Sequence[NormalEquations]) -> NormalEquations:
+    """The equations of the union of disjoint row sets (at least one)."""
+    return functools.reduce(operator.add, equations)
 
 
 def additive_rank_fit(
