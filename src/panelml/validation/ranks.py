@@ -79,11 +79,9 @@ def _grouped_ranks(
     of one global (group, value) sort, 2-3x faster at 200k rows. The same values
     bit for bit: both give a run of ties its exact mean rank (a half-integer).
     ``None`` when the rows are not grouped or the groups are too ragged to pad."""
-    if x.ndim != 1 or groups.shape != x.shape:
-        return None
+    if x.ndim != 1 or groups.shape != x.shape or not bool(np.all(groups[1:] >= groups[:-1])):
+        return None  # (checked before coding the groups: ungrouped rows would be sorted twice)
     codes, unique = timestamp_index(groups)
-    if not bool(np.all(codes[1:] >= codes[:-1])):
-        return None
     layout = _dense_layout(codes, unique.size)
     if layout is None:
         return None
