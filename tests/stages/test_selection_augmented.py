@@ -68,6 +68,35 @@ def test_parts_equal_the_stored_matrix(hard: bool, seed: int, shuffle: str, subs
         aug.take(None, [stored.shape[1]])
 
 
+@pytest.mark.parametrize("subset", [False, True])
+def test_runs_of_consecutive_rows_read_by_timestamp_equal_the_stored_matrix(
+    subset: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of consecutive rows of a complete panel takes the by-timestamp path
+    (a whole test block); runs that start and end inside a timestamp, runs cut
+    into chunks that split timestamps, and a run with one row skipped (the
+    per-cell path) all hold the stored matrix's values exactly. A wrong offset
+    within a timestamp or a chunk read from the wrong timestamp moves values
+    between symbols, which an exact comparison catches."""
+    from panelml.stages.selection import _augmented
+
+    panel, aug, stored = _both(False, 5, "symbol", subset)
+    assert aug._offsets is not None  # complete and in grid order
+    n_symbols = panel.n_symbols
+    runs = [
+        np.arange(3 * n_symbols, 40 * n_symbols),  # whole timestamps
+        np.arange(3 * n_symbols + 7, 40 * n_symbols - 5),  # cut inside both ends
+        np.arange(0, panel.n_rows),
+    ]
+    gap = np.delete(np.arange(5, 900), 400)
+    for cells in (_augmented._GATHER_CELLS, 7 * stored.shape[1]):  # 7-row chunks split timestamps
+        monkeypatch.setattr(_augmented, "_GATHER_CELLS", cells)
+        for rows in [*runs, gap]:
+            np.testing.assert_array_equal(aug.take(rows, None), stored[rows])
+            cols = np.array([aug.n_real + 1, 0, aug.n_real, 2 * aug.n_real - 1])
+            np.testing.assert_array_equal(aug.take(rows, cols), stored[np.ix_(rows, cols)])
+
+
 @pytest.mark.parametrize(("hard", "seed"), [(False, 2), (True, 3)])
 def test_consumers_read_parts_bit_identically(hard: bool, seed: int) -> None:
     panel, aug, stored = _both(hard, seed, "symbol", False)

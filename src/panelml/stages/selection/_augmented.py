@@ -106,12 +106,20 @@ class AugmentedMatrix:
         real = _positions(np.flatnonzero(wanted < self.n_real))
         shadow = _positions(np.flatnonzero(wanted >= self.n_real))
         step = max(1, _GATHER_CELLS // max(1, wanted.size))
+        # a run of consecutive rows of a complete panel in grid order (a fold's
+        # test block, a whole column group) reads its shadows a timestamp at a time
+        first = 0 if picked is None else _run_start(picked)
+        by_timestamp = None
+        if shadow is not None and first is not None:
+            by_timestamp = self._timestamp_positions(wanted[shadow] - self.n_real)
         for lo in range(0, size, step):
             part = np.arange(lo, min(size, lo + step)) if picked is None else picked[lo : lo + step]
             into = out[lo : lo + part.size]
             if real is not None:
                 into[:, real] = self._real(part, self.columns[wanted[real]])
-            if shadow is not None:
+            if shadow is not None and by_timestamp is not None and first is not None:
+                into[:, shadow] = self._shadow_run(first + lo, first + lo + part.size, by_timestamp)
+            elif shadow is not None:
                 into[:, shadow] = self._shadows(part, wanted[shadow] - self.n_real)
         return out
 
@@ -138,6 +146,36 @@ class AugmentedMatrix:
             whole_rows: npt.NDArray[np.float32] = X[rows]
             return whole_rows
         part: npt.NDArray[np.float32] = X[np.ix_(rows, columns)]
+        return part
+
+    def _timestamp_positions(self, j: IntArray) -> npt.NDArray[np.intp] | None:
+        """Where shadows ``j`` of every symbol lie in one timestamp's C-ordered
+        features (symbols x len(j), flat), or ``None`` unless the panel is complete
+        and in grid order (then every timestamp holds every symbol at the same
+        offsets: the row of (t, s) is t * n_symbols + s; stored shadows are read
+        as stored)."""
+        if self._stored is not None or self._offsets is None:
+            return None
+        if not self._features.flags.c_contiguous:
+            return None
+        width = int(self._features.shape[1])
+        positions = self._partner[:, j] * width + self.columns[j][None, :]
+        return np.ascontiguousarray(positions.reshape(-1), dtype=np.intp)
+
+    def _shadow_run(
+        self, start: int, stop: int, positions: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """Shadows of the consecutive rows ``start:stop`` through ``positions``
+        (:meth:`_timestamp_positions`): the whole timestamps they touch, viewed as
+        (timestamps x one timestamp's features), are gathered along their columns
+        with one small index, instead of a flat index per cell (6x faster at 40k
+        rows x 100 shadows)."""
+        n_symbols = self._panel.n_symbols
+        first, last = start // n_symbols, -(-stop // n_symbols)
+        X = self._features
+        cells = X[first * n_symbols : last * n_symbols].reshape(last - first, -1)
+        taken = np.take(cells, positions, axis=1).reshape((last - first) * n_symbols, -1)
+        part: npt.NDArray[np.float32] = taken[start - first * n_symbols : stop - first * n_symbols]
         return part
 
     def _shadows(self, rows: npt.NDArray[np.intp], j: IntArray) -> npt.NDArray[np.float32]:
@@ -167,6 +205,15 @@ class AugmentedMatrix:
             values = X[source, self.columns[j][None, :]]
         values[missing] = np.nan
         return values
+
+
+def _run_start(rows: npt.NDArray[np.intp]) -> int | None:
+    """The first row when ``rows`` are consecutive ascending rows, else ``None``."""
+    if rows.size == 0:
+        return None
+    if int(rows[-1]) - int(rows[0]) + 1 != rows.size or not bool(np.all(np.diff(rows) == 1)):
+        return None
+    return int(rows[0])
 
 
 def _positions(index: npt.NDArray[np.intp]) -> slice | npt.NDArray[np.intp] | None:
