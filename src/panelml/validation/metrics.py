@@ -35,6 +35,7 @@ from panelml.validation._grouped import (
     _dense_side,
     _DenseLayout,
     _grouped_corr,
+    _rank_corr_copies,
     _row_corr,
 )
 from panelml.validation.timestamps import Int64Array, stable_group_order, timestamp_index
@@ -143,13 +144,21 @@ def ic_series_many(
         P, y, codes = P[:, order], y[order], codes[order]
         layout = _DenseLayout(codes, n_groups, layout.shape[1])
     k = P.shape[0]
-    Y = layout(np.where(np.isfinite(y), y, np.nan))
+    finite_y = np.isfinite(y)
+    Y = layout(np.where(finite_y, y, np.nan))
     valid = ~np.isnan(Y)
     counts = valid.sum(axis=1).astype(np.int64)
     y_side, spread_y = _dense_side(Y, valid, counts, method)
-    X = layout(np.where(np.isfinite(y), P, np.nan)).reshape(k * n_groups, -1)
-    x_side, spread_x = _dense_side(X, np.tile(valid, (k, 1)), np.tile(counts, k), method)
-    corr = _row_corr(x_side, np.tile(y_side, (k, 1)), np.tile(valid, (k, 1))).reshape(k, -1)
+    X = layout(P if bool(finite_y.all()) else np.where(finite_y, P, np.nan))
+    X = X.reshape(k * n_groups, -1)
+    if method == "rank":  # the target's centred ranks once, gathered into each copy's order
+        y_centred = np.where(valid, y_side - (counts + 1)[:, None] / 2.0, 0.0)
+        syy = np.einsum("ij,ij->i", y_centred, y_centred)
+        corr, spread_x = _rank_corr_copies(X, y_centred, syy, counts)
+        corr = corr.reshape(k, -1)
+    else:
+        x_side, spread_x = _dense_side(X, np.tile(valid, (k, 1)), np.tile(counts, k), method)
+        corr = _row_corr(x_side, np.tile(y_side, (k, 1)), np.tile(valid, (k, 1))).reshape(k, -1)
     defined = (spread_x.reshape(k, -1) & spread_y) & (counts >= max(min_names, 2))
     return [
         ICSeries(unique[d], c[d], counts[d], int(n_groups - d.sum()), method)
