@@ -69,6 +69,39 @@ def test_cached_blocks_and_block_ics_equal_the_fresh_exact_ones(hard: bool, seed
         np.testing.assert_allclose(from_block, exact, rtol=0, atol=1e-7)
 
 
+def test_block_ics_skip_the_timestamps_where_a_column_is_constant() -> None:
+    """A column constant in some cross-sections has no rank IC there: those
+    timestamps are left out of its mean (as the exact per-column IC does), not
+    counted as 0. Here column 0 is constant at 30 of 150 timestamps and column 1
+    at two of every three; counting the constant timestamps as zeros would
+    shrink column 0's mean by about a fifth and column 1's by a factor of 3, far
+    beyond the 1e-7 tolerance."""
+    panel = make_panel(seed=3, n_symbols=40, n_timestamps=150).to_panel()
+    X = panel.X.copy()
+    codes = panel.timestamp_index
+    X[(codes >= 40) & (codes < 70), 0] = 1.5
+    X[codes % 3 != 0, 1] = -2.0
+    rng = np.random.default_rng(3)
+    columns = np.arange(X.shape[1])
+    panel.X = X
+    X_aug = np.ascontiguousarray(np.hstack([X, shadow_matrix(panel, columns, rng)]))
+    ranks = panel_ranks(X_aug, codes)
+    target = next(iter(panel.targets))
+    y, rows = panel.targets[target], target_rows(panel, target)
+    block = rank_block(X_aug, y, panel.timestamps, rows, 5, ranks)
+    folds = plan_folds(panel, target, ValidationConfig(), rows)
+    from_block = univariate_importance(X_aug, y, panel.timestamps, rows, folds, 5, block)
+    exact = np.array(
+        [
+            [abs(mean_rank_ic(X_aug[f.train, j], y[f.train], panel.timestamps[f.train], 5))
+             for j in (0, 1, 2)]
+            for f in folds
+        ]
+    )  # fmt: skip
+    assert (exact[:, :2] > 0).all()
+    np.testing.assert_allclose(from_block[:, :3], exact, rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_additive_fit_from_the_whole_block_equals_the_direct_fit(seed: int) -> None:
     """A fold's coefficients from the whole block's normal equations minus those

@@ -141,14 +141,26 @@ def univariate_importance(
         # stage: a few hundred terms per sum, error ~1e-7), no float64 copy
         dtype = compute_dtype(block.z)
         target: npt.NDArray[np.floating[Any]] = block.target.astype(dtype)[:, None]
-        step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, codes.size))
-        for lo in range(0, fast.size, step):
-            cols = fast[lo : lo + step]
-            z: npt.NDArray[np.floating[Any]] = np.asarray(block.z[:, cols], dtype=dtype)
-            ic = np.add.reduceat(z * target, starts, axis=0) / counts
-            # a column constant in a timestamp has every z = 0 there
-            spread = np.logical_or.reduceat(z != 0, starts, axis=0) & target_spread[:, None]
-            per_t[np.ix_(at, cols)] = np.where(spread, np.clip(ic, -1.0, 1.0), np.nan)
+        # whole timestamps of rows at a time, all their fast columns at once: a
+        # contiguous read of the row-major block (a column chunk of every row
+        # would read it strided, 4x slower); per-timestamp sums are the same
+        bounds = np.r_[starts, codes.size]
+        every = fast.size == n_cols
+        step = max(1, _UNIVARIATE_CHUNK_CELLS // max(1, fast.size * int(counts.max())))
+        for g0 in range(0, starts.size if fast.size else 0, step):
+            g1 = min(starts.size, g0 + step)
+            r0, r1 = int(bounds[g0]), int(bounds[g1])
+            rows_z = block.z[r0:r1] if every else block.z[r0:r1][:, fast]
+            z: npt.NDArray[np.floating[Any]] = np.asarray(rows_z, dtype=dtype)
+            within = starts[g0:g1] - r0
+            ic = np.add.reduceat(z * target[r0:r1], within, axis=0) / counts[g0:g1]
+            # a column constant in a timestamp has every z = 0 there, so its sum
+            # is exactly 0: only columns with such a sum are read again
+            spread = np.repeat(target_spread[g0:g1, None], fast.size, axis=1)
+            zero = np.flatnonzero(((ic == 0) & spread).any(axis=0))
+            if zero.size:
+                spread[:, zero] &= np.logical_or.reduceat(z[:, zero] != 0, within, axis=0)
+            per_t[np.ix_(at[g0:g1], fast)] = np.where(spread, np.clip(ic, -1.0, 1.0), np.nan)
     for j, found in RankIC(ts, min_names, rows).many(X_aug, exact, y).items():
         per_t[np.searchsorted(unique, found.timestamps), j] = found.values
     out = np.zeros((len(folds), n_cols))
