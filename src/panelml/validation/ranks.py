@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from panelml.validation._grouped import _dense_layout, _dense_ranks
+from panelml.validation._grouped import _dense_layout, _dense_ranks, _sorted_ranks
 from panelml.validation.timestamps import timestamp_index
 
 FloatArray = npt.NDArray[np.float64]
@@ -164,12 +164,20 @@ def standardised_ranks(values: npt.ArrayLike, starts: npt.ArrayLike) -> npt.NDAr
             padded[:, slot] = block.T
         padded = padded.reshape(k * first.size, width)
         counts = np.isfinite(padded).sum(axis=1).astype(np.int64)
-        ranks, _ = _dense_ranks(padded, counts)
+        # standardised in each row's sorted order, then written back once: a
+        # row's ranks sum to c(c+1)/2 (mean (c+1)/2), and squares of centred
+        # half-integer ranks sum exactly in any order (below 2**53 up to
+        # 300,000 names per group), so every value equals standardising the
+        # written-back ranks
+        flat, centred, _ = _sorted_ranks(padded, counts)
+        np.subtract(centred, ((counts + 1.0) / 2.0)[:, None], out=centred)
+        if int(counts.min()) < width:  # missing cells (last in each row) count 0
+            np.copyto(centred, 0.0, where=np.arange(width) >= counts[:, None])
         safe = np.maximum(counts, 1)[:, None]
-        finite = np.isfinite(ranks)
-        centred = np.where(finite, ranks - (counts[:, None] + 1.0) / 2.0, 0.0)
         sd = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / safe)
-        z = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+        z_sorted = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+        z = np.empty(k * cells)
+        z[flat.ravel()] = z_sorted.ravel()
         z = z.reshape(k, cells)
         out[:, cols] = (z if slot is None else z[:, slot]).T
     return out
