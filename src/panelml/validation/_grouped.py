@@ -146,9 +146,30 @@ def _dense_corr(
     """
     valid = ~np.isnan(X)
     counts = valid.sum(axis=1).astype(np.int64)
+    if method == "rank":
+        corr, spread_x, spread_y = _dense_rank_corr(X, Y, valid, counts)
+        return corr, counts, spread_x & spread_y
     X, spread_x = _dense_side(X, valid, counts, method)
     Y, spread_y = _dense_side(Y, valid, counts, method)
     return _row_corr(X, Y, valid), counts, spread_x & spread_y
+
+
+def _dense_rank_corr(
+    X: FloatArray, Y: FloatArray, valid: npt.NDArray[np.bool_], counts: Int64Array
+) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Row-wise Spearman correlation of ``k`` stacked copies ``X`` ((k x groups) x
+    width) with ``Y`` (groups x width), NaN-padded alike (``valid``, ``counts``:
+    its cells and their number per row). Returns (corr per row of ``X``, each
+    copy row has spread, each ``Y`` row has spread).
+
+    ``Y`` is ranked and centred once (:func:`_rank_corr_copies` gathers it into
+    each copy's sorted order); a row's ranks sum to c(c+1)/2, so their mean is
+    (c+1)/2 exactly, as :func:`_row_corr` computes it."""
+    y_ranks, spread_y = _dense_ranks(Y, counts)
+    y_centred = np.where(valid, y_ranks - (counts + 1)[:, None] / 2.0, 0.0)
+    syy = np.einsum("ij,ij->i", y_centred, y_centred)
+    corr, spread_x = _rank_corr_copies(X, y_centred, syy, counts)
+    return corr, spread_x, spread_y
 
 
 def _average_ranks_sparse(x: FloatArray, codes: Int64Array, starts: Int64Array) -> FloatArray:

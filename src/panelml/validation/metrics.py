@@ -32,10 +32,10 @@ from scipy import stats
 from panelml.validation._grouped import (
     ICMethod,
     _dense_layout,
+    _dense_rank_corr,
     _dense_side,
     _DenseLayout,
     _grouped_corr,
-    _rank_corr_copies,
     _row_corr,
 )
 from panelml.validation.timestamps import Int64Array, stable_group_order, timestamp_index
@@ -148,15 +148,13 @@ def ic_series_many(
     Y = layout(np.where(finite_y, y, np.nan))
     valid = ~np.isnan(Y)
     counts = valid.sum(axis=1).astype(np.int64)
-    y_side, spread_y = _dense_side(Y, valid, counts, method)
     X = layout(P if bool(finite_y.all()) else np.where(finite_y, P, np.nan))
     X = X.reshape(k * n_groups, -1)
     if method == "rank":  # the target's centred ranks once, gathered into each copy's order
-        y_centred = np.where(valid, y_side - (counts + 1)[:, None] / 2.0, 0.0)
-        syy = np.einsum("ij,ij->i", y_centred, y_centred)
-        corr, spread_x = _rank_corr_copies(X, y_centred, syy, counts)
+        corr, spread_x, spread_y = _dense_rank_corr(X, Y, valid, counts)
         corr = corr.reshape(k, -1)
     else:
+        y_side, spread_y = _dense_side(Y, valid, counts, method)
         x_side, spread_x = _dense_side(X, np.tile(valid, (k, 1)), np.tile(counts, k), method)
         corr = _row_corr(x_side, np.tile(y_side, (k, 1)), np.tile(valid, (k, 1))).reshape(k, -1)
     defined = (spread_x.reshape(k, -1) & spread_y) & (counts >= max(min_names, 2))
