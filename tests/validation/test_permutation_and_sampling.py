@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panelml.validation import permute_within_timestamps, subsample_rows, timestamp_index
+from panelml.validation import (
+    permute_each_within_timestamps,
+    permute_within_timestamps,
+    subsample_rows,
+    timestamp_index,
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -76,3 +81,28 @@ def test_complete_grid_shuffle_equals_the_sorted_key_definition() -> None:
         expected = values[np.lexsort((keys, ts))]
         got = permute_within_timestamps(values, ts, np.random.default_rng(seed + 10))
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("layout", ["grid", "ragged", "unsorted"])
+def test_each_series_shuffled_as_one_call_per_series(layout: str) -> None:
+    """``permute_each_within_timestamps`` equals one ``permute_within_timestamps``
+    call per series from the same generator, bit for bit, and leaves the
+    generator where those calls leave it: a shuffle that reused one
+    permutation for every series, drew keys in another order or mixed
+    timestamps differs almost surely (40 values per timestamp)."""
+    rng = np.random.default_rng(4)
+    sizes = np.full(30, 40) if layout == "grid" else rng.integers(1, 60, 30)
+    ts = np.repeat(np.arange(30) * 3, sizes)
+    if layout == "unsorted":
+        ts = rng.permutation(ts)
+    series = rng.standard_normal((6, ts.size)).astype(np.float32)
+    each = permute_each_within_timestamps(series, ts, np.random.default_rng(9))
+    one_by_one = np.random.default_rng(9)
+    expected = np.stack([permute_within_timestamps(s, ts, one_by_one) for s in series])
+    np.testing.assert_array_equal(each, expected)
+    assert not np.array_equal(each, series)
+    after = np.random.default_rng(9)
+    permute_each_within_timestamps(series, ts, after)
+    assert after.random() == one_by_one.random()
+    with pytest.raises(ValueError, match="rows"):
+        permute_each_within_timestamps(series[:, :-1], ts, rng)

@@ -19,7 +19,7 @@ from panelml.validation.metrics import (
     positive_share,
 )
 from panelml.validation.multiple_testing import adjust_pvalues, bh_adjust, by_adjust, reject
-from panelml.validation.permutation import permute_within_timestamps
+from panelml.validation.permutation import permute_each_within_timestamps, permute_within_timestamps
 from panelml.validation.pooled import accuracy, auc, hit_rate, log_loss, mse, r2
 from panelml.validation.significance import (
     ICSignificance,
@@ -66,6 +66,7 @@ __all__ = [
     "make_splitter",
     "mse",
     "per_symbol_ic",
+    "permute_each_within_timestamps",
     "permute_within_timestamps",
     "positive_share",
     "r2",

@@ -50,7 +50,10 @@ from panelml.stages.fitting import Fold
 from panelml.stages.selection._rank_block import RankBlock
 from panelml.validation.batch_ic import RankIC
 from panelml.validation.metrics import ic_series, ic_series_many
-from panelml.validation.permutation import permute_within_timestamps
+from panelml.validation.permutation import (
+    permute_each_within_timestamps,
+    permute_within_timestamps,
+)
 from panelml.validation.timestamps import subsample_rows, timestamp_index
 
 UNIVARIATE = "univariate"
@@ -236,28 +239,33 @@ def permutation_importance(
         X_test = np.array(X_test, dtype=np.float32, order="C")  # shuffled in place below
     ts, yt = timestamps[rows], y[rows]
     base = mean_rank_ic(model.predict(X_test), yt, ts, min_names)
-    # Every (column, repeat) copy is shuffled in the same order as one-at-a-time
-    # scoring would. Each copy is predicted with its column swapped into the
-    # test matrix in place (then restored), so no stacked copy of the matrix is
-    # made; a batch of predictions is scored in one call that ranks the labels once.
-    jobs = [
-        (col, permute_within_timestamps(X_test[:, col], ts, rng))
+    # Every (column, repeat) copy is shuffled with the draws one-at-a-time
+    # scoring would use, all at once from the columns read out contiguously
+    # (which also restore them). Each copy is predicted with its column swapped
+    # into the test matrix in place (then restored), so no stacked copy of the
+    # matrix is made; a batch of predictions is scored in one call that ranks
+    # the labels once.
+    columns = [
+        col
         for col in _candidates(model, n_real, n_cols, settings.top_k)
         for _ in range(settings.repeats)
     ]
+    originals = np.ascontiguousarray(X_test[:, columns].T)
+    shuffled = permute_each_within_timestamps(originals, ts, rng)
     n = X_test.shape[0]
     per_batch = max(1, _PERMUTATION_BATCH_CELLS // max(1, n))
     drops: dict[int, list[float]] = {}
-    for start in range(0, len(jobs), per_batch):
-        batch = jobs[start : start + per_batch]
+    for start in range(0, len(columns), per_batch):
+        batch = range(start, min(len(columns), start + per_batch))
         predictions = np.empty((len(batch), n))
-        for i, (col, shuffled) in enumerate(batch):
-            original = X_test[:, col].copy()
-            X_test[:, col] = shuffled
+        for i, job in enumerate(batch):
+            col = columns[job]
+            X_test[:, col] = shuffled[job]
             predictions[i] = model.predict(X_test)
-            X_test[:, col] = original
+            X_test[:, col] = originals[job]
         scored = ic_series_many(predictions, yt, ts, min_names=min_names)
-        for (col, _), series in zip(batch, scored, strict=True):
+        for job, series in zip(batch, scored, strict=True):
+            col = columns[job]
             ics = series.values
             drops.setdefault(col, []).append(base - (float(ics.mean()) if ics.size else 0.0))
     for col, values in drops.items():
