@@ -210,13 +210,17 @@ def permutation_importance(
     rng: np.random.Generator,
     min_names: int,
     scratch: bool = False,
+    predicted: FloatArray | None = None,
 ) -> FloatArray:
     """Drop in mean rank IC on ``test`` when each candidate column is shuffled
     within timestamps (mean over repeats); 0 for columns not evaluated.
     ``X_test`` holds the rows ``test`` of the matrix. It is not modified, unless
     ``scratch``: then a C-ordered float32 ``X_test`` is shuffled in place, one
     column at a time, and each column is restored after its predictions, which
-    saves a copy of the test rows (a 32 MB copy per fold at 40k x 200)."""
+    saves a copy of the test rows (a 32 MB copy per fold at 40k x 200).
+    ``predicted``: the model's predictions on ``X_test`` when the caller has
+    them (the out-of-fold ones), so the unshuffled rows are not predicted again
+    when every test row is scored."""
     n_cols = X_test.shape[1]
     out = np.zeros(n_cols)
     rows = test
@@ -238,7 +242,9 @@ def permutation_importance(
     ):
         X_test = np.array(X_test, dtype=np.float32, order="C")  # shuffled in place below
     ts, yt = timestamps[rows], y[rows]
-    base = mean_rank_ic(model.predict(X_test), yt, ts, min_names)
+    every_row = keep is None or keep.size == test.size
+    unshuffled = predicted if predicted is not None and every_row else model.predict(X_test)
+    base = mean_rank_ic(unshuffled, yt, ts, min_names)
     # Every (column, repeat) copy is shuffled with the draws one-at-a-time
     # scoring would use, all at once from the columns read out contiguously
     # (which also restore them). Each copy is predicted with its column swapped
@@ -324,14 +330,17 @@ def family_importances(
         X_test = None
         if oof is not None or PERMUTATION in plan.kinds:
             X_test = prepared.rows(fold.test)
+        predicted = None
         if oof is not None and X_test is not None:
-            oof[fold.test] = model.predict(np.asarray(X_test, dtype=np.float32))
+            predicted = model.predict(np.asarray(X_test, dtype=np.float32))
+            oof[fold.test] = predicted
         for kind in plan.kinds:
             if kind == PERMUTATION and X_test is not None:
                 rng = np.random.default_rng(seeds[i] + 1)
                 out[kind][i] = permutation_importance(
                     model, X_test, y, timestamps, fold.test, n_real, settings, rng, min_names,
                     scratch=True,  # this fold's own copy of its test rows
+                    predicted=predicted,
                 )  # fmt: skip
             else:
                 out[kind][i] = model.importance(kind)
