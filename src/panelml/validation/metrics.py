@@ -33,9 +33,9 @@ from panelml.validation._grouped import (
     ICMethod,
     _dense_layout,
     _dense_rank_corr,
-    _dense_side,
     _DenseLayout,
     _grouped_corr,
+    _pearson_spread,
     _row_corr,
 )
 from panelml.validation.timestamps import Int64Array, stable_group_order, timestamp_index
@@ -154,9 +154,9 @@ def ic_series_many(
         corr, spread_x, spread_y = _dense_rank_corr(X, Y, valid, counts)
         corr = corr.reshape(k, -1)
     else:
-        y_side, spread_y = _dense_side(Y, valid, counts, method)
-        x_side, spread_x = _dense_side(X, np.tile(valid, (k, 1)), np.tile(counts, k), method)
-        corr = _row_corr(x_side, np.tile(y_side, (k, 1)), np.tile(valid, (k, 1))).reshape(k, -1)
+        every = np.tile(valid, (k, 1))
+        spread_y, spread_x = _pearson_spread(Y, valid), _pearson_spread(X, every)
+        corr = _row_corr(X, np.tile(Y, (k, 1)), every).reshape(k, -1)
     defined = (spread_x.reshape(k, -1) & spread_y) & (counts >= max(min_names, 2))
     return [
         ICSeries(unique[d], c[d], counts[d], int(n_groups - d.sum()), method)
