@@ -33,6 +33,7 @@ from panelml.pipeline.context import RunContext
 from panelml.pipeline.errors import ConfigError, UserError
 from panelml.pipeline.events import EventBus
 from panelml.pipeline.executor import executor_for_runtime
+from panelml.pipeline.hugepages import numpy_hugepages
 from panelml.pipeline.manifest import check_run_id
 from panelml.pipeline.reporter import Reporter
 from panelml.pipeline.runner import MANIFEST, Pipeline, new_run_id
@@ -210,8 +211,9 @@ def run(
         # the budget's library threads hold in this process too, numpy's BLAS
         # included: unlimited, BLAS takes every core, which breaks the budget
         # and makes float32 products (rank blocks, screens) depend on the
-        # machine's core count instead of on the config
-        with threadpool_limits(limits=threads):
+        # machine's core count instead of on the config; numpy's huge-page
+        # advice as runtime.numpy_hugepages says (panelml.pipeline.hugepages)
+        with threadpool_limits(limits=threads), numpy_hugepages(executor.numpy_hugepages):
             outcome = pipeline.run(
                 ctx, force="all" if no_cache else tuple(force), config_snapshot=cfg.resolved_dict()
             )

@@ -112,6 +112,12 @@ class RuntimeConfig(BaseModel):
         description="deprecated: the total cores (-1 = all); serial gives them to its one "
         "worker as threads, process and ray run that many one-thread workers",
     )
+    numpy_hugepages: bool | Literal["auto"] = Field(
+        "auto",
+        description="numpy's huge-page advice during the run: auto turns it off where the "
+        "kernel compacts memory on faults of advised regions (its THP defrag policy is "
+        "madvise), which stalls a long run; true / false force it",
+    )
     strict_hooks: bool = Field(False, description="a failing hook stops the run")
     deterministic: bool = Field(False, description="stages pick bit-exact settings")
     quiet: bool = Field(False, description="print only warnings and errors")

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from panelml.pipeline.errors import ConfigError
+from panelml.pipeline.hugepages import set_numpy_hugepages, wanted_hugepages
 from panelml.pipeline.memory import release_free_memory
 from panelml.pipeline.reporter import Reporter
 
@@ -72,6 +73,10 @@ class Executor(ABC):
         self.n_workers = n_workers
         self.threads_per_worker = max(1, threads_per_worker)
         self.reporter = reporter or Reporter(quiet=True)
+        # numpy's huge-page advice in the run's processes (None: numpy's own;
+        # panelml.pipeline.hugepages): the driver sets it around the run, each
+        # worker process before its tasks
+        self.numpy_hugepages: bool | None = None
 
     @property
     def n_jobs(self) -> int:
@@ -148,7 +153,10 @@ _WORKER_SHARED: dict[str, Any] = {}
 """In a worker process: the shared payload of the current map, by file (one kept)."""
 
 
-def _process_task(fn: Callable[..., R], path: str | None, item: Any) -> R:
+def _process_task(
+    fn: Callable[..., R], path: str | None, item: Any, hugepages: bool | None = None
+) -> R:
+    set_numpy_hugepages(hugepages)
     if path is None:
         return _call(fn, _NO_SHARED, item)
     shared = _WORKER_SHARED.get(path)
@@ -188,7 +196,9 @@ class ProcessExecutor(Executor):
                 # one task per dispatch: tasks are coarse (fits), and batching them
                 # leaves one worker idle behind the other's last batch
                 parallel = Parallel(n_jobs=workers, return_as="generator", batch_size=1)
-                results = parallel(delayed(_process_task)(fn, path, item) for item in todo)
+                hugepages = self.numpy_hugepages
+                tasks = (delayed(_process_task)(fn, path, item, hugepages) for item in todo)
+                results = parallel(tasks)
                 return list(self.reporter.progress(results, description, total=len(todo)))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -200,9 +210,12 @@ _RAY_SHARED: dict[str, Any] = {}
 """In a Ray worker: the shared payload of the current map, by object id (one kept)."""
 
 
-def _ray_task(fn: Callable[..., R], boxed: list[Any] | None, item: Any) -> R:
+def _ray_task(
+    fn: Callable[..., R], boxed: list[Any] | None, item: Any, hugepages: bool | None = None
+) -> R:
     """Runs in a Ray worker; ``boxed`` holds the payload's ObjectRef (a list keeps
     Ray from resolving it per task, so the worker can keep one copy)."""
+    set_numpy_hugepages(hugepages)
     if boxed is None:
         return _call(fn, _NO_SHARED, item)
     ref = boxed[0]
@@ -292,7 +305,7 @@ class RayExecutor(Executor):
         submitted = 0
         while submitted < len(todo) or pending:
             while submitted < len(todo) and len(pending) < cap:
-                pending[remote.remote(fn, boxed, todo[submitted])] = submitted
+                pending[remote.remote(fn, boxed, todo[submitted], self.numpy_hugepages)] = submitted
                 submitted += 1
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -373,4 +386,5 @@ def executor_for_runtime(runtime: Any, reporter: Reporter | None = None) -> tupl
         ray_address=runtime.ray_address,
         local_cpus=budget.cores,
     )
+    executor.numpy_hugepages = wanted_hugepages(runtime.numpy_hugepages)
     return executor, budget.threads_per_worker
