@@ -116,7 +116,7 @@ class RuntimeConfig(BaseModel):
         "auto",
         description="numpy's huge-page advice during the run: auto turns it off where the "
         "kernel compacts memory on faults of advised regions (its THP defrag policy is "
-        "madvise), which stalls a long run; true / false force it",
+        "madvise or defer+madvise), which stalls a long run; true / false force it",
     )
     strict_hooks: bool = Field(False, description="a failing hook stops the run")
     deterministic: bool = Field(False, description="stages pick bit-exact settings")
