@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import threading
 import time
 import traceback
 import tracemalloc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _instrument import current_rss_bytes
 
-from pipeline import SCALES, code_state, write_data
+from pipeline import SCALES, child_env, code_state, write_data
 
 MIB = 2**20
 SAMPLE_S = 0.01
@@ -134,6 +133,27 @@ def run_pipeline(job: Mapping[str, Any], bus: Any, tag: str) -> float:
     return time.perf_counter() - t0
 
 
+def sampled_run(
+    job: Mapping[str, Any], bus: Any, tag: str, sample: Callable[[], None], every_s: float
+) -> float:
+    """:func:`run_pipeline` with ``sample()`` called every ``every_s`` seconds from a
+    thread of its own while it runs; its wall seconds."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            sample()
+            time.sleep(every_s)
+
+    sampler = threading.Thread(target=loop, daemon=True)
+    sampler.start()
+    try:
+        return run_pipeline(job, bus, tag)
+    finally:
+        done.set()
+        sampler.join()
+
+
 def rss_side(job: Mapping[str, Any]) -> dict[str, Any]:
     """Per-stage RSS peaks above the baseline, with the stack at each."""
     baseline, bus, label = prepare_child()
@@ -141,26 +161,19 @@ def rss_side(job: Mapping[str, Any]) -> dict[str, Any]:
     assert main is not None
     peaks: dict[str, dict[str, Any]] = {}
     timeline: dict[int, tuple[str, int]] = {}
-    done = threading.Event()
     t0 = time.perf_counter()
 
     def sample() -> None:
-        while not done.is_set():
-            rss, stage = current_rss_bytes() - baseline, label.name
-            second = int(time.perf_counter() - t0)
-            if second not in timeline or rss > timeline[second][1]:
-                timeline[second] = (stage, rss)
-            if rss > peaks.get(stage, {}).get("bytes", -(2**62)):
-                frame = sys._current_frames().get(main)
-                peaks[stage] = {"bytes": rss, "stack": panelml_stack(frame)}
-                del frame  # a held frame would keep its arrays alive
-            time.sleep(SAMPLE_S)
+        rss, stage = current_rss_bytes() - baseline, label.name
+        second = int(time.perf_counter() - t0)
+        if second not in timeline or rss > timeline[second][1]:
+            timeline[second] = (stage, rss)
+        if rss > peaks.get(stage, {}).get("bytes", -(2**62)):
+            frame = sys._current_frames().get(main)
+            peaks[stage] = {"bytes": rss, "stack": panelml_stack(frame)}
+            del frame  # a held frame would keep its arrays alive
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    wall = run_pipeline(job, bus, "rss")
-    done.set()
-    sampler.join()
+    wall = sampled_run(job, bus, "rss", sample, SAMPLE_S)
     return {
         "wall_s": round(wall, 1),
         "baseline_mib": round(baseline / MIB, 1),
@@ -180,20 +193,13 @@ def traced_side(job: Mapping[str, Any]) -> dict[str, Any]:
     _, bus, label = prepare_child()
     tracemalloc.start(TRACE_FRAMES)
     snapshots: dict[str, tuple[int, tracemalloc.Snapshot]] = {}
-    done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            total, stage = tracemalloc.get_traced_memory()[0], label.name
-            if total > snapshots.get(stage, (0, None))[0] + TRACE_STEP_MIB * MIB:
-                snapshots[stage] = (total, tracemalloc.take_snapshot())
-            time.sleep(TRACE_SAMPLE_S)
+        total, stage = tracemalloc.get_traced_memory()[0], label.name
+        if total > snapshots.get(stage, (0, None))[0] + TRACE_STEP_MIB * MIB:
+            snapshots[stage] = (total, tracemalloc.take_snapshot())
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    wall = run_pipeline(job, bus, "traced")
-    done.set()
-    sampler.join()
+    wall = sampled_run(job, bus, "traced", sample, TRACE_SAMPLE_S)
     tracemalloc.stop()
     stages: dict[str, Any] = {}
     for stage, (total, snapshot) in snapshots.items():
@@ -220,13 +226,6 @@ def run_child(side: str, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """One side in a fresh process (1 OpenMP/BLAS/polars thread, as bench/pipeline.py)."""
     job_path, out_path = workdir / f"memory_job_{side}.json", workdir / f"memory_{side}.json"
     job_path.write_text(json.dumps({**job, "out": str(out_path)}))
-    env = dict(os.environ)
-    import panelml
-
-    src = str(Path(panelml.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
-    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
-        env[key] = "1"
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -235,7 +234,7 @@ def run_child(side: str, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "--job",
         str(job_path),
     ]
-    done = subprocess.run(command, env=env, check=False)
+    done = subprocess.run(command, env=child_env(threads=1), check=False)
     if done.returncode != 0 or not out_path.exists():
         return {"error": f"{side} child exited with {done.returncode}"}
     result: dict[str, Any] = json.loads(out_path.read_text())

@@ -872,22 +872,28 @@ def loop_side(job: Mapping[str, Any]) -> dict[str, Any]:
 # -- the parent: run, repeat, compare, report -------------------------------------------
 
 
-def run_child(side: str, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    tag = f"{side}_{job['repeat']}_{job.get('executor', 'serial')}"
-    job_path = workdir / f"job_{tag}.json"
-    out_path = workdir / f"out_{tag}.json"
-    job_path.write_text(json.dumps({**job, "out": str(out_path)}))
+def child_env(threads: int) -> dict[str, str]:
+    """The environment of a bench child: this panelml importable, and ``threads``
+    OpenMP/BLAS/polars threads (stages that leave LightGBM's num_threads at 0 use
+    them too)."""
     env = dict(os.environ)
     import panelml
 
     src = str(Path(panelml.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
-    # OpenMP/BLAS threads: stages that leave LightGBM's num_threads at 0 use this too
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
-        env[key] = str(job["threads"])
+        env[key] = str(threads)
+    return env
+
+
+def run_child(side: str, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    tag = f"{side}_{job['repeat']}_{job.get('executor', 'serial')}"
+    job_path = workdir / f"job_{tag}.json"
+    out_path = workdir / f"out_{tag}.json"
+    job_path.write_text(json.dumps({**job, "out": str(out_path)}))
     script = str(Path(__file__).resolve())
     command = [sys.executable, script, "--side", side, "--job", str(job_path)]
-    done = subprocess.run(command, env=env, check=False)
+    done = subprocess.run(command, env=child_env(job["threads"]), check=False)
     if done.returncode != 0 or not out_path.exists():
         return {"error": f"{side} child exited with {done.returncode}"}
     result: dict[str, Any] = json.loads(out_path.read_text())
